@@ -1,0 +1,122 @@
+#include "autotune/forward_check.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "autotune/reference.hpp"
+#include "fa2jit/fa2jit.hpp"
+#include "runtime/driver.hpp"
+
+namespace fa2 {
+
+double o_tolerance(DType dtype) { return dtype == DType::bf16 ? 6e-3 : 1e-3; }
+
+namespace {
+
+float decode_16bit(unsigned short bits, DType dtype) {
+  if (dtype == DType::bf16) {
+    const std::uint32_t word = static_cast<std::uint32_t>(bits) << 16;
+    float value;
+    std::memcpy(&value, &word, sizeof value);
+    return value;
+  }
+  const int sign = bits >> 15, exponent = (bits >> 10) & 0x1f, mantissa = bits & 0x3ff;
+  float magnitude;
+  if (exponent == 0)
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+  else if (exponent == 31)
+    magnitude = mantissa ? NAN : INFINITY;
+  else
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
+  return sign ? -magnitude : magnitude;
+}
+
+void synchronize(const char* what) {
+  driver::check(driver::api().CtxSynchronize(), what);
+}
+
+}  // namespace
+
+ReferenceOutputs::ReferenceOutputs(const ProblemBuffers& buffers, int set, std::optional<float> softmax_scale) {
+  DeviceBuffer o(buffers.o().bytes() * 2), lse(buffers.lse().bytes());  // fp32 O: twice the 16-bit bytes
+  Reference::current().forward(buffers.args(set, softmax_scale), o, lse);
+  o_ = o.download<float>();
+  lse_ = lse.download<float>();
+}
+
+std::string OutputComparison::summary() const {
+  return fmt::format("O {:.2e} (tol {:.0e})  LSE {:.2e} (tol {:.0e})  unwritten O {} LSE {}  LSE inf mismatch {}",
+                     o_rel_error, o_tolerance, lse_rel_error, lse_tolerance, unwritten_o, unwritten_lse,
+                     lse_inf_mismatch);
+}
+
+OutputComparison compare_outputs(const ProblemBuffers& buffers, const ReferenceOutputs& reference) {
+  const ProblemShape& shape = buffers.shape();
+  const Strides o_strides = q_strides_of(shape);
+  OutputComparison result;
+  result.o_tolerance = o_tolerance(shape.dtype);
+
+  // O and O_ref are compared element by element in the same logical order.
+  const auto o_bits = buffers.o().download<unsigned short>();
+  double diff2 = 0, ref2 = 0;
+  for (int b = 0; b < shape.batch; ++b)
+    for (int h = 0; h < shape.heads_q; ++h)
+      for (int s = 0; s < shape.seqlen_q; ++s) {
+        const long long out_base = b * o_strides.batch + h * o_strides.head + s * o_strides.row;
+        const long long ref_base = ((1ll * b * shape.heads_q + h) * shape.seqlen_q + s) * shape.head_dim;
+        for (int d = 0; d < shape.head_dim; ++d) {
+          const unsigned short bits = o_bits[out_base + d];
+          if (bits == ProblemBuffers::kPoison16) ++result.unwritten_o;
+          const double got = decode_16bit(bits, shape.dtype);
+          const double want = reference.o()[ref_base + d];
+          diff2 += (got - want) * (got - want);
+          ref2 += want * want;
+        }
+      }
+  result.o_rel_error = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+
+  const auto lse_got = buffers.lse().download<float>();
+  const std::vector<float>& lse_want = reference.lse();
+  double lse_diff2 = 0, lse_ref2 = 0;
+  for (std::size_t i = 0; i < lse_got.size(); ++i) {
+    std::uint32_t word;
+    std::memcpy(&word, &lse_got[i], sizeof word);
+    if (word == ProblemBuffers::kPoison32) ++result.unwritten_lse;
+    const bool got_inf = std::isinf(lse_got[i]) && lse_got[i] > 0;
+    const bool want_inf = std::isinf(lse_want[i]) && lse_want[i] > 0;
+    if (got_inf != want_inf) {
+      ++result.lse_inf_mismatch;
+      continue;
+    }
+    if (want_inf) continue;
+    const double diff = static_cast<double>(lse_got[i]) - lse_want[i];
+    lse_diff2 += diff * diff;
+    lse_ref2 += static_cast<double>(lse_want[i]) * lse_want[i];
+  }
+  result.lse_rel_error = lse_ref2 > 0 ? std::sqrt(lse_diff2 / lse_ref2) : std::sqrt(lse_diff2);
+  return result;
+}
+
+ForwardCheckResult run_forward_check(const ForwardCheckSpec& spec) {
+  ProblemBuffers buffers(spec.shape, spec.seed);
+  const FwdArgs args = buffers.args(0, spec.softmax_scale);
+
+  ForwardCheckResult result;
+  result.kernel_name = forward_config(args).name();
+  forward(args);
+  synchronize("cuCtxSynchronize(forward)");
+  const ReferenceOutputs reference(buffers, 0, spec.softmax_scale);
+  result.comparison = compare_outputs(buffers, reference);
+  result.passed = result.comparison.passed();
+
+  const auto start = std::chrono::steady_clock::now();
+  forward(args);
+  synchronize("cuCtxSynchronize(forward)");
+  result.kernel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace fa2

@@ -1,0 +1,111 @@
+#include "autotune/problem_shape.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace fa2 {
+
+const char* layout_name(Layout layout) {
+  switch (layout) {
+    case Layout::bshd: return "bshd";
+    case Layout::bhsd: return "bhsd";
+    case Layout::strided: return "strided";
+  }
+  return "unknown";
+}
+
+std::optional<Layout> parse_layout(const std::string& text) {
+  for (Layout layout : {Layout::bshd, Layout::bhsd, Layout::strided})
+    if (text == layout_name(layout)) return layout;
+  return std::nullopt;
+}
+
+namespace {
+
+bool same(const Strides& a, const Strides& b) { return a.batch == b.batch && a.head == b.head && a.row == b.row; }
+
+Layout layout_of(const FwdArgs& args) {
+  auto all_match = [&](Strides (*strides)(int, int, int)) {
+    return same(args.q_strides, strides(args.seqlen_q, args.heads_q, args.head_dim)) &&
+           same(args.o_strides, strides(args.seqlen_q, args.heads_q, args.head_dim)) &&
+           same(args.k_strides, strides(args.seqlen_k, args.heads_kv, args.head_dim)) &&
+           same(args.v_strides, strides(args.seqlen_k, args.heads_kv, args.head_dim));
+  };
+  if (all_match(bshd_strides)) return Layout::bshd;
+  if (all_match(bhsd_strides)) return Layout::bhsd;
+  return Layout::strided;
+}
+
+}  // namespace
+
+ProblemShape ProblemShape::of(const FwdArgs& args) {
+  ProblemShape shape;
+  shape.dtype = args.dtype;
+  shape.head_dim = args.head_dim;
+  shape.causal = args.causal;
+  shape.batch = args.batch;
+  shape.heads_q = args.heads_q;
+  shape.heads_kv = args.heads_kv;
+  shape.seqlen_q = args.seqlen_q;
+  shape.seqlen_k = args.seqlen_k;
+  shape.layout = layout_of(args);
+  return shape;
+}
+
+std::string ProblemShape::describe() const {
+  return fmt::format("d{} {} {} b{} hq{} hkv{} sq{} sk{} {}", head_dim, dtype_name(dtype), causal ? "causal" : "full",
+                     batch, heads_q, heads_kv, seqlen_q, seqlen_k, layout_name(layout));
+}
+
+double ProblemShape::flops() const {
+  double pairs = 0;
+  if (!causal) {
+    pairs = static_cast<double>(seqlen_q) * seqlen_k;
+  } else {
+    // Query row r sees keys [0, r + seqlen_k - seqlen_q] (bottom-right aligned), clamped to [0, seqlen_k].
+    for (long long r = 0; r < seqlen_q; ++r)
+      pairs += static_cast<double>(std::clamp<long long>(r + seqlen_k - seqlen_q + 1, 0, seqlen_k));
+  }
+  return 4.0 * batch * heads_q * pairs * head_dim;
+}
+
+int size_bucket(long long value, int minimum) {
+  long long bucket = minimum;
+  while (bucket < value) bucket *= 2;
+  return static_cast<int>(bucket);
+}
+
+ProblemClass ProblemClass::of(const ProblemShape& shape) {
+  ProblemClass problem;
+  problem.dtype = shape.dtype;
+  problem.head_dim = shape.head_dim;
+  problem.causal = shape.causal;
+  problem.gqa_ratio = shape.heads_q / shape.heads_kv;
+  problem.layout = shape.layout;
+  problem.seqlen_q_bucket = size_bucket(shape.seqlen_q);
+  problem.seqlen_k_bucket = size_bucket(shape.seqlen_k);
+  problem.batch_heads_bucket = size_bucket(static_cast<long long>(shape.batch) * shape.heads_q, 1);
+  return problem;
+}
+
+std::string ProblemClass::key() const {
+  return fmt::format("{} d{} {} gqa{} {} q{} k{} bh{}", dtype_name(dtype), head_dim, causal ? "causal" : "full",
+                     gqa_ratio, layout_name(layout), seqlen_q_bucket, seqlen_k_bucket, batch_heads_bucket);
+}
+
+bool ProblemClass::operator==(const ProblemClass& o) const {
+  return dtype == o.dtype && head_dim == o.head_dim && causal == o.causal && gqa_ratio == o.gqa_ratio &&
+         layout == o.layout && seqlen_q_bucket == o.seqlen_q_bucket && seqlen_k_bucket == o.seqlen_k_bucket &&
+         batch_heads_bucket == o.batch_heads_bucket;
+}
+
+std::string DeviceFingerprint::key() const {
+  return fmt::format("{}|sm{}|{}sm|drv{}", name, compute_capability, sm_count, driver_version);
+}
+
+std::string tuning_key(const DeviceFingerprint& device, const ProblemClass& problem) {
+  return device.key() + "#" + problem.key();
+}
+
+}  // namespace fa2

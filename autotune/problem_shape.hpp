@@ -1,0 +1,65 @@
+// ProblemShape: one concrete attention problem (what a check or a benchmark runs). ProblemClass: the
+// tuning cache's view of it, exact on everything that changes the kernel or its correctness (dtype,
+// head dim, causal, GQA ratio, layout class) and bucketed on sizes, so nearby shapes share a tuning.
+#pragma once
+
+#include <string>
+
+#include "codegen/tile_config.hpp"
+#include "fa2jit/fa2jit.hpp"
+
+namespace fa2 {
+
+enum class Layout { bshd, bhsd, strided };  // strided: anything else with a contiguous last dim
+const char* layout_name(Layout layout);
+std::optional<Layout> parse_layout(const std::string& text);
+
+struct ProblemShape {
+  DType dtype = DType::bf16;
+  int head_dim = 128;
+  bool causal = false;
+  int batch = 2;
+  int heads_q = 16;
+  int heads_kv = 16;
+  int seqlen_q = 1024;
+  int seqlen_k = 1024;
+  Layout layout = Layout::bshd;  // benchmarks lay strided problems out as bshd
+
+  static ProblemShape of(const FwdArgs& args);
+  std::string describe() const;  // "d128 bf16 causal b2 hq16 hkv16 sq1024 sk1024 bshd"
+  // 4 * batch * heads * (query, key) pairs that are visible * head_dim: causal counts exactly.
+  double flops() const;
+};
+
+// Smallest power of two >= value, at least `minimum`.
+int size_bucket(long long value, int minimum = 64);
+
+struct ProblemClass {
+  DType dtype = DType::bf16;
+  int head_dim = 128;
+  bool causal = false;
+  int gqa_ratio = 1;
+  Layout layout = Layout::bshd;
+  int seqlen_q_bucket = 0;
+  int seqlen_k_bucket = 0;
+  int batch_heads_bucket = 0;  // of batch * heads_q
+
+  static ProblemClass of(const ProblemShape& shape);
+  // "bf16 d128 causal gqa4 bshd q4096 k4096 bh128": readable, and exactly the cache's problem key.
+  std::string key() const;
+  bool operator==(const ProblemClass& other) const;
+};
+
+struct DeviceFingerprint {
+  std::string name;
+  int compute_capability = 0;  // 90
+  int sm_count = 0;
+  int driver_version = 0;      // 13000
+
+  std::string key() const;  // "NVIDIA H100 80GB HBM3|sm90|132sm|drv13000"
+};
+
+// "<device key>#<problem key>"
+std::string tuning_key(const DeviceFingerprint& device, const ProblemClass& problem);
+
+}  // namespace fa2

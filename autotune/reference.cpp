@@ -1,0 +1,85 @@
+#include "autotune/reference.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "runtime/driver.hpp"
+#include "runtime/fwd_params_builder.hpp"
+#include "runtime/kernel_memo.hpp"
+#include "runtime/module.hpp"
+#include "runtime/nvrtc_compiler.hpp"
+
+namespace fa2 {
+
+struct Reference::Kernels {
+  Module module;
+  CUfunction forward = nullptr;
+  CUfunction fill = nullptr;
+  int max_smem = 0;  // dynamic shared memory the forward kernel may use
+};
+
+Reference::Reference(std::unique_ptr<Kernels> kernels) : kernels_(std::move(kernels)) {}
+Reference::~Reference() = default;
+
+const Reference& Reference::current() {
+  static std::mutex mutex;
+  static std::map<CUcontext, std::unique_ptr<Reference>> by_context;
+
+  driver::ensure_context();
+  CUcontext context = nullptr;
+  driver::check(driver::api().CtxGetCurrent(&context), "cuCtxGetCurrent");
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = by_context.find(context);
+  if (found != by_context.end()) return *found->second;
+
+  const ContextDevice& device = KernelMemo::instance().device(context);
+  if (!device.arch)
+    throw Error(Stage::Driver, "Reference", fmt::format("no reference kernels for compute capability {}.{}",
+                                                        device.info.cc_major, device.info.cc_minor));
+  auto kernels = std::make_unique<Kernels>();
+  CompiledKernel compiled = compile_source("#include \"fa2/reference.cuh\"\n", "fa2_reference", *device.arch);
+  kernels->module = Module::load(compiled.cubin);
+  kernels->forward = kernels->module.function("fa2_reference_forward");
+  kernels->fill = kernels->module.function("fa2_fill_random");
+  kernels->max_smem = device.info.max_smem_optin - 1024;  // the static reduction scratch needs a little
+  driver::check(driver::api().FuncSetAttribute(kernels->forward, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                               kernels->max_smem),
+                "cuFuncSetAttribute(fa2_reference_forward)");
+  std::unique_ptr<Reference> reference(new Reference(std::move(kernels)));
+  return *by_context.emplace(context, std::move(reference)).first->second;
+}
+
+void Reference::fill_random(void* out, long long count, DType dtype, std::uint64_t seed) const {
+  CUdeviceptr pointer = reinterpret_cast<CUdeviceptr>(out);
+  unsigned long long seed_arg = seed;
+  int bf16 = dtype == DType::bf16;
+  void* args[] = {&pointer, &count, &seed_arg, &bf16};
+  driver::check(driver::api().LaunchKernel(kernels_->fill, 1024, 1, 1, 256, 1, 1, 0, nullptr, args, nullptr),
+                "cuLaunchKernel(fa2_fill_random)");
+}
+
+void Reference::forward(const FwdArgs& args, const DeviceBuffer& o_ref, const DeviceBuffer& lse_ref) const {
+  const int smem = (args.head_dim + args.seqlen_k) * static_cast<int>(sizeof(float));
+  if (smem > kernels_->max_smem)
+    throw Error(Stage::Argument, "Reference::forward",
+                fmt::format("seqlen_k {} is too long for the reference kernel (scores of one row live in shared "
+                            "memory: at most {} keys here)",
+                            args.seqlen_k, kernels_->max_smem / 4 - args.head_dim));
+  FwdParams params = make_fwd_params(args);
+  int head_dim = args.head_dim;
+  int causal = args.causal;
+  int bf16 = args.dtype == DType::bf16;
+  CUdeviceptr o_pointer = o_ref.address();
+  CUdeviceptr lse_pointer = lse_ref.address();
+  void* kernel_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &lse_pointer};
+  driver::check(driver::api().LaunchKernel(kernels_->forward, static_cast<unsigned>(args.seqlen_q),
+                                           static_cast<unsigned>(args.heads_q), static_cast<unsigned>(args.batch),
+                                           128, 1, 1, static_cast<unsigned>(smem), nullptr, kernel_args, nullptr),
+                "cuLaunchKernel(fa2_reference_forward)");
+  driver::check(driver::api().CtxSynchronize(), "cuCtxSynchronize(fa2_reference_forward)");
+}
+
+}  // namespace fa2

@@ -1,0 +1,123 @@
+// The fa2-tune subcommands. Each lives in its own file as an Options struct, a setup function that
+// registers it with CLI11, and a run function that does the work and returns the exit code.
+// Parsing and running are kept apart: setup hands main() a Command, and main() runs the one given
+// once parsing has succeeded, so the errors of every subcommand become exit codes in one place.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <functional>
+#include <string>
+
+#include "codegen/tile_config.hpp"
+
+namespace fa2::cli {
+
+// Exit codes shared by all subcommands; CLI11 parse errors keep CLI11's own (all above 100).
+enum ExitCode : int {
+  kOk = 0,
+  kError = 1,          // an fa2::Error or any other failure
+  kInvalidConfig = 2,  // the requested TileConfig does not validate
+  kCheckFailed = 3,    // a correctness check ran and the kernel's output was wrong
+};
+
+// Flags of the top-level app, readable by every subcommand.
+struct GlobalOptions {
+  bool verbose = false;  // print the NVRTC log (and other detail) where there is one
+};
+
+// A registered subcommand: its CLI11 node, and what to run when it was the one on the command line.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+// ---- emit: print the generated source of one config, optionally compile it and report resources.
+struct EmitOptions {
+  int head_dim = 128;
+  std::string dtype = "bf16";
+  bool causal = false;
+  std::string arch = "sm_90a";
+  // 0 = not given: the value comes from fa2::default_config for the problem above.
+  int block_m = 0;
+  int block_n = 0;
+  int warps = 0;
+  int stages = 0;
+  bool compile = false;
+  bool source = false;  // with --compile, print the source before the report
+};
+Command setup_emit(CLI::App& app, const GlobalOptions& global);
+int run_emit(const EmitOptions& options, const GlobalOptions& global);
+
+// ---- check: run the default kernel of a problem on the GPU against the fp32 reference.
+// These mirror fa2::ForwardCheckSpec's defaults; setup_check copies the spec's own values, so the
+// spec stays the one source of what --help shows.
+struct CheckOptions {
+  int head_dim = 128;
+  std::string dtype = "bf16";
+  bool causal = false;
+  int batch = 2;
+  int heads = 16;
+  int heads_kv = 0;  // 0 = not given: same as heads (no GQA)
+  int seqlen_q = 1024;
+  int seqlen_k = 1024;
+};
+Command setup_check(CLI::App& app, const GlobalOptions& global);
+int run_check(const CheckOptions& options);
+
+// ---- Flag helpers shared by the subcommand files.
+
+// A validator that accepts what `parse` (one of fa2::parse_dtype/parse_arch/...) accepts, so the
+// accepted spellings are the library's and cannot drift from it.
+template <class Parse>
+CLI::Validator parsed_by(Parse parse, const std::string& what, const std::string& choices) {
+  return CLI::Validator(
+      [parse, what, choices](std::string& text) -> std::string {
+        if (parse(text)) return {};
+        return "unknown " + what + " '" + text + "' (expected " + choices + ")";
+      },
+      choices, what);
+}
+
+// The head dims fa2jit supports, listed from fa2::is_supported_head_dim for the error message.
+inline std::string supported_head_dims() {
+  std::string list;
+  for (int d = 1; d <= 1024; ++d) {
+    if (!fa2::is_supported_head_dim(d)) continue;
+    list += (list.empty() ? "" : ", ") + std::to_string(d);
+  }
+  return list;
+}
+
+// Whole-string integer parse. CLI11 validates before it converts, so validators must reject
+// non-numbers themselves to give their own message.
+inline bool parse_int(const std::string& text, int& value) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end;
+}
+
+inline CLI::Validator head_dim_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int value = 0;
+        if (!parse_int(text, value)) return "'" + text + "' is not an integer";
+        if (fa2::is_supported_head_dim(value)) return {};
+        return "unsupported head dim " + text + " (supported: " + supported_head_dims() + ")";
+      },
+      "", "HEAD_DIM");
+}
+
+// CLI::PositiveNumber's message prints DBL_MAX in full on CLI11 2.1; this one stays short.
+inline CLI::Validator positive_int() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int value = 0;
+        if (!parse_int(text, value)) return "'" + text + "' is not an integer";
+        return value > 0 ? std::string() : "must be positive, got " + text;
+      },
+      "POSITIVE", "POSITIVE_INT");
+}
+
+}  // namespace fa2::cli

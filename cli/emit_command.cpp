@@ -1,0 +1,123 @@
+// fa2-tune emit: print the CUDA source generated for one TileConfig; with --compile, compile it
+// with NVRTC and report what ptxas made of it (registers, spills, shared memory), which is how a
+// config is judged before any GPU is involved.
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "codegen/emit.hpp"
+#include "runtime/error.hpp"
+#include "runtime/nvrtc_compiler.hpp"
+
+namespace fa2::cli {
+namespace {
+
+// The validators on --dtype/--arch already rejected unknown names; this only guards direct callers
+// of run_emit, which get an fa2::Error rather than a bad_optional_access.
+template <class T>
+T parsed_or_throw(const std::optional<T>& value, const char* what, const std::string& text) {
+  if (!value) throw Error(Stage::Argument, "", fmt::format("unknown {} '{}'", what, text));
+  return *value;
+}
+
+TileConfig config_from(const EmitOptions& options) {
+  const DType dtype = parsed_or_throw(parse_dtype(options.dtype), "dtype", options.dtype);
+  const Arch arch = parsed_or_throw(parse_arch(options.arch), "arch", options.arch);
+  TileConfig config = default_config(options.head_dim, dtype, options.causal, arch);
+  if (options.block_m > 0) config.block_m = options.block_m;
+  if (options.block_n > 0) config.block_n = options.block_n;
+  if (options.warps > 0) config.warps = options.warps;
+  if (options.stages > 0) config.stages = options.stages;
+  return config;
+}
+
+std::string bytes(int value) { return fmt::format("{} bytes", value); }
+
+// With --source the report follows the kernel on stdout as comments, so the whole output is still
+// a source file that can be saved and compiled.
+void print_report(const TileConfig& config, const CompiledKernel& kernel, bool as_comment) {
+  const char* prefix = as_comment ? "// " : "";
+  auto line = [prefix](const char* key, const std::string& value) {
+    fmt::print("{}{:<14}{}\n", prefix, key, value);
+  };
+  const ResourceUsage& use = kernel.resources;
+  line("kernel", kernel.kernel_name);
+  line("arch", arch_name(kernel.arch));
+  line("threads", std::to_string(config.threads()));
+  line("registers", use.registers >= 0 ? std::to_string(use.registers) : "unknown");
+  line("spill stores", bytes(use.spill_store_bytes));
+  line("spill loads", bytes(use.spill_load_bytes));
+  line("stack frame", bytes(use.stack_frame_bytes));
+  line("static smem", bytes(use.static_smem_bytes));
+  line("dynamic smem", bytes(config.smem_bytes()));
+  line("compile time", fmt::format("{:.1f} ms", kernel.compile_ms));
+  line("nvrtc", nvrtc_version());
+}
+
+void print_source(const std::string& source) {
+  fmt::print("{}{}", source, !source.empty() && source.back() == '\n' ? "" : "\n");
+}
+
+}  // namespace
+
+Command setup_emit(CLI::App& app, const GlobalOptions& global) {
+  auto options = std::make_shared<EmitOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "emit", "Print a config's generated CUDA source, or with --compile its resources");
+
+  sub->add_option("--head-dim", options->head_dim, "Head dimension")
+      ->check(head_dim_validator())
+      ->capture_default_str();
+  sub->add_option("--dtype", options->dtype, "Element type")
+      ->check(parsed_by(parse_dtype, "dtype", "fp16|bf16"))
+      ->capture_default_str();
+  sub->add_flag("--causal", options->causal, "Causal (lower-triangular) mask");
+  sub->add_option("--arch", options->arch, "Target architecture")
+      ->check(parsed_by(parse_arch, "arch", "sm_80|sm_86|sm_89|sm_90a"))
+      ->capture_default_str();
+
+  // Tile flags left out keep the built-in config's value for this head dim, dtype, mask and arch.
+  const char* from_default = " (default: the built-in config's)";
+  sub->add_option("--block-m", options->block_m, std::string("Query rows per block") + from_default)
+      ->check(positive_int());
+  sub->add_option("--block-n", options->block_n, std::string("Key rows per tile") + from_default)
+      ->check(positive_int());
+  sub->add_option("--warps", options->warps, std::string("Warps per block") + from_default)
+      ->check(positive_int());
+  sub->add_option("--stages", options->stages, std::string("K/V tiles in flight") + from_default)
+      ->check(positive_int());
+
+  sub->add_flag("--compile", options->compile,
+                "Compile with NVRTC and print a resource report instead of the source");
+  sub->add_flag("--source", options->source, "With --compile, print the source too");
+
+  return {sub, [options, &global] { return run_emit(*options, global); }};
+}
+
+int run_emit(const EmitOptions& options, const GlobalOptions& global) {
+  const TileConfig config = config_from(options);
+  if (const auto reason = config.validate()) {
+    fmt::print(stderr, "fa2-tune: invalid config {}: {}\n", config.name(), *reason);
+    return kInvalidConfig;
+  }
+
+  const std::string source = emit(config);
+  if (!options.compile) {
+    print_source(source);
+    return kOk;
+  }
+
+  const CompiledKernel kernel = compile_source(source, config.name(), config.arch);
+  if (options.source) print_source(source);
+  print_report(config, kernel, options.source);
+  if (global.verbose && !kernel.log.empty()) {
+    // A successful compile can still carry warnings worth seeing while experimenting.
+    fmt::print(stderr, "{}{}", kernel.log, kernel.log.back() == '\n' ? "" : "\n");
+  }
+  return kOk;
+}
+
+}  // namespace fa2::cli

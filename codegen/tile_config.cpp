@@ -1,0 +1,148 @@
+#include "codegen/tile_config.hpp"
+
+#include <fmt/format.h>
+
+#include "codegen/fnv1a.hpp"
+
+namespace fa2 {
+
+const char* dtype_name(DType dtype) { return dtype == DType::fp16 ? "fp16" : "bf16"; }
+
+const char* arch_name(Arch arch) {
+  switch (arch) {
+    case Arch::sm_80: return "sm_80";
+    case Arch::sm_86: return "sm_86";
+    case Arch::sm_89: return "sm_89";
+    case Arch::sm_90a: return "sm_90a";
+  }
+  return "unknown";
+}
+
+const char* scheme_name(Scheme) { return "mma_sync"; }
+
+std::optional<DType> parse_dtype(const std::string& text) {
+  if (text == "fp16" || text == "f16" || text == "half") return DType::fp16;
+  if (text == "bf16" || text == "bfloat16") return DType::bf16;
+  return std::nullopt;
+}
+
+std::optional<Arch> parse_arch(const std::string& text) {
+  for (Arch arch : {Arch::sm_80, Arch::sm_86, Arch::sm_89, Arch::sm_90a})
+    if (text == arch_name(arch)) return arch;
+  return std::nullopt;
+}
+
+std::optional<Scheme> parse_scheme(const std::string& text) {
+  if (text == "mma_sync") return Scheme::mma_sync;
+  return std::nullopt;
+}
+
+std::optional<Arch> arch_for_compute_capability(int major, int minor) {
+  const int cc = major * 10 + minor;
+  if (cc == 80 || cc == 87) return Arch::sm_80;
+  if (cc == 86) return Arch::sm_86;
+  if (cc == 89) return Arch::sm_89;
+  if (cc == 90) return Arch::sm_90a;
+  return std::nullopt;
+}
+
+int compute_capability(Arch arch) {
+  switch (arch) {
+    case Arch::sm_80: return 80;
+    case Arch::sm_86: return 86;
+    case Arch::sm_89: return 89;
+    case Arch::sm_90a: return 90;
+  }
+  return 0;
+}
+
+int max_smem_per_block(Arch arch) {
+  // Opt-in dynamic shared memory per block (CUDA programming guide, compute capability tables).
+  switch (arch) {
+    case Arch::sm_80: return 163 * 1024;
+    case Arch::sm_86:
+    case Arch::sm_89: return 99 * 1024;
+    case Arch::sm_90a: return 227 * 1024;
+  }
+  return 48 * 1024;
+}
+
+bool is_supported_head_dim(int head_dim) {
+  return head_dim >= 32 && head_dim <= 256 && head_dim % 32 == 0;
+}
+
+int TileConfig::smem_bytes() const {
+  // Q tile + `stages` K tiles + `stages` V tiles, 16-bit elements. The Q tile is reused to stage O.
+  return (block_m + 2 * stages * block_n) * head_dim * 2;
+}
+
+int TileConfig::accumulator_registers() const {
+  const int o_regs = m_tiles_per_warp() * (head_dim / 8) * 4;
+  const int s_regs = m_tiles_per_warp() * (block_n / 8) * 4;
+  return o_regs + s_regs;
+}
+
+// Above this many fp32 accumulator registers per thread ptxas has too little room under the 255-register
+// cap for fragments and addresses. At exactly 192 (d128, 32 rows per warp, block_n 64) it already spills a
+// little with NVRTC 13.0, so the tuner still drops configs by their measured spill bytes; this bound only
+// prunes configs that cannot work.
+static constexpr int kMaxAccumulatorRegisters = 192;
+
+std::optional<std::string> TileConfig::validate() const {
+  if (!is_supported_head_dim(head_dim))
+    return fmt::format("head_dim {} is not supported: use a multiple of 32 from 32 to 256", head_dim);
+  if (block_m < 16 || block_m > 256 || block_m % 16 != 0)
+    return fmt::format("block_m {} must be a multiple of 16 in [16, 256]", block_m);
+  if (block_n < 16 || block_n > 256 || block_n % 16 != 0)
+    return fmt::format("block_n {} must be a multiple of 16 in [16, 256]", block_n);
+  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 16)
+    return fmt::format("warps {} must be one of 1, 2, 4, 8, 16", warps);
+  if (block_m % (16 * warps) != 0)
+    return fmt::format("block_m {} must be a multiple of 16 * warps = {} (each warp owns whole 16-row mma tiles)",
+                       block_m, 16 * warps);
+  if (stages < 1 || stages > 4) return fmt::format("stages {} must be in [1, 4]", stages);
+  if (smem_bytes() > max_smem_per_block(arch))
+    return fmt::format("needs {} bytes of shared memory, more than the {} bytes a block may have on {}",
+                       smem_bytes(), max_smem_per_block(arch), arch_name(arch));
+  if (accumulator_registers() > kMaxAccumulatorRegisters)
+    return fmt::format("needs {} fp32 accumulator registers per thread (O + S), over the limit of {}: "
+                       "use fewer rows per warp or a smaller block_n",
+                       accumulator_registers(), kMaxAccumulatorRegisters);
+  return std::nullopt;
+}
+
+std::string TileConfig::name() const {
+  std::string arch_tag = arch_name(arch);
+  arch_tag.erase(arch_tag.find('_'), 1);  // sm_90a -> sm90a: keeps the name one identifier-friendly token
+  return fmt::format("fa2_fwd_mma_d{}_{}_{}_m{}n{}w{}s{}_{}", head_dim, dtype_name(dtype),
+                     causal ? "causal" : "full", block_m, block_n, warps, stages, arch_tag);
+}
+
+std::string TileConfig::hash() const {
+  // Over the name, which spells out every field, and the scheme.
+  return Fnv1a().add_bytes(name() + "|" + scheme_name(scheme)).hex();
+}
+
+bool TileConfig::operator==(const TileConfig& o) const {
+  return head_dim == o.head_dim && dtype == o.dtype && causal == o.causal && block_m == o.block_m &&
+         block_n == o.block_n && warps == o.warps && stages == o.stages && arch == o.arch &&
+         scheme == o.scheme;
+}
+
+TileConfig default_config(int head_dim, DType dtype, bool causal, Arch arch) {
+  TileConfig config;
+  config.head_dim = head_dim;
+  config.dtype = dtype;
+  config.causal = causal;
+  config.arch = arch;
+  // Chosen so that every default compiles with zero spill bytes on sm_80 and sm_90a (NVRTC 13.0):
+  // 32 rows per warp while O is small, 16 rows per warp and narrower key tiles as O grows.
+  config.block_m = 128;
+  config.block_n = head_dim <= 128 ? 64 : 32;
+  config.warps = head_dim <= 64 ? 4 : 8;
+  config.stages = 2;
+  if (config.smem_bytes() > max_smem_per_block(arch)) config.stages = 1;
+  return config;
+}
+
+}  // namespace fa2

@@ -1,0 +1,62 @@
+// TileConfig: the single source of a generated kernel's parameters. Everything the generator, the
+// compiler, the launcher and the tuner need is either a field here or derived here, in one place.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace fa2 {
+
+enum class DType { fp16, bf16 };
+enum class Arch { sm_80, sm_86, sm_89, sm_90a };
+enum class Scheme { mma_sync };  // FA2 forward on mma.sync m16n8k16 + ldmatrix + cp.async
+
+const char* dtype_name(DType dtype);        // "fp16" | "bf16"
+const char* arch_name(Arch arch);           // "sm_80" ...
+const char* scheme_name(Scheme scheme);     // "mma_sync"
+std::optional<DType> parse_dtype(const std::string& text);
+std::optional<Arch> parse_arch(const std::string& text);
+std::optional<Scheme> parse_scheme(const std::string& text);
+// The arch of a device from its compute capability (e.g. 9.0 -> sm_90a), if fa2jit targets it.
+std::optional<Arch> arch_for_compute_capability(int major, int minor);
+int compute_capability(Arch arch);          // 80, 86, 89, 90
+int max_smem_per_block(Arch arch);          // opt-in dynamic shared memory limit, bytes
+
+struct TileConfig {
+  int head_dim = 128;
+  DType dtype = DType::bf16;
+  bool causal = false;
+  int block_m = 128;  // query rows per thread block
+  int block_n = 64;   // key/value rows per tile
+  int warps = 4;      // query rows are split across warps
+  int stages = 2;     // K/V tiles resident in shared memory (1 = no prefetch)
+  Arch arch = Arch::sm_90a;
+  Scheme scheme = Scheme::mma_sync;
+
+  // Derived values.
+  int threads() const { return warps * 32; }
+  int rows_per_warp() const { return block_m / warps; }
+  int m_tiles_per_warp() const { return rows_per_warp() / 16; }  // 16-row mma tiles per warp
+  int smem_bytes() const;              // dynamic shared memory of one block
+  int accumulator_registers() const;   // fp32 O + S registers per thread, a spill predictor
+
+  // Why this config cannot be built, or nullopt when it can.
+  std::optional<std::string> validate() const;
+
+  // Stable readable name, also the kernel's symbol: fa2_fwd_d128_bf16_causal_m128n64w4s2_sm90a.
+  std::string name() const;
+  // 16 hex digits over every field; stable across runs and machines.
+  std::string hash() const;
+
+  bool operator==(const TileConfig& other) const;
+  bool operator!=(const TileConfig& other) const { return !(*this == other); }
+};
+
+// Every head dim fa2jit supports: the multiples of 32 up to 256.
+bool is_supported_head_dim(int head_dim);
+
+// The built-in config per (head_dim, dtype, causal, arch), used until the tuner has chosen one.
+TileConfig default_config(int head_dim, DType dtype, bool causal, Arch arch);
+
+}  // namespace fa2

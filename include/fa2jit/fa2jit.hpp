@@ -1,0 +1,63 @@
+// fa2jit public API: FlashAttention-2 forward through kernels generated, compiled (NVRTC) and launched
+// (CUDA Driver API) at run time, specialized to the problem's head dim, dtype and masking.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include "codegen/tile_config.hpp"
+#include "runtime/error.hpp"
+
+struct CUstream_st;  // CUstream without <cuda.h>
+
+namespace fa2 {
+
+// Element strides of a [batch, seqlen, heads, head_dim] tensor whose last dimension is contiguous.
+struct Strides {
+  long long batch = 0;
+  long long head = 0;
+  long long row = 0;  // between consecutive sequence positions
+};
+
+// Contiguous [batch, seqlen, heads, head_dim] (BSHD, FlashAttention's layout).
+Strides bshd_strides(int seqlen, int heads, int head_dim);
+// Contiguous [batch, heads, seqlen, head_dim] (BHSD, PyTorch SDPA's layout).
+Strides bhsd_strides(int seqlen, int heads, int head_dim);
+
+struct FwdArgs {
+  const void* q = nullptr;  // [batch, seqlen_q, heads_q, head_dim], 16-byte aligned
+  const void* k = nullptr;  // [batch, seqlen_k, heads_kv, head_dim]
+  const void* v = nullptr;  // [batch, seqlen_k, heads_kv, head_dim]
+  void* o = nullptr;        // [batch, seqlen_q, heads_q, head_dim], same dtype as q
+  float* lse = nullptr;     // optional: [batch, heads_q, seqlen_q] contiguous fp32, natural log
+
+  DType dtype = DType::bf16;
+  int batch = 0;
+  int heads_q = 0;
+  int heads_kv = 0;  // heads_q must be a multiple (GQA/MQA); query head h reads KV head h / (heads_q / heads_kv)
+  int seqlen_q = 0;
+  int seqlen_k = 0;
+  int head_dim = 0;
+  Strides q_strides, k_strides, v_strides, o_strides;
+
+  bool causal = false;                 // bottom-right aligned when seqlen_q != seqlen_k
+  std::optional<float> softmax_scale;  // default 1/sqrt(head_dim)
+};
+
+// O = softmax(Q K^T * scale) V, enqueued on `stream` (null = the legacy default stream) in the calling
+// thread's current CUDA context (device 0's primary context when there is none). The first call for a
+// kernel config compiles it; later calls reuse the loaded kernel. Throws fa2::Error on invalid
+// arguments (naming the value and what is allowed) and on compile, load or launch failures.
+void forward(const FwdArgs& args, CUstream_st* stream = nullptr);
+
+// The config forward() would use for `args` on the current device.
+TileConfig forward_config(const FwdArgs& args);
+
+// Counters of the in-process kernel memo, for tests and diagnostics.
+struct RuntimeStats {
+  std::size_t compiles = 0;    // NVRTC compilations done by forward()
+  std::size_t memo_hits = 0;   // forward() calls served by an already loaded kernel
+};
+RuntimeStats runtime_stats();
+
+}  // namespace fa2

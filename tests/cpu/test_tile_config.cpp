@@ -1,0 +1,268 @@
+// TileConfig: validation (every default accepted, every broken rule rejected with a reason naming the
+// bad value), name() and hash() identity, and the dtype/arch parsers.
+#include <doctest/doctest.h>
+
+#include <cctype>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "codegen/tile_config.hpp"
+
+namespace {
+
+using fa2::Arch;
+using fa2::DType;
+using fa2::TileConfig;
+
+const std::vector<int> kHeadDims = {32, 64, 96, 128, 160, 192, 224, 256};
+const std::vector<DType> kDTypes = {DType::fp16, DType::bf16};
+const std::vector<Arch> kArchs = {Arch::sm_80, Arch::sm_86, Arch::sm_89, Arch::sm_90a};
+
+bool is_c_identifier(const std::string& s) {
+  if (s.empty()) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+bool is_hex16(const std::string& s) {
+  if (s.size() != 16) return false;
+  for (char c : s)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+// validate()'s reason for `config`; fails the test when the config is (wrongly) accepted.
+std::string rejection(const TileConfig& config) {
+  const auto reason = config.validate();
+  REQUIRE_MESSAGE(reason.has_value(), "config ", config.name(), " was accepted but should be rejected");
+  MESSAGE("rejected ", config.name(), ": ", *reason);
+  return *reason;
+}
+
+// The default d128 bf16 non-causal sm_90a config with one change.
+TileConfig with(const std::function<void(TileConfig&)>& change) {
+  TileConfig config = fa2::default_config(128, DType::bf16, false, Arch::sm_90a);
+  change(config);
+  return config;
+}
+
+}  // namespace
+
+TEST_SUITE("tile_config") {
+
+TEST_CASE("every default config validates and is supported") {
+  int count = 0;
+  for (int d : kHeadDims)
+    for (DType dtype : kDTypes)
+      for (bool causal : {false, true})
+        for (Arch arch : kArchs) {
+          const TileConfig config = fa2::default_config(d, dtype, causal, arch);
+          const auto reason = config.validate();
+          CHECK_MESSAGE(!reason.has_value(), config.name(), ": ", reason.value_or(""));
+          CHECK(config.head_dim == d);
+          CHECK(config.dtype == dtype);
+          CHECK(config.causal == causal);
+          CHECK(config.arch == arch);
+          CHECK(config.smem_bytes() <= fa2::max_smem_per_block(arch));
+          ++count;
+        }
+  CHECK(count == 8 * 2 * 2 * 4);
+}
+
+TEST_CASE("supported head dims are exactly the multiples of 32 up to 256") {
+  for (int d = -32; d <= 320; ++d) {
+    const bool expected = d >= 32 && d <= 256 && d % 32 == 0;
+    CHECK_MESSAGE(fa2::is_supported_head_dim(d) == expected, "head_dim ", d);
+  }
+}
+
+TEST_CASE("unsupported head dims are rejected, naming the value") {
+  for (int d : {48, 0, 288}) {
+    const std::string reason = rejection(with([d](TileConfig& c) { c.head_dim = d; }));
+    CHECK_MESSAGE(reason.find("head_dim " + std::to_string(d)) != std::string::npos, reason);
+  }
+}
+
+TEST_CASE("block_m must be a multiple of 16 * warps") {
+  const std::string reason = rejection(with([](TileConfig& c) {
+    c.block_m = 64;
+    c.warps = 8;
+  }));
+  CHECK_MESSAGE(reason.find("64") != std::string::npos, reason);
+  CHECK_MESSAGE(reason.find("128") != std::string::npos, reason);  // 16 * 8
+}
+
+TEST_CASE("block_m that is not a multiple of 16 is rejected") {
+  const std::string reason = rejection(with([](TileConfig& c) { c.block_m = 72; }));
+  CHECK_MESSAGE(reason.find("block_m 72") != std::string::npos, reason);
+}
+
+TEST_CASE("block_n 24 is rejected") {
+  const std::string reason = rejection(with([](TileConfig& c) { c.block_n = 24; }));
+  CHECK_MESSAGE(reason.find("block_n 24") != std::string::npos, reason);
+}
+
+TEST_CASE("warps 3 is rejected") {
+  const std::string reason = rejection(with([](TileConfig& c) { c.warps = 3; }));
+  CHECK_MESSAGE(reason.find("warps 3") != std::string::npos, reason);
+}
+
+TEST_CASE("stages 0 and 5 are rejected") {
+  for (int s : {0, 5}) {
+    const std::string reason = rejection(with([s](TileConfig& c) { c.stages = s; }));
+    CHECK_MESSAGE(reason.find("stages " + std::to_string(s)) != std::string::npos, reason);
+  }
+}
+
+TEST_CASE("shared memory over the arch limit is rejected") {
+  TileConfig config = fa2::default_config(256, DType::bf16, false, Arch::sm_86);
+  config.block_m = 128;
+  config.block_n = 128;
+  config.stages = 4;
+  const int needed = (128 + 2 * 4 * 128) * 256 * 2;
+  CHECK(config.smem_bytes() == needed);
+  const std::string reason = rejection(config);
+  CHECK_MESSAGE(reason.find(std::to_string(needed)) != std::string::npos, reason);
+  CHECK_MESSAGE(reason.find(std::to_string(fa2::max_smem_per_block(Arch::sm_86))) != std::string::npos, reason);
+  CHECK_MESSAGE(reason.find("sm_86") != std::string::npos, reason);
+
+  // The same tile shape with one stage fits sm_90a's larger limit but not sm_86's.
+  TileConfig one_stage = config;
+  one_stage.stages = 1;
+  one_stage.block_n = 64;
+  one_stage.arch = Arch::sm_90a;
+  CHECK(one_stage.smem_bytes() <= fa2::max_smem_per_block(Arch::sm_90a));
+  CHECK(one_stage.smem_bytes() > fa2::max_smem_per_block(Arch::sm_86));
+  CHECK(!one_stage.validate().has_value());
+  one_stage.arch = Arch::sm_86;
+  CHECK(one_stage.validate().has_value());
+}
+
+TEST_CASE("accumulator registers over the limit are rejected") {
+  TileConfig config = fa2::default_config(256, DType::bf16, false, Arch::sm_90a);
+  config.block_m = 128;
+  config.warps = 4;
+  // 32 rows per warp: two 16-row tiles, each with 256/8 O fragments and block_n/8 S fragments of 4 floats.
+  const int expected = 2 * (256 / 8) * 4 + 2 * (config.block_n / 8) * 4;
+  CHECK(config.accumulator_registers() == expected);
+  const std::string reason = rejection(config);
+  CHECK_MESSAGE(reason.find(std::to_string(expected)) != std::string::npos, reason);
+  CHECK_MESSAGE(reason.find("register") != std::string::npos, reason);
+}
+
+TEST_CASE("name() is a deterministic C identifier") {
+  const TileConfig config = fa2::default_config(128, DType::bf16, true, Arch::sm_90a);
+  CHECK(config.name() == "fa2_fwd_mma_d128_bf16_causal_m128n64w8s2_sm90a");
+  CHECK(config.name() == fa2::default_config(128, DType::bf16, true, Arch::sm_90a).name());
+  for (int d : kHeadDims)
+    for (DType dtype : kDTypes)
+      for (bool causal : {false, true})
+        for (Arch arch : kArchs) {
+          const std::string name = fa2::default_config(d, dtype, causal, arch).name();
+          CHECK_MESSAGE(is_c_identifier(name), name);
+        }
+}
+
+TEST_CASE("name() and hash() change when any single field changes") {
+  const TileConfig base = fa2::default_config(128, DType::bf16, false, Arch::sm_90a);
+  struct Change {
+    const char* field;
+    std::function<void(TileConfig&)> apply;
+  };
+  // scheme has a single value (mma_sync), so there is nothing to change it to.
+  const std::vector<Change> changes = {
+      {"head_dim", [](TileConfig& c) { c.head_dim = 64; }},
+      {"dtype", [](TileConfig& c) { c.dtype = DType::fp16; }},
+      {"causal", [](TileConfig& c) { c.causal = true; }},
+      {"block_m", [](TileConfig& c) { c.block_m = 64; }},
+      {"block_n", [](TileConfig& c) { c.block_n = 32; }},
+      {"warps", [](TileConfig& c) { c.warps = 4; }},
+      {"stages", [](TileConfig& c) { c.stages = 3; }},
+      {"arch", [](TileConfig& c) { c.arch = Arch::sm_80; }},
+  };
+  std::set<std::string> names = {base.name()};
+  std::set<std::string> hashes = {base.hash()};
+  for (const Change& change : changes) {
+    TileConfig changed = base;
+    change.apply(changed);
+    const std::string field = change.field;
+    CAPTURE(field);
+    REQUIRE(changed != base);
+    CHECK_MESSAGE(changed.name() != base.name(), field, " -> ", changed.name());
+    CHECK_MESSAGE(changed.hash() != base.hash(), field, " -> ", changed.hash());
+    names.insert(changed.name());
+    hashes.insert(changed.hash());
+  }
+  CHECK(names.size() == changes.size() + 1);
+  CHECK(hashes.size() == changes.size() + 1);
+}
+
+TEST_CASE("operator== compares every field") {
+  const TileConfig a = fa2::default_config(64, DType::fp16, true, Arch::sm_80);
+  TileConfig b = a;
+  CHECK(a == b);
+  b.stages = a.stages + 1;
+  CHECK(a != b);
+}
+
+TEST_CASE("hash() is 16 hex digits, pinned, and distinct across all defaults") {
+  const TileConfig config = fa2::default_config(128, DType::bf16, true, Arch::sm_90a);
+  CHECK(is_hex16(config.hash()));
+  CHECK(config.hash() == config.hash());
+  // Pinned: a change of this value invalidates every cache key; change it only on purpose.
+  CHECK(config.hash() == "d608749f740cceb7");
+
+  std::set<std::string> hashes;
+  int count = 0;
+  for (int d : kHeadDims)
+    for (DType dtype : kDTypes)
+      for (bool causal : {false, true})
+        for (Arch arch : kArchs) {
+          const std::string h = fa2::default_config(d, dtype, causal, arch).hash();
+          CHECK_MESSAGE(is_hex16(h), h);
+          hashes.insert(h);
+          ++count;
+        }
+  CHECK(hashes.size() == static_cast<std::size_t>(count));
+}
+
+TEST_CASE("parse_dtype / parse_arch round-trip and reject garbage") {
+  for (DType dtype : kDTypes) {
+    const auto parsed = fa2::parse_dtype(fa2::dtype_name(dtype));
+    REQUIRE(parsed.has_value());
+    CHECK(*parsed == dtype);
+  }
+  for (Arch arch : kArchs) {
+    const auto parsed = fa2::parse_arch(fa2::arch_name(arch));
+    REQUIRE(parsed.has_value());
+    CHECK(*parsed == arch);
+  }
+  CHECK(std::string(fa2::dtype_name(DType::fp16)) == "fp16");
+  CHECK(std::string(fa2::dtype_name(DType::bf16)) == "bf16");
+  CHECK(std::string(fa2::arch_name(Arch::sm_90a)) == "sm_90a");
+  for (const char* bad : {"", "fp32", "FP16", "bf16 ", "int8", "garbage"})
+    CHECK_MESSAGE(!fa2::parse_dtype(bad).has_value(), "'", std::string(bad), "'");
+  for (const char* bad : {"", "sm_70", "sm_90", "sm90a", "SM_80", "sm_100", "garbage"})
+    CHECK_MESSAGE(!fa2::parse_arch(bad).has_value(), "'", std::string(bad), "'");
+  CHECK(fa2::parse_scheme("mma_sync").has_value());
+  CHECK(!fa2::parse_scheme("wgmma").has_value());
+}
+
+TEST_CASE("arch_for_compute_capability") {
+  CHECK(fa2::arch_for_compute_capability(9, 0) == Arch::sm_90a);
+  CHECK(fa2::arch_for_compute_capability(8, 0) == Arch::sm_80);
+  CHECK(fa2::arch_for_compute_capability(8, 6) == Arch::sm_86);
+  CHECK(fa2::arch_for_compute_capability(8, 9) == Arch::sm_89);
+  CHECK(!fa2::arch_for_compute_capability(7, 5).has_value());
+  CHECK(!fa2::arch_for_compute_capability(10, 0).has_value());
+  for (Arch arch : kArchs) {
+    const int cc = fa2::compute_capability(arch);
+    CHECK(fa2::arch_for_compute_capability(cc / 10, cc % 10) == arch);
+  }
+}
+
+}  // TEST_SUITE
