@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 
 #include "autotune/reference.hpp"
 #include "fa2jit/fa2jit.hpp"
@@ -100,9 +101,47 @@ OutputComparison compare_outputs(const ProblemBuffers& buffers, const ReferenceO
   return result;
 }
 
+long long count_unwritten_outputs(const ProblemBuffers& buffers) {
+  const ProblemShape& shape = buffers.shape();
+  const Strides o_strides = q_strides_of(shape);
+  const auto o_bits = buffers.o().download<unsigned short>();
+  long long unwritten = 0;
+  for (int b = 0; b < shape.batch; ++b)
+    for (int h = 0; h < shape.heads_q; ++h)
+      for (int s = 0; s < shape.seqlen_q; ++s) {
+        const long long base = b * o_strides.batch + h * o_strides.head + s * o_strides.row;
+        for (int d = 0; d < shape.head_dim; ++d)
+          if (!std::isfinite(decode_16bit(o_bits[base + d], shape.dtype))) ++unwritten;
+      }
+  for (float lse : buffers.lse().download<float>())
+    if (std::isnan(lse)) ++unwritten;  // +inf is a valid LSE (a row that sees no key)
+  return unwritten;
+}
+
+ProblemShape reference_check_shape(const ProblemShape& shape) {
+  constexpr int kBase = 509;   // prime: no tile size divides it
+  constexpr int kExtra = 131;  // keeps seqlen_q != seqlen_k when the shape has it
+  ProblemShape check = shape;
+  check.batch = 1;
+  check.heads_kv = 2;
+  check.heads_q = 2 * (shape.heads_q / shape.heads_kv);
+  if (shape.seqlen_q == shape.seqlen_k) {
+    check.seqlen_q = check.seqlen_k = std::min(shape.seqlen_q, kBase);
+  } else if (shape.seqlen_q < shape.seqlen_k) {
+    check.seqlen_q = std::min(shape.seqlen_q, kBase);
+    check.seqlen_k = std::min(shape.seqlen_k, check.seqlen_q + kExtra);
+  } else {
+    check.seqlen_k = std::min(shape.seqlen_k, kBase);
+    check.seqlen_q = std::min(shape.seqlen_q, check.seqlen_k + kExtra);
+  }
+  return check;
+}
+
 ForwardCheckResult run_forward_check(const ForwardCheckSpec& spec) {
   ProblemBuffers buffers(spec.shape, spec.seed);
-  const FwdArgs args = buffers.args(0, spec.softmax_scale);
+  FwdArgs args = buffers.args(0, spec.softmax_scale);
+  args.tune_policy = spec.policy;
+  args.cache_path = spec.cache_path;
 
   ForwardCheckResult result;
   result.kernel_name = forward_config(args).name();

@@ -52,8 +52,19 @@ struct OutputComparison {
 // Compares the outputs now in `buffers` (synchronized) with `reference`.
 OutputComparison compare_outputs(const ProblemBuffers& buffers, const ReferenceOutputs& reference);
 
+// Elements of O that still hold the poison or are not finite, and LSE entries still poisoned or NaN:
+// the check for problems too large for the naive reference.
+long long count_unwritten_outputs(const ProblemBuffers& buffers);
+
+// A problem of the same class as `shape` (dtype, head dim, causal, GQA ratio, layout), small enough for
+// the reference and with sequence lengths that are not multiples of any tile, keeping the sign of
+// seqlen_q - seqlen_k. Tuning checks every candidate on it.
+ProblemShape reference_check_shape(const ProblemShape& shape);
+
 struct ForwardCheckSpec {
   ProblemShape shape;
+  TunePolicy policy = TunePolicy::heuristic;  // checks default to the built-in configs: no tuning
+  std::string cache_path;                     // for the other policies; empty: the default cache
   std::optional<float> softmax_scale;
   std::uint64_t seed = 0;  // 0: a fresh seed per call
 };

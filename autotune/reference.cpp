@@ -28,9 +28,7 @@ const Reference& Reference::current() {
   static std::mutex mutex;
   static std::map<CUcontext, std::unique_ptr<Reference>> by_context;
 
-  driver::ensure_context();
-  CUcontext context = nullptr;
-  driver::check(driver::api().CtxGetCurrent(&context), "cuCtxGetCurrent");
+  const CUcontext context = driver::current_context();
   std::lock_guard<std::mutex> lock(mutex);
   auto found = by_context.find(context);
   if (found != by_context.end()) return *found->second;

@@ -25,12 +25,13 @@ CheckOptions defaults() {
   options.heads_kv = spec.shape.heads_kv == spec.shape.heads_q ? 0 : spec.shape.heads_kv;
   options.seqlen_q = spec.shape.seqlen_q;
   options.seqlen_k = spec.shape.seqlen_k;
+  options.policy = tune_policy_name(spec.policy);
   return options;
 }
 
 }  // namespace
 
-Command setup_check(CLI::App& app, const GlobalOptions& /*global*/) {
+Command setup_check(CLI::App& app, const GlobalOptions& global) {
   auto options = std::make_shared<CheckOptions>(defaults());
   CLI::App* sub = app.add_subcommand(
       "check", "Run a problem's default kernel on the GPU against an fp32 reference");
@@ -57,11 +58,16 @@ Command setup_check(CLI::App& app, const GlobalOptions& /*global*/) {
   sub->add_option("--seqlen-k", options->seqlen_k, "Key/value sequence length")
       ->check(positive_int())
       ->capture_default_str();
+  sub->add_option("--policy", options->policy,
+                  "How the kernel is chosen: the built-in config, or the --db cache's tuned winner "
+                  "(on-first-use tunes on a miss, cache-only fails)")
+      ->check(parsed_by(parse_tune_policy, "policy", "heuristic|on-first-use|cache-only"))
+      ->capture_default_str();
 
-  return {sub, [options] { return run_check(*options); }};
+  return {sub, [options, &global] { return run_check(*options, global); }};
 }
 
-int run_check(const CheckOptions& options) {
+int run_check(const CheckOptions& options, const GlobalOptions& global) {
   const auto dtype = parse_dtype(options.dtype);
   if (!dtype) throw Error(Stage::Argument, "", fmt::format("unknown dtype '{}'", options.dtype));
 
@@ -75,9 +81,18 @@ int run_check(const CheckOptions& options) {
   spec.shape.seqlen_q = options.seqlen_q;
   spec.shape.seqlen_k = options.seqlen_k;
 
+  const auto policy = parse_tune_policy(options.policy);
+  if (!policy) throw Error(Stage::Argument, "", fmt::format("unknown policy '{}'", options.policy));
+  spec.policy = *policy;
+  spec.cache_path = global.db;  // empty: forward()'s default cache, the same one cache_path() resolves
+
   const ForwardCheckResult result = run_forward_check(spec);
+  const RuntimeStats stats = runtime_stats();
   fmt::print("{}  {}\n  {}  {:.3f} ms  {}\n", result.kernel_name, spec.shape.describe(),
              result.comparison.summary(), result.kernel_ms, result.passed ? "PASS" : "FAIL");
+  // What this process had to do to get the kernel: shows whether a cache was warm.
+  fmt::print("  runtime: policy {}, compiled {}, cubins from cache {}, tuned {}\n", options.policy, stats.compiles,
+             stats.cubins_loaded, stats.tunings);
   return result.passed ? kOk : kCheckFailed;
 }
 

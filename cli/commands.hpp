@@ -9,6 +9,7 @@
 #include <charconv>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "codegen/tile_config.hpp"
 
@@ -20,11 +21,14 @@ enum ExitCode : int {
   kError = 1,          // an fa2::Error or any other failure
   kInvalidConfig = 2,  // the requested TileConfig does not validate
   kCheckFailed = 3,    // a correctness check ran and the kernel's output was wrong
+  kGpuRequired = 4,    // the command runs kernels and no usable driver or GPU was found
+  kNotFound = 5,       // the tuning (or cache file) asked for is not there
 };
 
 // Flags of the top-level app, readable by every subcommand.
 struct GlobalOptions {
   bool verbose = false;  // print the NVRTC log (and other detail) where there is one
+  std::string db;        // --db: the cache file; empty: fa2::Cache::default_path(), see cache_path()
 };
 
 // A registered subcommand: its CLI11 node, and what to run when it was the one on the command line.
@@ -62,9 +66,98 @@ struct CheckOptions {
   int heads_kv = 0;  // 0 = not given: same as heads (no GQA)
   int seqlen_q = 1024;
   int seqlen_k = 1024;
+  std::string policy = "heuristic";  // how forward() picks the kernel; the others read the --db cache
 };
 Command setup_check(CLI::App& app, const GlobalOptions& global);
-int run_check(const CheckOptions& options);
+int run_check(const CheckOptions& options, const GlobalOptions& global);
+
+// ---- The problem grid of `tune` and `build`: every combination of the listed values.
+struct GridOptions {
+  std::string model;  // a preset: sets heads, heads_kv and head dim (which are then not given)
+  std::vector<int> head_dims{128};
+  std::vector<std::string> dtypes{"bf16"};
+  std::string causal = "both";  // on | off | both
+  int batch = 1;
+  int heads = 16;
+  int heads_kv = 0;                 // 0 = not given: same as heads
+  std::vector<int> seqlens{1024, 4096};
+  std::vector<int> seqlens_k;       // empty: seqlen_k = seqlen_q; else every (seqlen, seqlen_k) pair
+};
+
+// ---- tune: tune every problem of a grid on this GPU and store the winners in the cache.
+struct TuneCommandOptions {  // not TuneOptions: that is fa2::TuneOptions, which this fills
+  GridOptions grid;
+  int warmup = 5;
+  int repeats = 30;
+  int threads = 0;  // compile threads; 0: one per core
+  bool force = false;
+};
+Command setup_tune(CLI::App& app, const GlobalOptions& global);
+int run_tune(const TuneCommandOptions& options, const GlobalOptions& global);
+
+// ---- build: compile a grid's search space for one arch into the cache, no GPU needed.
+struct BuildOptions {
+  GridOptions grid;
+  std::string arch;
+  int threads = 0;
+};
+Command setup_build(CLI::App& app, const GlobalOptions& global);
+int run_build(const BuildOptions& options, const GlobalOptions& global);
+
+// ---- list: the cache's tunings (or kernels), as tables or JSON.
+struct ListOptions {
+  bool kernels = false;
+  bool json = false;
+};
+Command setup_list(CLI::App& app, const GlobalOptions& global);
+int run_list(const ListOptions& options, const GlobalOptions& global);
+
+// ---- show: one tuning with every measurement it made.
+struct ShowOptions {
+  std::string key;  // a tuning key, or a problem key that only one device has tuned
+  bool json = false;
+};
+Command setup_show(CLI::App& app, const GlobalOptions& global);
+int run_show(const ShowOptions& options, const GlobalOptions& global);
+
+// ---- bench: time the cached winner, the built-in config and FA2's static choice on one shape.
+struct BenchOptions {
+  int head_dim = 128;
+  std::string dtype = "bf16";
+  bool causal = false;
+  int batch = 2;
+  int heads = 16;
+  int heads_kv = 0;  // 0 = not given: same as heads
+  int seqlen_q = 1024;
+  int seqlen_k = 1024;
+  std::string layout = "bshd";
+  int warmup = 5;
+  int repeats = 30;
+};
+Command setup_bench(CLI::App& app, const GlobalOptions& global);
+int run_bench(const BenchOptions& options, const GlobalOptions& global);
+
+// ---- export / import / clear / info: whole-cache operations.
+struct ExportOptions {
+  std::string destination;
+};
+Command setup_export(CLI::App& app, const GlobalOptions& global);
+int run_export(const ExportOptions& options, const GlobalOptions& global);
+
+struct ImportOptions {
+  std::string source;
+};
+Command setup_import(CLI::App& app, const GlobalOptions& global);
+int run_import(const ImportOptions& options, const GlobalOptions& global);
+
+struct ClearOptions {
+  bool yes = false;
+};
+Command setup_clear(CLI::App& app, const GlobalOptions& global);
+int run_clear(const ClearOptions& options, const GlobalOptions& global);
+
+Command setup_info(CLI::App& app, const GlobalOptions& global);
+int run_info(const GlobalOptions& global);
 
 // ---- Flag helpers shared by the subcommand files.
 

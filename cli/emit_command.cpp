@@ -9,7 +9,9 @@
 
 #include "cli/commands.hpp"
 #include "codegen/emit.hpp"
+#include "runtime/driver.hpp"
 #include "runtime/error.hpp"
+#include "runtime/module.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 
 namespace fa2::cli {
@@ -110,7 +112,16 @@ int run_emit(const EmitOptions& options, const GlobalOptions& global) {
     return kOk;
   }
 
-  const CompiledKernel kernel = compile_source(source, config.name(), config.arch);
+  CompiledKernel kernel = compile_source(source, config.name(), config.arch);
+  // A cubin served from the driver's compute cache comes without a ptxas report: on a machine whose GPU
+  // can load it, read the figures off the loaded function instead.
+  if (!kernel.resources.known() && driver::available()) {
+    const driver::DeviceInfo device = driver::device_info(driver::ensure_context());
+    if (arch_for_compute_capability(device.cc_major, device.cc_minor) == config.arch) {
+      const Module module = Module::load(kernel.cubin);
+      complete_resources(kernel.resources, module.function(config.name()));
+    }
+  }
   if (options.source) print_source(source);
   print_report(config, kernel, options.source);
   if (global.verbose && !kernel.log.empty()) {

@@ -27,12 +27,24 @@ int parse_and_run(int argc, char** argv, GlobalOptions& global) {
   app.require_subcommand(1);
   // Lets global flags follow the subcommand too: `fa2-tune emit --compile --verbose`.
   app.fallthrough();
-  app.add_flag("-v,--verbose", global.verbose, "Also print the NVRTC log, and options on errors");
+  app.add_flag("-v,--verbose", global.verbose,
+               "Also print the NVRTC log and options on errors, and every candidate while tuning or building");
+  app.add_option("--db", global.db,
+                 "Cache file (default: $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-~/.cache}/fa2jit/kernels.db)");
 
   // One line per subcommand; each lives in its own cli/<name>_command.cpp.
   const std::vector<Command> commands = {
       fa2::cli::setup_emit(app, global),
       fa2::cli::setup_check(app, global),
+      fa2::cli::setup_tune(app, global),
+      fa2::cli::setup_build(app, global),
+      fa2::cli::setup_bench(app, global),
+      fa2::cli::setup_list(app, global),
+      fa2::cli::setup_show(app, global),
+      fa2::cli::setup_info(app, global),
+      fa2::cli::setup_export(app, global),
+      fa2::cli::setup_import(app, global),
+      fa2::cli::setup_clear(app, global),
   };
 
   try {

@@ -212,10 +212,18 @@ DeviceInfo device_info(CUdevice device) {
   info.cc_major = attribute(device, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, "the compute capability");
   info.cc_minor = attribute(device, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, "the compute capability");
   info.sm_count = attribute(device, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "the SM count");
+  info.l2_cache_bytes = attribute(device, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, "the L2 cache size");
   info.max_smem_optin = attribute(device, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
                                   "the opt-in shared memory limit");
   check(a.DriverGetVersion(&info.driver_version), "cuDriverGetVersion");
   return info;
+}
+
+CUcontext current_context() {
+  ensure_context();
+  CUcontext context = nullptr;
+  check(api().CtxGetCurrent(&context), "cuCtxGetCurrent");
+  return context;
 }
 
 }  // namespace fa2::driver

@@ -74,12 +74,16 @@ std::string error_text(CUresult result);
 // context's device.
 CUdevice ensure_context();
 
+// ensure_context(), then the calling thread's current context.
+CUcontext current_context();
+
 struct DeviceInfo {
   std::string name;
   int cc_major = 0;
   int cc_minor = 0;
   int sm_count = 0;
   int max_smem_optin = 0;  // bytes of shared memory a block may opt in to
+  int l2_cache_bytes = 0;
   int driver_version = 0;  // e.g. 13000 for CUDA 13.0
 };
 

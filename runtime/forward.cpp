@@ -1,6 +1,15 @@
-// forward(): argument checks, config choice, the kernel memo, and the launch.
+// forward(): argument checks, then the dispatch table (problem class -> loaded kernel). A miss
+// resolves the class by the tune policy: the built-in default, the cached tuning, or a tuning now.
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "autotune/cache.hpp"
+#include "autotune/problem_shape.hpp"
+#include "autotune/tuner.hpp"
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/fwd_args_check.hpp"
@@ -17,14 +26,30 @@ Strides bhsd_strides(int seqlen, int heads, int head_dim) {
   return {static_cast<long long>(heads) * seqlen * head_dim, static_cast<long long>(seqlen) * head_dim, head_dim};
 }
 
-namespace {
-
-CUcontext current_context() {
-  driver::ensure_context();
-  CUcontext context = nullptr;
-  driver::check(driver::api().CtxGetCurrent(&context), "cuCtxGetCurrent");
-  return context;
+const char* tune_policy_name(TunePolicy policy) {
+  switch (policy) {
+    case TunePolicy::on_first_use: return "on-first-use";
+    case TunePolicy::heuristic: return "heuristic";
+    case TunePolicy::cache_only: return "cache-only";
+  }
+  return "unknown";
 }
+
+std::optional<TunePolicy> parse_tune_policy(const std::string& text) {
+  for (TunePolicy policy : {TunePolicy::on_first_use, TunePolicy::heuristic, TunePolicy::cache_only})
+    if (text == tune_policy_name(policy)) return policy;
+  return std::nullopt;
+}
+
+TunePolicy default_tune_policy() {
+  const char* text = std::getenv("FA2JIT_TUNE");
+  if (text == nullptr || *text == '\0') return TunePolicy::on_first_use;
+  if (auto policy = parse_tune_policy(text)) return *policy;
+  throw Error(Stage::Argument, "FA2JIT_TUNE",
+              fmt::format("FA2JIT_TUNE='{}' is not a policy: use on-first-use, heuristic or cache-only", text));
+}
+
+namespace {
 
 Arch arch_of(const ContextDevice& device) {
   if (!device.arch)
@@ -35,25 +60,116 @@ Arch arch_of(const ContextDevice& device) {
   return *device.arch;
 }
 
-// The config forward() uses for `args` in `context`.
-TileConfig config_for(const FwdArgs& args, CUcontext context) {
-  return default_config(args.head_dim, args.dtype, args.causal, arch_of(KernelMemo::instance().device(context)));
+// Everything that selects a kernel, as plain values: building and hashing it allocates nothing.
+struct DispatchKey {
+  CUcontext context;
+  ProblemClass problem;
+  TunePolicy policy;
+
+  bool operator==(const DispatchKey& o) const {
+    return context == o.context && policy == o.policy && problem == o.problem;
+  }
+};
+
+struct DispatchKeyHash {
+  std::size_t operator()(const DispatchKey& key) const {
+    const ProblemClass& p = key.problem;
+    std::size_t h = std::hash<const void*>()(key.context);
+    for (long long part : {static_cast<long long>(p.dtype), static_cast<long long>(p.head_dim),
+                           static_cast<long long>(p.causal), static_cast<long long>(p.gqa_ratio),
+                           static_cast<long long>(p.layout), static_cast<long long>(p.seqlen_q_bucket),
+                           static_cast<long long>(p.seqlen_k_bucket), static_cast<long long>(p.batch_heads_bucket),
+                           static_cast<long long>(key.policy)})
+      h = h * 1000003u ^ std::hash<long long>()(part);
+    return h;
+  }
+};
+
+std::string tune_command(const ProblemShape& shape, const std::string& cache_path) {
+  return fmt::format("fa2-tune tune --head-dim {} --dtype {}{} --batch {} --heads {} --heads-kv {} --seqlen-q {} "
+                     "--seqlen-k {} --db '{}'",
+                     shape.head_dim, dtype_name(shape.dtype), shape.causal ? " --causal" : "", shape.batch,
+                     shape.heads_q, shape.heads_kv, shape.seqlen_q, shape.seqlen_k, cache_path);
 }
+
+class Dispatcher {
+ public:
+  static Dispatcher& instance() {
+    static Dispatcher dispatcher;
+    return dispatcher;
+  }
+
+  const LoadedKernel& kernel_for(const FwdArgs& args) {
+    const CUcontext context = driver::current_context();
+    const ProblemShape shape = ProblemShape::of(args);
+    const DispatchKey key{context, ProblemClass::of(shape), args.tune_policy.value_or(default_tune_policy())};
+    {
+      std::shared_lock<std::shared_mutex> read(table_mutex_);
+      auto found = table_.find(key);
+      if (found != table_.end()) {
+        KernelMemo::instance().count_dispatch_hit();
+        return *found->second;
+      }
+    }
+    // One resolution at a time: two threads meeting the same new class tune it once, and tunings never
+    // overlap on the GPU (they would spoil each other's timings).
+    std::lock_guard<std::mutex> resolving(resolve_mutex_);
+    {
+      std::shared_lock<std::shared_mutex> read(table_mutex_);
+      auto found = table_.find(key);
+      if (found != table_.end()) return *found->second;
+    }
+    const LoadedKernel& kernel = resolve(key, shape, args.cache_path);
+    std::unique_lock<std::shared_mutex> write(table_mutex_);
+    table_.emplace(key, &kernel);
+    return kernel;
+  }
+
+ private:
+  const LoadedKernel& resolve(const DispatchKey& key, const ProblemShape& shape, const std::string& requested_path) {
+    KernelMemo& memo = KernelMemo::instance();
+    const Arch arch = arch_of(memo.device(key.context));
+    if (key.policy == TunePolicy::heuristic) {
+      memo.count_resolution(false);
+      return memo.kernel(default_config(shape.head_dim, shape.dtype, shape.causal, arch), key.context);
+    }
+
+    const std::string path = requested_path.empty() ? Cache::default_path() : requested_path;
+    Cache cache = Cache::open(path);
+    const std::string tuning = tuning_key(current_device_fingerprint(), key.problem);
+    std::optional<TuningRecord> record = cache.find_tuning(tuning);
+    const bool tuned_now = !record;
+    if (!record) {
+      if (key.policy == TunePolicy::cache_only)
+        throw Error(Stage::Cache, "forward",
+                    fmt::format("FA2JIT_TUNE=cache-only and the cache {} has no tuning for '{}'; fill it with: {}",
+                                path, tuning, tune_command(shape, path)));
+      record = tune(shape, &cache);
+    }
+    memo.count_resolution(tuned_now);
+    if (record->winner.arch != arch)
+      throw Error(Stage::Cache, "forward",
+                  fmt::format("the cached winner {} for '{}' targets {}, but this device needs {}",
+                              record->winner.name(), tuning, arch_name(record->winner.arch), arch_name(arch)));
+    return memo.kernel(record->winner, key.context, &cache);
+  }
+
+  std::shared_mutex table_mutex_;
+  std::unordered_map<DispatchKey, const LoadedKernel*, DispatchKeyHash> table_;
+  std::mutex resolve_mutex_;
+};
 
 }  // namespace
 
 TileConfig forward_config(const FwdArgs& args) {
   check_forward_args(args);
-  return config_for(args, current_context());
+  return Dispatcher::instance().kernel_for(args).config;
 }
 
 void forward(const FwdArgs& args, CUstream_st* stream) {
   check_forward_args(args);
-  const CUcontext context = current_context();
-  const TileConfig config = config_for(args, context);
-  const LoadedKernel& kernel = KernelMemo::instance().kernel(config, context);
-
-  launch_forward(kernel.function, config, args, stream);
+  const LoadedKernel& kernel = Dispatcher::instance().kernel_for(args);
+  launch_forward(kernel.function, kernel.config, args, stream);
 }
 
 RuntimeStats runtime_stats() { return KernelMemo::instance().stats(); }

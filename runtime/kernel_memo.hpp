@@ -1,9 +1,11 @@
-// The in-process memo of loaded kernels: a config is compiled and loaded once per CUDA context, and
-// every later call with the same config launches the loaded function.
+// The in-process memo of loaded kernels: a config is loaded once per CUDA context (from the cache's
+// cubin when there is one under its cubin key, else compiled, and then stored), and every later use of
+// the same config gets the loaded function.
 #pragma once
 
 #include <cuda.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +18,8 @@
 #include "runtime/nvrtc_compiler.hpp"
 
 namespace fa2 {
+
+class Cache;
 
 struct LoadedKernel {
   TileConfig config;
@@ -37,11 +41,17 @@ class KernelMemo {
 
   // The device behind `context` (the current one).
   const ContextDevice& device(CUcontext context);
-  // The kernel for `config` loaded in `context` (the current one), compiled and loaded on first use.
-  const LoadedKernel& kernel(const TileConfig& config, CUcontext context);
+  // The kernel for `config` loaded in `context` (the current one). On first use its cubin comes from
+  // `cache` when that holds it, else it is compiled (and stored in `cache`, if given).
+  const LoadedKernel& kernel(const TileConfig& config, CUcontext context, Cache* cache = nullptr);
+
+  // Counters shared with the dispatcher in forward.cpp.
   RuntimeStats stats() const;
+  void count_resolution(bool tuned);
+  void count_dispatch_hit() { dispatch_hits_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
+  std::atomic<std::size_t> dispatch_hits_{0};
   mutable std::mutex mutex_;
   std::unordered_map<CUcontext, ContextDevice> devices_;
   std::unordered_map<std::string, std::unique_ptr<LoadedKernel>> kernels_;  // context + config hash

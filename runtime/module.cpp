@@ -50,4 +50,16 @@ CUfunction Module::function(const std::string& name) const {
   return function;
 }
 
+void complete_resources(ResourceUsage& resources, CUfunction function) {
+  if (resources.known()) return;
+  auto attribute = [&](CUfunction_attribute which, const char* what) {
+    int value = 0;
+    driver::check(driver::api().FuncGetAttribute(&value, which, function), what);
+    return value;
+  };
+  resources.registers = attribute(CU_FUNC_ATTRIBUTE_NUM_REGS, "cuFuncGetAttribute(NUM_REGS)");
+  resources.stack_frame_bytes = attribute(CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, "cuFuncGetAttribute(LOCAL_SIZE_BYTES)");
+  resources.static_smem_bytes = attribute(CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, "cuFuncGetAttribute(SHARED_SIZE_BYTES)");
+}
+
 }  // namespace fa2

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/nvrtc_compiler.hpp"
+
 namespace fa2 {
 
 class Module {
@@ -34,5 +36,9 @@ class Module {
 
   CUmodule module_ = nullptr;
 };
+
+// When `resources` is unknown (see ResourceUsage), fills it from the loaded function's attributes:
+// registers, local memory per thread (as the stack frame) and static shared memory.
+void complete_resources(ResourceUsage& resources, CUfunction function);
 
 }  // namespace fa2

@@ -9,13 +9,20 @@
 
 namespace fa2 {
 
-// What ptxas reported for one kernel. registers == -1 means the log did not mention the kernel.
+// What ptxas reported for one kernel. registers == -1 means the log did not mention the kernel: where a
+// driver is present NVRTC may serve a cubin from the driver's compute cache without running ptxas, and
+// then the log is empty (seen on the GPU machine); complete_resources() fills the figures from the loaded
+// function instead.
 struct ResourceUsage {
   int registers = -1;
   int spill_store_bytes = 0;
   int spill_load_bytes = 0;
-  int stack_frame_bytes = 0;
+  int stack_frame_bytes = 0;  // local memory per thread
   int static_smem_bytes = 0;
+
+  bool known() const { return registers >= 0; }
+  // Spills, or any local memory (these kernels need none unless registers overflow).
+  bool spills() const { return spill_store_bytes > 0 || spill_load_bytes > 0 || stack_frame_bytes > 0; }
 };
 
 struct CompiledKernel {

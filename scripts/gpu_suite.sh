@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Everything that needs the GPU, in one call: the GPU test suite, the CLI check, compute-sanitizer
-# (memcheck, racecheck, synccheck) over the default configs of head dims 64, 128 and 256, and the
-# resource report of those configs. Logs go to $OUT (or ./gpu-logs) and a summary is printed last.
+# Everything that needs the GPU, in one call. Parts (all by default, or name some in FA2JIT_GPU_PARTS):
+#   tests      the GPU test suite (correctness matrix, tuning end to end) and `fa2-tune check`
+#   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default configs of d64/128/256
+#   resources  the resource report (registers, spills, shared memory) of those default configs
+#   cli        fa2-tune tune (a model preset) into a fresh cache, then list, show and bench from it
+#   python     the Python package's tests (pytest python/tests) against torch SDPA
+#   bench      bench/tuner_bench: compile times, tuning time, first call, dispatch overhead, FA2 grid
+#   sdpa       bench/bench_sdpa.py: fa2jit against PyTorch SDPA (flash, cuDNN); not in the default set,
+#              takes FA2JIT_SDPA_ARGS (e.g. "--grid paper --db /tmp/k.db")
+# Logs go to $OUT (or ./gpu-logs); a summary is printed last; the exit code is non-zero if any step failed.
 #
 #   ./scripts/gpu_suite.sh [BUILD_DIR]     BUILD_DIR defaults to build-gpu if present, else build.
+#   FA2JIT_GPU_PARTS="tests cli" ./scripts/gpu_suite.sh
 #
-# A build made on the CPU machine runs on the GPU machine: build there into build-gpu and carry it.
-# FA2JIT_GPU_SUITE_QUICK=1 skips the full test matrix and the sanitizers (a quick look after a change).
+# A build made on the CPU machine runs on the GPU machine (which lacks sqlite3.h): build into
+# build-gpu here and carry that folder. FA2JIT_GPU_SUITE_QUICK=1 skips the full test matrix.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,53 +31,89 @@ mkdir -p "$logs"
 # The carried build's RPATH points at the CPU machine's checkout: name the library folders here.
 export LD_LIBRARY_PATH="$PWD/$build_dir:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin="$build_dir"
+parts=" ${FA2JIT_GPU_PARTS:-tests sanitizer resources cli python bench} "
+want() { [[ $parts == *" $1 "* ]]; }
 status=0
 summary=()
-step() {  # step NAME LOGFILE COMMAND...: run, keep the log, record pass/fail
+step() {  # step NAME LOGFILE COMMAND...: run, append to the log, record pass/fail
   local name=$1 log=$2
   shift 2
   local start=$SECONDS
-  "$@" >"$logs/$log" 2>&1
+  { echo "### $name"; "$@"; } >>"$logs/$log" 2>&1
   local rc=$?
-  summary+=("$(printf '%-44s %s  (%ds, log %s)' "$name" "$([ $rc -eq 0 ] && echo PASS || echo "FAIL rc=$rc")" $((SECONDS - start)) "$log")")
+  summary+=("$(printf '%-46s %s  (%ds, log %s)' "$name" "$([ $rc -eq 0 ] && echo PASS || echo "FAIL rc=$rc")" $((SECONDS - start)) "$log")")
   [ $rc -eq 0 ] || status=1
   return $rc
 }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=csv,noheader
-test_filter=()
-[ "${FA2JIT_GPU_SUITE_QUICK:-0}" = 1 ] && test_filter=(--test-case-exclude="*full matrix*")
-step "GPU test suite" gpu_tests.log "$bin/fa2jit_gpu_tests" "${test_filter[@]}"
-grep -E "test cases|assertions|Status" "$logs/gpu_tests.log" | tail -3
-grep -c " ok$" "$logs/gpu_tests.log" | sed 's/^/matrix cases ok: /'
-grep " FAIL$" "$logs/gpu_tests.log" | head -20
-step "fa2-tune check (defaults)" check.log "$bin/fa2-tune" check
-cat "$logs/check.log"
 
-sanitizer_dims="64 128 256"
-[ "${FA2JIT_GPU_SUITE_QUICK:-0}" = 1 ] && sanitizer_dims=""
-: >"$logs/sanitizer.log"
-for d in $sanitizer_dims; do
-  for causal in "" "--causal"; do
-    for tool in memcheck racecheck synccheck; do
-      step "compute-sanitizer $tool d$d ${causal:---full}" sanitizer_step.log \
-        compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --head-dim "$d" $causal \
-        --batch 1 --heads 2 --heads-kv 1 --seqlen-q 257 --seqlen-k 190
-      # One log for all runs: only a few files come back from the GPU machine.
-      { echo "### $tool d$d ${causal:---full}"; cat "$logs/sanitizer_step.log"; } >>"$logs/sanitizer.log"
+if want tests; then
+  test_filter=()
+  [ "${FA2JIT_GPU_SUITE_QUICK:-0}" = 1 ] && test_filter=(--test-case-exclude="*full matrix*")
+  step "GPU test suite" gpu_tests.log "$bin/fa2jit_gpu_tests" "${test_filter[@]}"
+  grep -E "test cases|assertions|Status" "$logs/gpu_tests.log" | tail -3
+  grep -c " ok$" "$logs/gpu_tests.log" | sed 's/^/matrix cases ok: /'
+  grep -E " FAIL$|ERROR" "$logs/gpu_tests.log" | head -20
+  step "fa2-tune check (defaults)" check.log "$bin/fa2-tune" check
+  tail -3 "$logs/check.log"
+fi
+
+if want sanitizer; then
+  for d in 64 128 256; do
+    for causal in "" "--causal"; do
+      for tool in memcheck racecheck synccheck; do
+        step "compute-sanitizer $tool d$d ${causal:---full}" sanitizer.log \
+          compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --head-dim "$d" $causal \
+          --batch 1 --heads 2 --heads-kv 1 --seqlen-q 257 --seqlen-k 190
+      done
     done
   done
-done
+fi
 
-echo
-echo "== resources of the default configs (bf16, causal, sm_90a)"
-for d in 64 128 256; do
-  "$bin/fa2-tune" --verbose emit --head-dim "$d" --causal --arch sm_90a --compile 2>>"$logs/nvrtc.log" |
-    grep -E "kernel|registers|spill|smem"
-done
+if want resources; then
+  echo
+  echo "== resources of the default configs (bf16, causal, sm_90a)"
+  for d in 64 128 256; do
+    "$bin/fa2-tune" --verbose emit --head-dim "$d" --causal --arch sm_90a --compile 2>>"$logs/nvrtc.log" |
+      grep -E "kernel|registers|spill|stack|smem"
+  done
+fi
+
+if want cli; then
+  db=$(mktemp -d)/kernels.db
+  step "fa2-tune tune --model llama3-8b" cli.log "$bin/fa2-tune" --db "$db" tune --model llama3-8b --seqlen 4096 \
+    --batch 2 --causal on
+  step "fa2-tune list / show" cli.log bash -c "'$bin/fa2-tune' --db '$db' list && '$bin/fa2-tune' --db '$db' show \
+    'bf16 d128 causal gqa4 bshd q4096 k4096 bh64' | head -20"
+  step "fa2-tune bench (llama3-8b shape)" cli.log "$bin/fa2-tune" --db "$db" bench --head-dim 128 --causal --batch 2 \
+    --heads 32 --heads-kv 8 --seqlen-q 4096 --seqlen-k 4096
+  step "fa2-tune check --policy cache-only" cli.log "$bin/fa2-tune" --db "$db" check --policy cache-only \
+    --head-dim 128 --causal --batch 2 --heads 32 --heads-kv 8 --seqlen-q 4096 --seqlen-k 4096
+  tail -40 "$logs/cli.log"
+fi
+
+if want python; then
+  step "python tests (pytest python/tests)" python.log env PYTHONDONTWRITEBYTECODE=1 \
+    FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 -m pytest -p no:cacheprovider python/tests -q -rs
+  tail -5 "$logs/python.log"
+fi
+
+if want bench; then
+  step "tuner bench (tune, then first call)" bench.log "$bin/fa2jit_tuner_bench" first-call
+  step "tuner bench (compile)" bench.log "$bin/fa2jit_tuner_bench" compile
+  step "tuner bench (overhead)" bench.log "$bin/fa2jit_tuner_bench" overhead
+  step "tuner bench (FA2 paper grid)" bench.log "$bin/fa2jit_tuner_bench" grid
+  grep -vE "^###|^device" "$logs/bench.log"
+fi
+
+if want sdpa; then
+  step "bench_sdpa.py ${FA2JIT_SDPA_ARGS:-}" sdpa.log env PYTHONUNBUFFERED=1 FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" \
+    python3 bench/bench_sdpa.py ${FA2JIT_SDPA_ARGS:-}
+  grep -vE "^###" "$logs/sdpa.log" | tail -60
+fi
 
 echo
 echo "== summary"
 printf '%s\n' "${summary[@]}"
-rm -f "$logs/sanitizer_step.log"
 exit $status

@@ -7,3 +7,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/deps.sh
 ./scripts/build.sh
 ctest --test-dir build --output-on-failure
+# The Python package's CPU tests (GPU tests skip themselves with a reason where there is no GPU).
+python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install --quiet pytest
+PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider python/tests -q -rs

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 
 #include "codegen/tile_config.hpp"
 #include "runtime/error.hpp"
@@ -24,6 +25,17 @@ Strides bshd_strides(int seqlen, int heads, int head_dim);
 // Contiguous [batch, heads, seqlen, head_dim] (BHSD, PyTorch SDPA's layout).
 Strides bhsd_strides(int seqlen, int heads, int head_dim);
 
+// How forward() picks a kernel for a problem class it has not seen in this process.
+enum class TunePolicy {
+  on_first_use,  // the tuned winner from the cache; on a miss, tune now and store it (the default)
+  heuristic,     // a built-in default config per (head dim, dtype, causal, arch); no tuning, no cache
+  cache_only,    // the tuned winner from the cache; a miss is an error naming the fa2-tune command
+};
+const char* tune_policy_name(TunePolicy policy);  // "on-first-use" | "heuristic" | "cache-only"
+std::optional<TunePolicy> parse_tune_policy(const std::string& text);
+// $FA2JIT_TUNE, else on-first-use. Throws fa2::Error naming the value when it is not a policy.
+TunePolicy default_tune_policy();
+
 struct FwdArgs {
   const void* q = nullptr;  // [batch, seqlen_q, heads_q, head_dim], 16-byte aligned
   const void* k = nullptr;  // [batch, seqlen_k, heads_kv, head_dim]
@@ -42,21 +54,29 @@ struct FwdArgs {
 
   bool causal = false;                 // bottom-right aligned when seqlen_q != seqlen_k
   std::optional<float> softmax_scale;  // default 1/sqrt(head_dim)
+
+  std::optional<TunePolicy> tune_policy;  // default: default_tune_policy()
+  std::string cache_path;                 // default: $FA2JIT_CACHE_DIR/kernels.db or ~/.cache/fa2jit/kernels.db
 };
 
 // O = softmax(Q K^T * scale) V, enqueued on `stream` (null = the legacy default stream) in the calling
 // thread's current CUDA context (device 0's primary context when there is none). The first call for a
-// kernel config compiles it; later calls reuse the loaded kernel. Throws fa2::Error on invalid
-// arguments (naming the value and what is allowed) and on compile, load or launch failures.
+// problem class picks its kernel by the tune policy (which may tune: seconds); later calls are a hash
+// lookup and a launch. Thread-safe: threads that meet the same new class resolve it once. Throws
+// fa2::Error on invalid arguments (naming the value and what is allowed) and on tune, cache, compile,
+// load or launch failures.
 void forward(const FwdArgs& args, CUstream_st* stream = nullptr);
 
-// The config forward() would use for `args` on the current device.
+// The config forward() uses for `args` (resolving it, by the policy, if this process has not yet).
 TileConfig forward_config(const FwdArgs& args);
 
-// Counters of the in-process kernel memo, for tests and diagnostics.
+// Counters of the process, for tests and diagnostics.
 struct RuntimeStats {
-  std::size_t compiles = 0;    // NVRTC compilations done by forward()
-  std::size_t memo_hits = 0;   // forward() calls served by an already loaded kernel
+  std::size_t compiles = 0;        // NVRTC compilations done for forward()
+  std::size_t cubins_loaded = 0;   // cubins taken from the SQLite cache instead of compiling
+  std::size_t tunings = 0;         // problem classes tuned by forward() (on-first-use misses)
+  std::size_t resolutions = 0;     // problem classes resolved (first calls per class and policy)
+  std::size_t dispatch_hits = 0;   // forward() calls served from the in-memory dispatch table
 };
 RuntimeStats runtime_stats();
 

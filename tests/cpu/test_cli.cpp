@@ -1,54 +1,18 @@
 // fa2-tune, run as a process: exit codes and one-line messages of `emit` and `check`.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "codegen/tile_config.hpp"
 #include "runtime/driver.hpp"
+#include "tests/support/fa2_tune_process.hpp"
 
 namespace {
 
-// fa2-tune is built next to this test executable.
-std::string tool_path() {
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  REQUIRE_MESSAGE(!ec, "cannot read /proc/self/exe: ", ec.message());
-  const std::filesystem::path tool = self.parent_path() / "fa2-tune";
-  REQUIRE_MESSAGE(std::filesystem::exists(tool), "fa2-tune not found at ", tool.string());
-  return tool.string();
-}
-
-struct Run {
-  int status = -1;  // exit code, or -1 when the process did not exit normally
-  std::string output;  // stdout and stderr together
-};
-
-Run run(const std::string& args) {
-  const std::string command = "'" + tool_path() + "' " + args + " 2>&1";
-  Run result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE_MESSAGE(pipe != nullptr, "popen failed for ", command);
-  std::array<char, 4096> buffer;
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-  const int raw = ::pclose(pipe);
-  result.status = (raw != -1 && WIFEXITED(raw)) ? WEXITSTATUS(raw) : -1;
-  MESSAGE("fa2-tune ", args, " -> exit ", result.status, "\n", result.output);
-  return result;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-// One line of text: ends in a newline, and has no other.
-bool one_line(const std::string& text) {
-  return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
-}
+using fa2::test::contains;
+using fa2::test::one_line;
+using fa2::test::run;
+using fa2::test::Run;
 
 }  // namespace
 

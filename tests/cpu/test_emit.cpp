@@ -12,7 +12,7 @@
 
 namespace {
 
-const std::string kGoldenRelative = "tests/golden/fwd_d128_bf16_causal_m128n64w8s2_sm90a.cu";
+const std::string kGoldenRelative = "tests/golden/fwd_d128_bf16_causal_default_sm90a.cu";
 
 fa2::TileConfig golden_config() { return fa2::default_config(128, fa2::DType::bf16, true, fa2::Arch::sm_90a); }
 

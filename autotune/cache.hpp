@@ -1,0 +1,118 @@
+// The SQLite kernel cache: cubins (as blobs, under their cubin key), tunings (the winner per device and
+// problem class) and every measurement a tuning made, so a tuning can be inspected later.
+// Schema versioned with PRAGMA user_version; WAL; a busy timeout; every write is one transaction.
+// Threads: one Cache object per thread (a Cache is not to be shared between threads). Any number of
+// Cache objects, in any threads or processes, may open the same file: SQLite's file locks order their
+// writes, and the 10 s busy timeout makes a writer wait for another's transaction instead of failing.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codegen/tile_config.hpp"
+#include "runtime/nvrtc_compiler.hpp"
+
+struct sqlite3;
+
+namespace fa2 {
+
+struct CachedKernel {
+  std::string cubin_key;
+  TileConfig config;
+  std::string nvrtc_version;
+  std::string template_hash;
+  std::vector<char> cubin;  // empty when listed without cubins
+  ResourceUsage resources;
+  double compile_ms = 0;
+  std::string created_at;  // UTC, ISO 8601, set by the cache
+};
+
+// Status of one candidate in a tuning.
+enum class MeasurementStatus { ok, invalid, compile_failed, spills, launch_failed, incorrect };
+const char* measurement_status_name(MeasurementStatus status);
+std::optional<MeasurementStatus> parse_measurement_status(const std::string& text);
+
+struct Measurement {
+  TileConfig config;
+  std::string cubin_key;  // empty when it never compiled
+  MeasurementStatus status = MeasurementStatus::ok;
+  double time_ms = 0;     // median, only for ok
+  double spread_ms = 0;   // (p90 - p10) of the timed runs, only for ok
+  double tflops = 0;
+  double o_rel_error = 0;
+  std::string reason;     // why it is not ok
+  ResourceUsage resources;
+};
+
+struct TuningRecord {
+  std::string tuning_key;   // device key + "#" + problem key
+  std::string device_key;
+  std::string problem_key;
+  TileConfig winner;
+  std::string winner_cubin_key;
+  double time_ms = 0;
+  double tflops = 0;
+  double tune_seconds = 0;  // wall time of the whole tuning
+  std::string created_at;
+  std::vector<Measurement> measurements;  // filled by put_tuning's caller; by find_tuning only on request
+};
+
+struct CacheInfo {
+  std::string path;
+  long long bytes = 0;  // database file plus its WAL
+  int schema_version = 0;
+  int kernels = 0;
+  int tunings = 0;
+  int measurements = 0;
+};
+
+struct ImportStats {
+  int kernels_added = 0;
+  int kernels_skipped = 0;  // already present under the same cubin key
+  int tunings_added = 0;
+  int tunings_replaced = 0;  // the imported one was newer
+  int tunings_kept = 0;      // ours was newer or equal
+};
+
+class Cache {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-$HOME/.cache}/fa2jit/kernels.db.
+  static std::string default_path();
+
+  // Opens (creating the file and its directory if needed, unless read_only) and migrates the schema.
+  // Throws fa2::Error(Stage::Cache) naming the path: not a SQLite file, a newer schema than this build
+  // knows, unwritable, corrupt.
+  static Cache open(const std::string& path, bool read_only = false);
+
+  Cache(Cache&& other) noexcept;
+  Cache& operator=(Cache&& other) noexcept;
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
+  ~Cache();
+
+  const std::string& path() const { return path_; }
+
+  std::optional<CachedKernel> find_kernel(const std::string& cubin_key) const;
+  void put_kernels(const std::vector<CachedKernel>& kernels);  // one transaction; existing keys are replaced
+
+  std::optional<TuningRecord> find_tuning(const std::string& tuning_key, bool with_measurements = false) const;
+  void put_tuning(const TuningRecord& record);  // winner + its measurements, replacing that key's, in one transaction
+
+  std::vector<TuningRecord> list_tunings() const;                 // without measurements, ordered by key
+  std::vector<CachedKernel> list_kernels() const;                 // without cubins, ordered by key
+
+  ImportStats import_from(const std::string& other_path);  // merge another cache file, one transaction
+  void export_to(const std::string& destination) const;    // a consistent copy (VACUUM INTO); refuses to overwrite
+  void clear();                                            // every row, one transaction
+  CacheInfo info() const;
+
+ private:
+  Cache(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace fa2

@@ -1,0 +1,77 @@
+#include "autotune/search_space.hpp"
+
+#include <fmt/format.h>
+
+namespace fa2 {
+
+const SearchSpace& search_space(Scheme) {
+  // mma_sync: 16 or 32 query rows per warp (block_m / warps), K/V tiles of 32..128 keys, 1..3 stages.
+  static const SearchSpace space{
+      /*block_m*/ {64, 128, 256},
+      /*block_n*/ {32, 64, 128},
+      /*warps*/ {4, 8},
+      /*stages*/ {1, 2, 3},
+  };
+  return space;
+}
+
+std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch arch, int max_smem_per_block,
+                                            Scheme scheme) {
+  const SearchSpace& space = search_space(scheme);
+  std::vector<Candidate> candidates;
+  for (int block_m : space.block_m)
+    for (int block_n : space.block_n)
+      for (int warps : space.warps)
+        for (int stages : space.stages) {
+          Candidate candidate;
+          TileConfig& config = candidate.config;
+          config.head_dim = problem.head_dim;
+          config.dtype = problem.dtype;
+          config.causal = problem.causal;
+          config.block_m = block_m;
+          config.block_n = block_n;
+          config.warps = warps;
+          config.stages = stages;
+          config.arch = arch;
+          config.scheme = scheme;
+          if (auto reason = config.validate()) {
+            candidate.rejection = *reason;
+          } else if (max_smem_per_block > 0 && config.smem_bytes() > max_smem_per_block) {
+            candidate.rejection = fmt::format("needs {} bytes of shared memory, the device allows {}",
+                                              config.smem_bytes(), max_smem_per_block);
+          }
+          candidates.push_back(std::move(candidate));
+        }
+  return candidates;
+}
+
+std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch, int max_smem_per_block,
+                                          Scheme scheme) {
+  std::vector<TileConfig> configs;
+  for (Candidate& candidate : enumerate_candidates(problem, arch, max_smem_per_block, scheme))
+    if (candidate.rejection.empty()) configs.push_back(candidate.config);
+  return configs;
+}
+
+TileConfig fa2_static_config(int head_dim, DType dtype, bool causal, Arch arch) {
+  TileConfig config;
+  config.head_dim = head_dim;
+  config.dtype = dtype;
+  config.causal = causal;
+  config.arch = arch;
+  config.stages = 2;
+  config.warps = 4;
+  if (head_dim <= 64) {
+    config.block_m = 128;
+    config.block_n = 128;
+  } else if (head_dim <= 128) {
+    config.block_m = 128;
+    config.block_n = 64;
+  } else {
+    config.block_m = 64;
+    config.block_n = 64;
+  }
+  return config;
+}
+
+}  // namespace fa2

@@ -1,0 +1,40 @@
+// The tuner's search space per scheme: plain data, so adding a candidate value or a dimension is a
+// local change here. Candidates are pruned by TileConfig::validate() and by the device's limits.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "autotune/problem_shape.hpp"
+#include "codegen/tile_config.hpp"
+
+namespace fa2 {
+
+struct SearchSpace {
+  std::vector<int> block_m;
+  std::vector<int> block_n;
+  std::vector<int> warps;
+  std::vector<int> stages;
+};
+
+const SearchSpace& search_space(Scheme scheme);
+
+struct Candidate {
+  TileConfig config;
+  std::string rejection;  // empty when the config may be built on this device
+};
+
+// Every point of the scheme's space for `problem` on `arch`, each either buildable or rejected with the
+// reason. `max_smem_per_block` is the device's opt-in limit (0: use the arch's).
+std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch arch, int max_smem_per_block = 0,
+                                            Scheme scheme = Scheme::mma_sync);
+
+// Only the buildable configs of enumerate_candidates().
+std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch, int max_smem_per_block = 0,
+                                          Scheme scheme = Scheme::mma_sync);
+
+// FlashAttention-2's static forward tile choice for H100 (flash_fwd_launch_template.h), expressed in
+// this kernel's terms: the baseline the tuner must beat. Stages 2 (K/V double buffering).
+TileConfig fa2_static_config(int head_dim, DType dtype, bool causal, Arch arch);
+
+}  // namespace fa2

@@ -1,0 +1,54 @@
+// The autotuner: for one problem on the current device, enumerate the search space, compile what the
+// cache does not already hold (in parallel), reject every config whose output differs from the fp32
+// reference, time the rest, and keep the fastest. Every measurement is returned (and stored).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "autotune/benchmark.hpp"
+#include "autotune/cache.hpp"
+#include "autotune/problem_shape.hpp"
+
+namespace fa2 {
+
+struct TuneProgress {
+  const char* phase = "";  // "compile" | "measure"
+  int done = 0;
+  int total = 0;
+  std::string detail;  // the config just finished and its outcome
+};
+
+struct TuneOptions {
+  int compile_threads = 0;  // 0: one per core
+  TimingOptions timing;
+  std::function<void(const TuneProgress&)> progress;  // called from the tuning thread (and compile workers, under a lock)
+};
+
+class ProblemBuffers;
+class ReferenceOutputs;
+
+// Where a candidate is checked and timed: `check` (small, same class; see reference_check_shape) with its
+// fp32 reference, and `timed`, the problem being tuned, whose outputs must all be written and finite.
+struct MeasureInputs {
+  ProblemBuffers& check;
+  const ReferenceOutputs& reference;
+  ProblemBuffers& timed;
+};
+
+// The tuner's inner step, also used by benchmarks: loads `cubin`, rejects it if it spills (unless
+// `allow_spills`), if its output differs from the reference, or if it leaves an output of the timed
+// problem unwritten; else times it over the timed buffers' rotating input sets.
+Measurement measure_config(const TileConfig& config, const std::string& cubin_key, const std::vector<char>& cubin,
+                           const ResourceUsage& resources, const MeasureInputs& inputs, const TimingOptions& timing,
+                           bool allow_spills = false);
+
+// The current context's device, as the cache keys it.
+DeviceFingerprint current_device_fingerprint();
+
+// Tunes `shape` (its ProblemClass is what the result is stored under). With a cache, cubins found there
+// are reused, compiled ones and the tuning with all its measurements are stored. Throws
+// fa2::Error(Stage::Tune) when no candidate both compiles cleanly and passes the correctness check.
+TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& options = {});
+
+}  // namespace fa2

@@ -1,0 +1,124 @@
+// fa2-tune show: one tuning and every candidate it measured, fastest first, then the rejected ones
+// with the reason: what to read when a winner looks wrong or a config keeps failing.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "cli/json.hpp"
+#include "cli/support.hpp"
+#include "cli/table.hpp"
+#include "runtime/error.hpp"
+
+namespace fa2::cli {
+namespace {
+
+// The tuning key of `key`: itself when a tuning has it, else the one tuning whose problem key (the part
+// after '#') it is. Empty when none; throws when several devices tuned that problem.
+std::string resolve_key(const Cache& cache, const std::string& key) {
+  if (cache.find_tuning(key)) return key;
+  std::vector<std::string> matches;
+  for (const TuningRecord& t : cache.list_tunings())
+    if (t.problem_key == key) matches.push_back(t.tuning_key);
+  if (matches.size() > 1) {
+    std::string list;
+    for (const std::string& match : matches) list += (list.empty() ? "" : "; ") + match;
+    throw Error(Stage::Argument, "",
+                fmt::format("'{}' was tuned on {} devices; give the full tuning key: {}", key, matches.size(), list));
+  }
+  return matches.empty() ? std::string() : matches.front();
+}
+
+// Ok first, fastest first; the rejected after them, grouped by status.
+void sort_measurements(std::vector<Measurement>& measurements) {
+  std::stable_sort(measurements.begin(), measurements.end(), [](const Measurement& a, const Measurement& b) {
+    const bool a_ok = a.status == MeasurementStatus::ok, b_ok = b.status == MeasurementStatus::ok;
+    if (a_ok != b_ok) return a_ok;
+    if (a_ok) return a.time_ms < b.time_ms;
+    return static_cast<int>(a.status) < static_cast<int>(b.status);
+  });
+}
+
+std::string registers_and_spills(const ResourceUsage& r) {
+  if (r.registers < 0) return "-";
+  return fmt::format("{}/{}", r.registers, r.spill_store_bytes + r.spill_load_bytes);
+}
+
+void print_text(const TuningRecord& t) {
+  fmt::print("tuning   {}\n", t.tuning_key);
+  fmt::print("winner   {}  {:.3f} ms  {:.1f} TFLOP/s\n", t.winner.name(), t.time_ms, t.tflops);
+  fmt::print("tuned    {} in {:.1f} s\n\n", t.created_at, t.tune_seconds);
+  Table table({"config", "status", ">ms", ">spread ms", ">TFLOP/s", ">rel err", ">regs/spills", "reason"});
+  for (const Measurement& m : t.measurements) {
+    const bool ok = m.status == MeasurementStatus::ok;
+    table.add({m.config.name(), measurement_status_name(m.status), ok ? fixed(m.time_ms, 3) : "-",
+               ok ? fmt::format("{:.3f}", m.spread_ms) : "-", ok ? fixed(m.tflops, 1) : "-",
+               m.o_rel_error > 0 ? fmt::format("{:.1e}", m.o_rel_error) : "-", registers_and_spills(m.resources),
+               m.reason});
+  }
+  table.print();
+}
+
+void print_json(const TuningRecord& t) {
+  std::vector<std::string> measurements;
+  for (const Measurement& m : t.measurements)
+    measurements.push_back(JsonObject()
+                               .add("config", m.config.name())
+                               .add("cubin_key", m.cubin_key)
+                               .add("status", measurement_status_name(m.status))
+                               .add("time_ms", m.time_ms)
+                               .add("spread_ms", m.spread_ms)
+                               .add("tflops", m.tflops)
+                               .add("o_rel_error", m.o_rel_error)
+                               .add("registers", m.resources.registers)
+                               .add("spill_store_bytes", m.resources.spill_store_bytes)
+                               .add("spill_load_bytes", m.resources.spill_load_bytes)
+                               .add("reason", m.reason)
+                               .str());
+  JsonObject object;
+  object.add("tuning_key", t.tuning_key)
+      .add("device", t.device_key)
+      .add("problem", t.problem_key)
+      .add("winner", t.winner.name())
+      .add("winner_cubin_key", t.winner_cubin_key)
+      .add("time_ms", t.time_ms)
+      .add("tflops", t.tflops)
+      .add("tune_seconds", t.tune_seconds)
+      .add("created_at", t.created_at)
+      .add_raw("measurements", json_array(measurements));
+  fmt::print("{}\n", object.str());
+}
+
+}  // namespace
+
+Command setup_show(CLI::App& app, const GlobalOptions& global) {
+  auto options = std::make_shared<ShowOptions>();
+  CLI::App* sub = app.add_subcommand("show", "Show one tuning with every candidate it measured");
+  sub->add_option("key", options->key,
+                  "Tuning key (device#problem), or a problem key (as `list` prints it) tuned on one device only")
+      ->required();
+  sub->add_flag("--json", options->json, "Print the tuning and its measurements as JSON");
+  return {sub, [options, &global] { return run_show(*options, global); }};
+}
+
+int run_show(const ShowOptions& options, const GlobalOptions& global) {
+  const std::optional<Cache> cache = open_existing_cache(global);
+  const std::string key = cache ? resolve_key(*cache, options.key) : std::string();
+  std::optional<TuningRecord> record;
+  if (!key.empty()) record = cache->find_tuning(key, /*with_measurements=*/true);
+  if (!record) {
+    fmt::print(stderr, "fa2-tune: tuning '{}' not found in {} (see `fa2-tune list`)\n", options.key,
+               cache_path(global));
+    return kNotFound;
+  }
+  sort_measurements(record->measurements);
+  if (options.json)
+    print_json(*record);
+  else
+    print_text(*record);
+  return kOk;
+}
+
+}  // namespace fa2::cli

@@ -1,0 +1,34 @@
+#include "cli/support.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "runtime/driver.hpp"
+
+namespace fa2::cli {
+
+std::string cache_path(const GlobalOptions& global) {
+  return global.db.empty() ? Cache::default_path() : global.db;
+}
+
+std::optional<Cache> open_existing_cache(const GlobalOptions& global) {
+  const std::string path = cache_path(global);
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) return std::nullopt;
+  return Cache::open(path, /*read_only=*/true);
+}
+
+bool gpu_usable(const char* command) {
+  std::string why;
+  if (driver::available(&why)) return true;
+  fmt::print(stderr, "fa2-tune: {} needs a GPU: {}\n", command, first_line(why));
+  return false;
+}
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::string fixed(double value, int decimals) { return value > 0 ? fmt::format("{:.{}f}", value, decimals) : "-"; }
+
+}  // namespace fa2::cli

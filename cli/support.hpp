@@ -1,0 +1,27 @@
+// Helpers shared by the cache and GPU subcommands: where the cache is, opening it for reading, and
+// the one-line refusal of commands that need a GPU.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "autotune/cache.hpp"
+#include "cli/commands.hpp"
+
+namespace fa2::cli {
+
+// --db, else fa2::Cache::default_path(). Resolved only here, so commands that never touch the cache
+// work even where no default location can be found.
+std::string cache_path(const GlobalOptions& global);
+
+// The cache opened read-only, or nullopt when the file does not exist yet: listing an empty cache
+// should not create one.
+std::optional<Cache> open_existing_cache(const GlobalOptions& global);
+
+// Whether a driver and GPU are usable; when not, prints "fa2-tune: <command> needs a GPU: <why>".
+bool gpu_usable(const char* command);
+
+std::string first_line(const std::string& text);
+std::string fixed(double value, int decimals);  // "-" for values that were never measured (<= 0)
+
+}  // namespace fa2::cli

@@ -1,0 +1,93 @@
+/* fa2jit C ABI: FlashAttention-2 forward for C callers and foreign-function interfaces (ctypes).
+ * Every function returns a status and never lets an exception out; the message of the last failed
+ * call on the calling thread is fa2_last_error(). The C++ API (fa2jit.hpp) documents the semantics. */
+#ifndef FA2JIT_FA2JIT_H
+#define FA2JIT_FA2JIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped when a declaration here changes incompatibly; fa2_abi_version() reports the library's. */
+#define FA2_ABI_VERSION 1
+
+typedef enum fa2_status {
+  FA2_OK = 0,
+  FA2_ERROR_ARGUMENT = 1, /* a bad argument: the message names the value and what is allowed */
+  FA2_ERROR_CONFIG = 2,
+  FA2_ERROR_COMPILE = 3,  /* NVRTC failed: the message carries the program log */
+  FA2_ERROR_DRIVER = 4,   /* no libcuda.so.1, no GPU, unsupported device, or a driver call failed */
+  FA2_ERROR_LAUNCH = 5,
+  FA2_ERROR_CACHE = 6,    /* the SQLite kernel cache, including a cache-only miss */
+  FA2_ERROR_TUNE = 7,
+  FA2_ERROR_CODEGEN = 8,
+  FA2_ERROR_INTERNAL = 9  /* anything else, e.g. out of host memory */
+} fa2_status;
+
+typedef enum fa2_dtype { FA2_DTYPE_FP16 = 0, FA2_DTYPE_BF16 = 1 } fa2_dtype;
+
+typedef enum fa2_tune_policy {
+  FA2_TUNE_DEFAULT = -1,     /* $FA2JIT_TUNE, else on-first-use */
+  FA2_TUNE_ON_FIRST_USE = 0, /* the cached tuning; on a miss, tune now and store it */
+  FA2_TUNE_HEURISTIC = 1,    /* the built-in config; no tuning, no cache */
+  FA2_TUNE_CACHE_ONLY = 2    /* the cached tuning; a miss is an error */
+} fa2_tune_policy;
+
+/* Q, O: [batch, seqlen_q, heads_q, head_dim]; K, V: [batch, seqlen_k, heads_kv, head_dim], given by
+ * element strides with a contiguous last dimension (BSHD and BHSD are both just strides).
+ * struct_size comes first so the struct can grow: set it to sizeof(fa2_forward_args), or start from
+ * fa2_forward_args_init(), which also sets the defaults. */
+typedef struct fa2_forward_args {
+  int struct_size;
+  int dtype; /* fa2_dtype */
+  const void* q;
+  const void* k;
+  const void* v;
+  void* o;
+  float* lse; /* NULL, or [batch, heads_q, seqlen_q] contiguous fp32 (natural log) */
+  int batch;
+  int heads_q;
+  int heads_kv; /* divides heads_q (GQA/MQA) */
+  int seqlen_q;
+  int seqlen_k;
+  int head_dim;
+  int64_t q_batch_stride, q_head_stride, q_row_stride;
+  int64_t k_batch_stride, k_head_stride, k_row_stride;
+  int64_t v_batch_stride, v_head_stride, v_row_stride;
+  int64_t o_batch_stride, o_head_stride, o_row_stride;
+  int causal;          /* nonzero: bottom-right aligned mask */
+  float softmax_scale; /* 0: 1/sqrt(head_dim); otherwise finite and positive */
+  int tune_policy;     /* fa2_tune_policy */
+  const char* cache_path; /* NULL or "": $FA2JIT_CACHE_DIR/kernels.db or ~/.cache/fa2jit/kernels.db */
+} fa2_forward_args;
+
+/* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT. */
+void fa2_forward_args_init(fa2_forward_args* args);
+/* sizeof(fa2_forward_args) as the library was built, to check a binding's layout. */
+int fa2_forward_args_size(void);
+
+/* O = softmax(Q K^T * scale) V, enqueued on `stream` (a CUstream; NULL = the legacy default stream)
+ * in the calling thread's current CUDA context (device 0's primary context when there is none). */
+int fa2_forward(const fa2_forward_args* args, void* stream);
+
+/* The kernel config fa2_forward would use for args (resolving it by the policy, which may tune), as
+ * a NUL-terminated name in buffer. A buffer shorter than the name is FA2_ERROR_ARGUMENT. */
+int fa2_forward_config_name(const fa2_forward_args* args, char* buffer, size_t size);
+
+/* The message of the last failed call on this thread; "" after a successful one. Valid until the
+ * thread's next fa2 call. */
+const char* fa2_last_error(void);
+/* "argument", "compile", ... for a status; "unknown" for other values. */
+const char* fa2_status_name(int status);
+
+const char* fa2_version(void); /* e.g. "0.1.0" */
+int fa2_abi_version(void);     /* FA2_ABI_VERSION of the library */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FA2JIT_FA2JIT_H */

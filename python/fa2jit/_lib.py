@@ -1,0 +1,150 @@
+"""Finding, loading and describing libfa2jit.so through ctypes.
+
+Loading is deferred to the first call so that `import fa2jit` works on machines without the
+library, a driver or a GPU; the failure then surfaces as an Fa2Error naming the paths tried.
+"""
+
+import ctypes
+import os
+import threading
+
+ABI_VERSION = 1  # FA2_ABI_VERSION of include/fa2jit/fa2jit.h this binding was written against
+
+OK = 0
+ERROR_ARGUMENT = 1
+ERROR_CONFIG = 2
+ERROR_COMPILE = 3
+ERROR_DRIVER = 4
+ERROR_LAUNCH = 5
+ERROR_CACHE = 6
+ERROR_TUNE = 7
+ERROR_CODEGEN = 8
+ERROR_INTERNAL = 9
+
+STATUS_NAMES = {
+    OK: "ok", ERROR_ARGUMENT: "argument", ERROR_CONFIG: "config", ERROR_COMPILE: "compile",
+    ERROR_DRIVER: "driver", ERROR_LAUNCH: "launch", ERROR_CACHE: "cache", ERROR_TUNE: "tune",
+    ERROR_CODEGEN: "codegen", ERROR_INTERNAL: "internal",
+}
+
+
+class Fa2Error(RuntimeError):
+    """A failed fa2jit call. `status` is the C status code (ERROR_*), or None when the library
+    itself could not be loaded."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+        self.status_name = STATUS_NAMES.get(status, "library" if status is None else "unknown")
+
+
+class ForwardArgs(ctypes.Structure):
+    """fa2_forward_args; field for field the C struct (checked against the library on load)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_int),
+        ("dtype", ctypes.c_int),
+        ("q", ctypes.c_void_p),
+        ("k", ctypes.c_void_p),
+        ("v", ctypes.c_void_p),
+        ("o", ctypes.c_void_p),
+        ("lse", ctypes.c_void_p),
+        ("batch", ctypes.c_int),
+        ("heads_q", ctypes.c_int),
+        ("heads_kv", ctypes.c_int),
+        ("seqlen_q", ctypes.c_int),
+        ("seqlen_k", ctypes.c_int),
+        ("head_dim", ctypes.c_int),
+    ] + [
+        (f"{tensor}_{part}_stride", ctypes.c_int64)
+        for tensor in "qkvo"
+        for part in ("batch", "head", "row")
+    ] + [
+        ("causal", ctypes.c_int),
+        ("softmax_scale", ctypes.c_float),
+        ("tune_policy", ctypes.c_int),
+        ("cache_path", ctypes.c_char_p),
+    ]
+
+
+def _package_dir():
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def candidate_paths():
+    """Where the library is looked for, in order. $FA2JIT_LIBRARY, when set, is the only place."""
+    explicit = os.environ.get("FA2JIT_LIBRARY")
+    if explicit:
+        return [explicit]
+    package = _package_dir()
+    repo = os.path.dirname(os.path.dirname(package))
+    return [
+        os.path.join(package, "libfa2jit.so"),
+        os.path.join(repo, "build", "libfa2jit.so"),
+        os.path.join(repo, "build-gpu", "libfa2jit.so"),
+    ]
+
+
+def _declare(lib):
+    args_p = ctypes.POINTER(ForwardArgs)
+    signatures = {
+        "fa2_forward": (ctypes.c_int, [args_p, ctypes.c_void_p]),
+        "fa2_forward_config_name": (ctypes.c_int, [args_p, ctypes.c_char_p, ctypes.c_size_t]),
+        "fa2_forward_args_size": (ctypes.c_int, []),
+        "fa2_last_error": (ctypes.c_char_p, []),
+        "fa2_version": (ctypes.c_char_p, []),
+        "fa2_abi_version": (ctypes.c_int, []),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
+
+
+def _open(path):
+    lib = ctypes.CDLL(path)
+    _declare(lib)
+    abi = lib.fa2_abi_version()
+    if abi != ABI_VERSION:
+        raise Fa2Error(f"{path} has C ABI version {abi}, but this fa2jit package needs {ABI_VERSION}: "
+                       "rebuild the library or use the package from the same checkout")
+    size = lib.fa2_forward_args_size()
+    if size != ctypes.sizeof(ForwardArgs):
+        raise Fa2Error(f"{path} has a {size}-byte fa2_forward_args but the package's is "
+                       f"{ctypes.sizeof(ForwardArgs)} bytes: the package and the library disagree")
+    return lib
+
+
+_lock = threading.Lock()
+_loaded = None  # (ctypes.CDLL, path) once loaded; failures are not remembered, so a fix takes effect
+
+
+def library():
+    """The loaded library and its path; raises Fa2Error naming every path tried."""
+    global _loaded
+    with _lock:
+        if _loaded is not None:
+            return _loaded
+        tried = []
+        for path in candidate_paths():
+            if not os.path.exists(path):
+                tried.append(f"{path} (no such file)")
+                continue
+            try:
+                _loaded = (_open(path), path)
+                return _loaded
+            except (OSError, AttributeError) as error:
+                tried.append(f"{path} ({error})")
+        hint = ("set FA2JIT_LIBRARY to the path of libfa2jit.so" if not os.environ.get("FA2JIT_LIBRARY")
+                else "FA2JIT_LIBRARY must name a loadable libfa2jit.so")
+        raise Fa2Error("fa2jit could not load its library libfa2jit.so; tried: " + "; ".join(tried) +
+                       f". Build it (cmake --build build) or {hint}")
+
+
+def last_error(lib):
+    return lib.fa2_last_error().decode("utf-8", errors="replace")
+
+
+def check(lib, status):
+    if status != OK:
+        raise Fa2Error(last_error(lib) or f"fa2jit call failed with status {status}", status)

@@ -1,0 +1,191 @@
+// The C ABI (include/fa2jit/fa2jit.h) over the C++ API. Exceptions must not cross an extern "C"
+// boundary (that is undefined behaviour for C and ctypes callers), so every entry point catches
+// everything and turns it into a status plus a thread-local message.
+#include "fa2jit/fa2jit.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "fa2jit/fa2jit.hpp"
+
+// The version string comes from the build (the project version in CMakeLists.txt).
+#ifndef FA2JIT_VERSION
+#error "FA2JIT_VERSION comes from CMakeLists.txt (project version)"
+#endif
+
+namespace {
+
+thread_local std::string t_last_error;
+// Used when recording the message itself runs out of memory.
+thread_local const char* t_fallback_error = nullptr;
+
+int status_of(fa2::Stage stage) {
+  switch (stage) {
+    case fa2::Stage::Config: return FA2_ERROR_CONFIG;
+    case fa2::Stage::Codegen: return FA2_ERROR_CODEGEN;
+    case fa2::Stage::Compile: return FA2_ERROR_COMPILE;
+    case fa2::Stage::Driver: return FA2_ERROR_DRIVER;
+    case fa2::Stage::Launch: return FA2_ERROR_LAUNCH;
+    case fa2::Stage::Argument: return FA2_ERROR_ARGUMENT;
+    case fa2::Stage::Cache: return FA2_ERROR_CACHE;
+    case fa2::Stage::Tune: return FA2_ERROR_TUNE;
+  }
+  return FA2_ERROR_INTERNAL;
+}
+
+int record_failure(int status, const char* message) noexcept {
+  try {
+    t_last_error = message;
+    t_fallback_error = nullptr;
+  } catch (...) {
+    t_fallback_error = "fa2jit: out of host memory while recording an error";
+  }
+  return status;
+}
+
+// A C caller has no other way to see an NVRTC log, so it goes into the message.
+std::string describe(const fa2::Error& error) {
+  std::string text = error.what();
+  if (!error.options().empty()) {
+    text += "\nNVRTC options:";
+    for (const std::string& option : error.options()) text += " " + option;
+  }
+  if (!error.log().empty()) text += "\n" + error.log();
+  return text;
+}
+
+template <class Body>
+int guarded(Body&& body) noexcept {
+  try {
+    body();
+    t_last_error.clear();
+    t_fallback_error = nullptr;
+    return FA2_OK;
+  } catch (const fa2::Error& error) {
+    int status = status_of(error.stage());
+    try {
+      return record_failure(status, describe(error).c_str());
+    } catch (...) {
+      return record_failure(status, error.what());
+    }
+  } catch (const std::bad_alloc&) {
+    return record_failure(FA2_ERROR_INTERNAL, "fa2jit internal error: out of host memory");
+  } catch (const std::exception& error) {
+    return record_failure(FA2_ERROR_INTERNAL, (std::string("fa2jit internal error: ") + error.what()).c_str());
+  } catch (...) {
+    return record_failure(FA2_ERROR_INTERNAL, "fa2jit internal error: an unknown exception");
+  }
+}
+
+[[noreturn]] void reject(const char* api_call, const std::string& message) {
+  throw fa2::Error(fa2::Stage::Argument, api_call, message);
+}
+
+fa2::Strides strides(int64_t batch, int64_t head, int64_t row) { return {batch, head, row}; }
+
+// The C struct as FwdArgs; what FwdArgs cannot express (the enums, the scale's sentinel) is checked
+// here, the rest by forward() itself.
+fa2::FwdArgs to_fwd_args(const fa2_forward_args* in, const char* api_call) {
+  if (in == nullptr) reject(api_call, "args is a null pointer");
+  if (in->struct_size != static_cast<int>(sizeof(fa2_forward_args)))
+    reject(api_call, fmt::format("args->struct_size is {} but this library's fa2_forward_args is {} bytes "
+                                 "(ABI version {}): set it to sizeof(fa2_forward_args) from the matching fa2jit.h",
+                                 in->struct_size, sizeof(fa2_forward_args), FA2_ABI_VERSION));
+  fa2::FwdArgs args;
+  switch (in->dtype) {
+    case FA2_DTYPE_FP16: args.dtype = fa2::DType::fp16; break;
+    case FA2_DTYPE_BF16: args.dtype = fa2::DType::bf16; break;
+    default:
+      reject(api_call, fmt::format("dtype {} is not FA2_DTYPE_FP16 (0) or FA2_DTYPE_BF16 (1)", in->dtype));
+  }
+  switch (in->tune_policy) {
+    case FA2_TUNE_DEFAULT: break;
+    case FA2_TUNE_ON_FIRST_USE: args.tune_policy = fa2::TunePolicy::on_first_use; break;
+    case FA2_TUNE_HEURISTIC: args.tune_policy = fa2::TunePolicy::heuristic; break;
+    case FA2_TUNE_CACHE_ONLY: args.tune_policy = fa2::TunePolicy::cache_only; break;
+    default:
+      reject(api_call, fmt::format("tune_policy {} is not -1 (default), 0 (on-first-use), 1 (heuristic) or "
+                                   "2 (cache-only)",
+                                   in->tune_policy));
+  }
+  if (in->softmax_scale != 0.f) {
+    if (!(std::isfinite(in->softmax_scale) && in->softmax_scale > 0.f))
+      reject(api_call, fmt::format("softmax_scale {} must be finite and positive, or 0 for 1/sqrt(head_dim)",
+                                   in->softmax_scale));
+    args.softmax_scale = in->softmax_scale;
+  }
+  args.q = in->q;
+  args.k = in->k;
+  args.v = in->v;
+  args.o = in->o;
+  args.lse = in->lse;
+  args.batch = in->batch;
+  args.heads_q = in->heads_q;
+  args.heads_kv = in->heads_kv;
+  args.seqlen_q = in->seqlen_q;
+  args.seqlen_k = in->seqlen_k;
+  args.head_dim = in->head_dim;
+  args.q_strides = strides(in->q_batch_stride, in->q_head_stride, in->q_row_stride);
+  args.k_strides = strides(in->k_batch_stride, in->k_head_stride, in->k_row_stride);
+  args.v_strides = strides(in->v_batch_stride, in->v_head_stride, in->v_row_stride);
+  args.o_strides = strides(in->o_batch_stride, in->o_head_stride, in->o_row_stride);
+  args.causal = in->causal != 0;
+  if (in->cache_path != nullptr) args.cache_path = in->cache_path;
+  return args;
+}
+
+}  // namespace
+
+extern "C" {
+
+void fa2_forward_args_init(fa2_forward_args* args) {
+  if (args == nullptr) return;
+  std::memset(args, 0, sizeof(*args));
+  args->struct_size = static_cast<int>(sizeof(*args));
+  args->tune_policy = FA2_TUNE_DEFAULT;
+}
+
+int fa2_forward_args_size(void) { return static_cast<int>(sizeof(fa2_forward_args)); }
+
+int fa2_forward(const fa2_forward_args* args, void* stream) {
+  return guarded([&] { fa2::forward(to_fwd_args(args, "fa2_forward"), static_cast<CUstream_st*>(stream)); });
+}
+
+int fa2_forward_config_name(const fa2_forward_args* args, char* buffer, size_t size) {
+  return guarded([&] {
+    if (buffer == nullptr) reject("fa2_forward_config_name", "buffer is a null pointer");
+    const std::string name = fa2::forward_config(to_fwd_args(args, "fa2_forward_config_name")).name();
+    if (size < name.size() + 1)
+      reject("fa2_forward_config_name", fmt::format("buffer of {} bytes is too small for '{}' ({} bytes with the NUL)",
+                                                    size, name, name.size() + 1));
+    std::memcpy(buffer, name.c_str(), name.size() + 1);
+  });
+}
+
+const char* fa2_last_error(void) { return t_fallback_error != nullptr ? t_fallback_error : t_last_error.c_str(); }
+
+const char* fa2_status_name(int status) {
+  switch (status) {
+    case FA2_OK: return "ok";
+    case FA2_ERROR_ARGUMENT: return "argument";
+    case FA2_ERROR_CONFIG: return "config";
+    case FA2_ERROR_COMPILE: return "compile";
+    case FA2_ERROR_DRIVER: return "driver";
+    case FA2_ERROR_LAUNCH: return "launch";
+    case FA2_ERROR_CACHE: return "cache";
+    case FA2_ERROR_TUNE: return "tune";
+    case FA2_ERROR_CODEGEN: return "codegen";
+    case FA2_ERROR_INTERNAL: return "internal";
+  }
+  return "unknown";
+}
+
+const char* fa2_version(void) { return FA2JIT_VERSION; }
+
+int fa2_abi_version(void) { return FA2_ABI_VERSION; }
+
+}  // extern "C"

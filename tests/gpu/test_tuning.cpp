@@ -1,0 +1,128 @@
+// Tuning end to end on the GPU: tune-on-first-use stores a tuning that a second process loads without
+// compiling, cache-only misses fail with the command that fills them, threads tune a class once.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <array>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "autotune/cache.hpp"
+#include "autotune/forward_check.hpp"
+#include "autotune/problem_buffers.hpp"
+#include "autotune/tuner.hpp"
+#include "fa2jit/fa2jit.hpp"
+#include "tests/support/fa2_tune_process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using fa2::test::TempDir;
+
+fa2::ProblemShape small_shape(int head_dim, bool causal, int seqlen_q, int seqlen_k) {
+  fa2::ProblemShape shape;
+  shape.head_dim = head_dim;
+  shape.causal = causal;
+  shape.batch = 1;
+  shape.heads_q = 8;
+  shape.heads_kv = 2;
+  shape.seqlen_q = seqlen_q;
+  shape.seqlen_k = seqlen_k;
+  return shape;
+}
+
+}  // namespace
+
+TEST_CASE("on-first-use tunes once and stores; a second process loads it and compiles nothing") {
+  TempDir dir;
+  const std::string db = dir.file("kernels.db");
+  fa2::ForwardCheckSpec spec;
+  spec.shape = small_shape(64, true, 300, 300);
+  spec.policy = fa2::TunePolicy::on_first_use;
+  spec.cache_path = db;
+
+  const fa2::RuntimeStats before = fa2::runtime_stats();
+  const fa2::ForwardCheckResult first = fa2::run_forward_check(spec);
+  const fa2::RuntimeStats after = fa2::runtime_stats();
+  INFO(first.kernel_name, " ", first.comparison.summary());
+  CHECK(first.passed);
+  CHECK(after.tunings == before.tunings + 1);
+
+  // The stored tuning: every candidate measured, the winner the fastest that passed.
+  fa2::Cache cache = fa2::Cache::open(db);
+  const std::vector<fa2::TuningRecord> tunings = cache.list_tunings();
+  REQUIRE(tunings.size() == 1);
+  const auto record = cache.find_tuning(tunings[0].tuning_key, true);
+  REQUIRE(record.has_value());
+  CHECK(record->winner.name() == first.kernel_name);
+  int ok = 0;
+  for (const fa2::Measurement& m : record->measurements) {
+    if (m.status != fa2::MeasurementStatus::ok) continue;
+    ++ok;
+    CHECK(m.time_ms >= record->time_ms);
+    CHECK(m.o_rel_error <= fa2::o_tolerance(spec.shape.dtype));
+  }
+  CHECK(ok >= 2);
+  CHECK(cache.find_kernel(record->winner_cubin_key).has_value());
+
+  // A fresh process with FA2JIT_TUNE=cache-only finds the tuning and the cubin: nothing compiles.
+  const fa2::test::Run second = fa2::test::run(fmt::format(
+      "--db '{}' check --policy cache-only --head-dim 64 --causal --batch 1 --heads 8 --heads-kv 2 "
+      "--seqlen-q 300 --seqlen-k 300",
+      db));
+  CHECK(second.status == 0);
+  CHECK(second.output.find(first.kernel_name) != std::string::npos);
+  CHECK(second.output.find("compiled 0,") != std::string::npos);
+  CHECK(second.output.find("tuned 0") != std::string::npos);
+  CHECK(second.output.find("cubins from cache 1") != std::string::npos);
+}
+
+TEST_CASE("cache-only with no tuning is an error that names the fa2-tune command") {
+  TempDir dir;
+  fa2::ForwardCheckSpec spec;
+  spec.shape = small_shape(128, false, 200, 333);
+  spec.policy = fa2::TunePolicy::cache_only;
+  spec.cache_path = dir.file("empty.db");
+  try {
+    fa2::run_forward_check(spec);
+    FAIL("cache-only with an empty cache did not throw");
+  } catch (const fa2::Error& error) {
+    const std::string message = error.what();
+    INFO(message);
+    CHECK(error.stage() == fa2::Stage::Cache);
+    CHECK(message.find("fa2-tune tune --head-dim 128") != std::string::npos);
+    CHECK(message.find("bf16 d128 full gqa4") != std::string::npos);
+  }
+}
+
+TEST_CASE("threads that meet the same new problem class tune it once") {
+  TempDir dir;
+  fa2::ProblemBuffers buffers(small_shape(96, false, 257, 257));
+  fa2::FwdArgs args = buffers.args();
+  args.tune_policy = fa2::TunePolicy::on_first_use;
+  args.cache_path = dir.file("threads.db");
+
+  const fa2::RuntimeStats before = fa2::runtime_stats();
+  std::array<std::string, 4> names;
+  std::array<std::thread, 4> threads;
+  for (std::size_t t = 0; t < threads.size(); ++t)
+    threads[t] = std::thread([&, t] { names[t] = fa2::forward_config(args).name(); });
+  for (std::thread& thread : threads) thread.join();
+  const fa2::RuntimeStats after = fa2::runtime_stats();
+  CHECK(after.tunings == before.tunings + 1);
+  CHECK(after.resolutions == before.resolutions + 1);
+  for (const std::string& name : names) CHECK(name == names[0]);
+}
+
+TEST_CASE("the heuristic policy neither tunes nor touches the cache") {
+  TempDir dir;
+  fa2::ForwardCheckSpec spec;
+  spec.shape = small_shape(160, true, 100, 50);
+  spec.policy = fa2::TunePolicy::heuristic;
+  spec.cache_path = dir.file("untouched.db");
+  const fa2::RuntimeStats before = fa2::runtime_stats();
+  CHECK(fa2::run_forward_check(spec).passed);
+  CHECK(fa2::runtime_stats().tunings == before.tunings);
+  CHECK_FALSE(fs::exists(spec.cache_path));
+}

@@ -1,0 +1,73 @@
+// Test support: running the fa2-tune executable (built next to the test executables) as a process,
+// and temporary directories for cache files. Shared by the CPU and GPU suites.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace fa2::test {
+
+inline std::string tool_path() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  REQUIRE_MESSAGE(!ec, "cannot read /proc/self/exe: ", ec.message());
+  const std::filesystem::path tool = self.parent_path() / "fa2-tune";
+  REQUIRE_MESSAGE(std::filesystem::exists(tool), "fa2-tune not found at ", tool.string());
+  return tool.string();
+}
+
+struct Run {
+  int status = -1;     // exit code, or -1 when the process did not exit normally
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `fa2-tune <args>` through the shell and logs the command, its exit code and (the start of) its output.
+inline Run run(const std::string& args) {
+  const std::string command = "'" + tool_path() + "' " + args + " 2>&1";
+  Run result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE_MESSAGE(pipe != nullptr, "popen failed for ", command);
+  std::array<char, 4096> buffer;
+  std::size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int raw = ::pclose(pipe);
+  result.status = (raw != -1 && WIFEXITED(raw)) ? WEXITSTATUS(raw) : -1;
+  MESSAGE("fa2-tune ", args, " -> exit ", result.status, "\n", result.output.substr(0, 2000));
+  return result;
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// One line of text: ends in a newline, and has no other.
+inline bool one_line(const std::string& text) {
+  return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
+}
+
+// A fresh directory, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "fa2jit_test_XXXXXX").string();
+    REQUIRE_MESSAGE(::mkdtemp(pattern.data()) != nullptr, "mkdtemp failed for ", pattern);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace fa2::test
