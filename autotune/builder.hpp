@@ -14,7 +14,7 @@ namespace fa2 {
 
 struct BuildReport {
   int candidates = 0;  // distinct buildable configs over all classes
-  int reused = 0;      // already in the cache under the same cubin key
+  int reused = 0;      // in the cache under the same cubin key (at the start, or stored meanwhile by another builder)
   int compiled = 0;
   int failed = 0;
   int spilling = 0;    // compiled, stored, but the tuner will skip them
@@ -22,6 +22,8 @@ struct BuildReport {
 };
 
 // Problem classes with the same (dtype, head dim, causal) share a search space: configs are compiled once.
+// Stored in batches, one transaction each: a killed build keeps the batches it finished, and a
+// rerun compiles only the rest.
 BuildReport build_kernels(const std::vector<ProblemClass>& problems, Arch arch, Cache& cache, int threads = 0,
                           const std::function<void(const CompileProgress&)>& progress = {});
 

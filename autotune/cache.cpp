@@ -292,6 +292,12 @@ struct DbCloser {
 using DbHandle = std::unique_ptr<sqlite3, DbCloser>;
 
 void require_newer_or_equal(int version, const std::string& path) {
+  // A negative user_version indexes no migration (found by fuzz/fuzz_cache_row: it read kMigrations[-N]).
+  if (version < 0)
+    throw Error(Stage::Cache, "",
+                fmt::format("{} has schema version {}, which no fa2jit writes: not an fa2jit cache (the file was left "
+                            "untouched)",
+                            path, version));
   if (version > Cache::kSchemaVersion)
     throw Error(Stage::Cache, "",
                 fmt::format("{} has schema version {}, newer than the version {} this build of fa2jit knows; use "
@@ -330,6 +336,9 @@ std::string Cache::default_path() {
 Cache Cache::open(const std::string& path, bool read_only) {
   if (path.empty()) throw Error(Stage::Cache, "", "empty cache path");
   std::error_code error;
+  // SQLite's own word for this is "disk I/O error" or "unable to open database file".
+  if (fs::is_directory(path, error))
+    throw Error(Stage::Cache, "", fmt::format("{} is a directory, not a cache file", path));
   if (read_only) {
     if (!fs::exists(path, error))
       throw Error(Stage::Cache, "", fmt::format("{} does not exist (opening it read-only)", path));
@@ -362,6 +371,10 @@ Cache Cache::open(const std::string& path, bool read_only) {
   if (probe_rc == SQLITE_CORRUPT)
     throw Error(Stage::Cache, "sqlite3_exec", fmt::format("{} is corrupt: {}", path, sqlite3_errmsg(raw)));
   if (probe_rc != SQLITE_OK) sqlite::fail(raw, "sqlite3_exec", path, "cannot read the cache");
+  // SQLite quietly opens a file it may not write read-only; said now, not after a build's compiles.
+  if (!read_only && sqlite3_db_readonly(raw, "main") == 1)
+    throw Error(Stage::Cache, "",
+                fmt::format("{} is read-only (check its permissions, or pass another cache file)", path));
   const int version = query_int(raw, "PRAGMA user_version", path);
   require_newer_or_equal(version, path);
 

@@ -83,8 +83,8 @@ class Cache {
   static std::string default_path();
 
   // Opens (creating the file and its directory if needed, unless read_only) and migrates the schema.
-  // Throws fa2::Error(Stage::Cache) naming the path: not a SQLite file, a newer schema than this build
-  // knows, unwritable, corrupt.
+  // Throws fa2::Error(Stage::Cache) naming the path: a directory, not a SQLite file, a newer schema than
+  // this build knows, unwritable (a read-only file is refused here unless read_only), corrupt.
   static Cache open(const std::string& path, bool read_only = false);
 
   Cache(Cache&& other) noexcept;

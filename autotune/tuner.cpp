@@ -188,8 +188,13 @@ TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& op
   record.tune_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   if (cache) {
-    cache->put_kernels(compiled_kernels);
-    cache->put_tuning(record);
+    try {
+      cache->put_kernels(compiled_kernels);
+      cache->put_tuning(record);
+    } catch (const Error& error) {
+      if (error.stage() != Stage::Cache || options.store_fault == nullptr) throw;
+      *options.store_fault = error.what();
+    }
   }
   return record;
 }

@@ -23,6 +23,9 @@ struct TuneOptions {
   int compile_threads = 0;  // 0: one per core
   TimingOptions timing;
   std::function<void(const TuneProgress&)> progress;  // called from the tuning thread (and compile workers, under a lock)
+  // When set, a cache error while storing the finished tuning goes here instead of being thrown, and the
+  // record is still returned: forward() keeps a winner it paid for even on a full disk.
+  std::string* store_fault = nullptr;
 };
 
 class ProblemBuffers;

@@ -91,8 +91,10 @@ int run_check(const CheckOptions& options, const GlobalOptions& global) {
   fmt::print("{}  {}\n  {}  {:.3f} ms  {}\n", result.kernel_name, spec.shape.describe(),
              result.comparison.summary(), result.kernel_ms, result.passed ? "PASS" : "FAIL");
   // What this process had to do to get the kernel: shows whether a cache was warm.
-  fmt::print("  runtime: policy {}, compiled {}, cubins from cache {}, tuned {}\n", options.policy, stats.compiles,
-             stats.cubins_loaded, stats.tunings);
+  fmt::print("  runtime: policy {}, compiled {}, cubins from cache {}, tuned {}, cubins rejected {}, cache faults {}\n",
+             options.policy, stats.compiles, stats.cubins_loaded, stats.tunings, stats.cubins_rejected,
+             stats.cache_faults);
+  if (stats.cache_faults > 0) fmt::print("  last cache fault: {}\n", last_cache_fault());
   return result.passed ? kOk : kCheckFailed;
 }
 

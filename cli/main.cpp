@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/app.hpp"
 #include "cli/commands.hpp"
 #include "runtime/error.hpp"
 
@@ -16,36 +17,9 @@ namespace {
 using fa2::cli::Command;
 using fa2::cli::GlobalOptions;
 
-// CLI11's default failure message adds a second line ("Run with --help ..."); one line is enough.
-std::string one_line_failure(const CLI::App* /*app*/, const CLI::Error& error) {
-  return std::string("fa2-tune: ") + error.what() + " (see --help)\n";
-}
-
 int parse_and_run(int argc, char** argv, GlobalOptions& global) {
   CLI::App app{"fa2-tune: generate, compile, check and tune FlashAttention-2 kernels", "fa2-tune"};
-  app.failure_message(one_line_failure);
-  app.require_subcommand(1);
-  // Lets global flags follow the subcommand too: `fa2-tune emit --compile --verbose`.
-  app.fallthrough();
-  app.add_flag("-v,--verbose", global.verbose,
-               "Also print the NVRTC log and options on errors, and every candidate while tuning or building");
-  app.add_option("--db", global.db,
-                 "Cache file (default: $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-~/.cache}/fa2jit/kernels.db)");
-
-  // One line per subcommand; each lives in its own cli/<name>_command.cpp.
-  const std::vector<Command> commands = {
-      fa2::cli::setup_emit(app, global),
-      fa2::cli::setup_check(app, global),
-      fa2::cli::setup_tune(app, global),
-      fa2::cli::setup_build(app, global),
-      fa2::cli::setup_bench(app, global),
-      fa2::cli::setup_list(app, global),
-      fa2::cli::setup_show(app, global),
-      fa2::cli::setup_info(app, global),
-      fa2::cli::setup_export(app, global),
-      fa2::cli::setup_import(app, global),
-      fa2::cli::setup_clear(app, global),
-  };
+  const std::vector<Command> commands = fa2::cli::build_app(app, global);
 
   try {
     app.parse(argc, argv);

@@ -38,6 +38,9 @@ std::optional<Scheme> parse_scheme(const std::string& text) {
 }
 
 std::optional<Arch> arch_for_compute_capability(int major, int minor) {
+  // Minor versions are single digits; without this check (7, 16) would read as 8.6. Bounding the major
+  // keeps major * 10 from overflowing on nonsense input (found by fuzz/fuzz_config).
+  if (minor < 0 || minor > 9 || major < 0 || major > 99) return std::nullopt;
   const int cc = major * 10 + minor;
   if (cc == 80 || cc == 87) return Arch::sm_80;
   if (cc == 86) return Arch::sm_86;

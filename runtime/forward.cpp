@@ -1,5 +1,6 @@
 // forward(): argument checks, then the dispatch table (problem class -> loaded kernel). A miss
-// resolves the class by the tune policy: the built-in default, the cached tuning, or a tuning now.
+// resolves the class by the tune policy: the built-in default, the cached tuning, or a tuning now
+// (runtime/tune_resolution.cpp, which also decides what a cache fault falls back to).
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include "runtime/fwd_args_check.hpp"
 #include "runtime/kernel_memo.hpp"
 #include "runtime/launch.hpp"
+#include "runtime/tune_resolution.hpp"
 
 namespace fa2 {
 
@@ -85,11 +87,11 @@ struct DispatchKeyHash {
   }
 };
 
-std::string tune_command(const ProblemShape& shape, const std::string& cache_path) {
-  return fmt::format("fa2-tune tune --head-dim {} --dtype {}{} --batch {} --heads {} --heads-kv {} --seqlen-q {} "
-                     "--seqlen-k {} --db '{}'",
-                     shape.head_dim, dtype_name(shape.dtype), shape.causal ? " --causal" : "", shape.batch,
-                     shape.heads_q, shape.heads_kv, shape.seqlen_q, shape.seqlen_k, cache_path);
+// FA2JIT_TUNE, read once: the hot path makes no getenv call. (A bad value throws, and is read again next
+// time, since a throwing static initializer is retried.)
+TunePolicy process_tune_policy() {
+  static const TunePolicy policy = default_tune_policy();
+  return policy;
 }
 
 class Dispatcher {
@@ -102,7 +104,7 @@ class Dispatcher {
   const LoadedKernel& kernel_for(const FwdArgs& args) {
     const CUcontext context = driver::current_context();
     const ProblemShape shape = ProblemShape::of(args);
-    const DispatchKey key{context, ProblemClass::of(shape), args.tune_policy.value_or(default_tune_policy())};
+    const DispatchKey key{context, ProblemClass::of(shape), args.tune_policy ? *args.tune_policy : process_tune_policy()};
     {
       std::shared_lock<std::shared_mutex> read(table_mutex_);
       auto found = table_.find(key);
@@ -133,25 +135,17 @@ class Dispatcher {
       memo.count_resolution(false);
       return memo.kernel(default_config(shape.head_dim, shape.dtype, shape.causal, arch), key.context);
     }
-
-    const std::string path = requested_path.empty() ? Cache::default_path() : requested_path;
-    Cache cache = Cache::open(path);
     const std::string tuning = tuning_key(current_device_fingerprint(), key.problem);
-    std::optional<TuningRecord> record = cache.find_tuning(tuning);
-    const bool tuned_now = !record;
-    if (!record) {
-      if (key.policy == TunePolicy::cache_only)
-        throw Error(Stage::Cache, "forward",
-                    fmt::format("FA2JIT_TUNE=cache-only and the cache {} has no tuning for '{}'; fill it with: {}",
-                                path, tuning, tune_command(shape, path)));
-      record = tune(shape, &cache);
-    }
-    memo.count_resolution(tuned_now);
-    if (record->winner.arch != arch)
-      throw Error(Stage::Cache, "forward",
-                  fmt::format("the cached winner {} for '{}' targets {}, but this device needs {}",
-                              record->winner.name(), tuning, arch_name(record->winner.arch), arch_name(arch)));
-    return memo.kernel(record->winner, key.context, &cache);
+    // A job must not die of its cache: under on-first-use a cache fault is counted and worked around.
+    TunedResolution resolved =
+        resolve_tuned(key.policy, shape, arch, tuning, requested_path, [&](Cache& cache, std::string* store_fault) {
+          TuneOptions options;
+          options.store_fault = store_fault;
+          return tune(shape, &cache, options);
+        });
+    if (!resolved.cache_fault.empty()) memo.record_cache_fault(resolved.cache_fault);
+    memo.count_resolution(resolved.tuned);
+    return memo.kernel(resolved.config, key.context, resolved.cache ? &*resolved.cache : nullptr);
   }
 
   std::shared_mutex table_mutex_;
@@ -173,5 +167,7 @@ void forward(const FwdArgs& args, CUstream_st* stream) {
 }
 
 RuntimeStats runtime_stats() { return KernelMemo::instance().stats(); }
+
+std::string last_cache_fault() { return KernelMemo::instance().last_cache_fault(); }
 
 }  // namespace fa2

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace fa2 {
 
@@ -57,8 +58,12 @@ void check_forward_args(const FwdArgs& args) {
   if (args.heads_kv < 1) reject(fmt::format("heads_kv {} must be at least 1", args.heads_kv));
   if (args.heads_q % args.heads_kv != 0)
     reject(fmt::format("heads_q {} is not a multiple of heads_kv {}", args.heads_q, args.heads_kv));
-  if (args.seqlen_q < 1) reject(fmt::format("seqlen_q {} must be at least 1", args.seqlen_q));
-  if (args.seqlen_k < 1) reject(fmt::format("seqlen_k {} must be at least 1", args.seqlen_k));
+  // Row indices are ints, and a block count is rounded up as seqlen + block_m - 1: keep a tile's headroom.
+  constexpr int kMaxSeqlen = std::numeric_limits<int>::max() - 256;
+  if (args.seqlen_q < 1 || args.seqlen_q > kMaxSeqlen)
+    reject(fmt::format("seqlen_q {} must be in [1, {}]", args.seqlen_q, kMaxSeqlen));
+  if (args.seqlen_k < 1 || args.seqlen_k > kMaxSeqlen)
+    reject(fmt::format("seqlen_k {} must be in [1, {}]", args.seqlen_k, kMaxSeqlen));
   if (args.softmax_scale && !(std::isfinite(*args.softmax_scale) && *args.softmax_scale > 0.f))
     reject(fmt::format("softmax_scale {} must be finite and positive", *args.softmax_scale));
 

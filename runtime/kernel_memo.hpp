@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "codegen/tile_config.hpp"
 #include "fa2jit/fa2jit.hpp"
@@ -20,6 +21,7 @@
 namespace fa2 {
 
 class Cache;
+struct CachedKernel;
 
 struct LoadedKernel {
   TileConfig config;
@@ -35,6 +37,15 @@ struct ContextDevice {
   std::optional<Arch> arch;  // empty when fa2jit has no kernels for this compute capability
 };
 
+// Why the cache's row for `key` must not be loaded as `config` (an empty or malformed cubin, another
+// config, NVRTC or template set than this build's), or "" when it may be handed to the driver.
+// Checked before cuModuleLoadData, which takes no size and would read past a truncated blob.
+std::string cached_kernel_rejection(const CachedKernel& row, const TileConfig& config, const std::string& key);
+
+// Why `cubin` is not a whole 64-bit ELF image (what NVRTC writes), or "" when its headers and every
+// section lie inside it.
+std::string cubin_rejection(const std::vector<char>& cubin);
+
 class KernelMemo {
  public:
   static KernelMemo& instance();
@@ -42,20 +53,29 @@ class KernelMemo {
   // The device behind `context` (the current one).
   const ContextDevice& device(CUcontext context);
   // The kernel for `config` loaded in `context` (the current one). On first use its cubin comes from
-  // `cache` when that holds it, else it is compiled (and stored in `cache`, if given).
+  // `cache` when that holds it, else it is compiled (and stored in `cache`, if given). A cache that
+  // cannot be read or written, or a cached cubin that is rejected (see cached_kernel_rejection) or that
+  // the driver refuses, is a cache fault: counted, and the config compiled (and its row replaced).
   const LoadedKernel& kernel(const TileConfig& config, CUcontext context, Cache* cache = nullptr);
 
   // Counters shared with the dispatcher in forward.cpp.
   RuntimeStats stats() const;
   void count_resolution(bool tuned);
   void count_dispatch_hit() { dispatch_hits_.fetch_add(1, std::memory_order_relaxed); }
+  void record_cache_fault(const std::string& message);
+  std::string last_cache_fault() const;
 
  private:
+  bool load_cached(LoadedKernel& loaded, Cache& cache, const std::string& key);  // under mutex_
+  void store(const LoadedKernel& loaded, CompiledKernel&& compiled, Cache& cache);  // under mutex_
+  void note_cache_fault(std::string message);                                      // under mutex_
+
   std::atomic<std::size_t> dispatch_hits_{0};
   mutable std::mutex mutex_;
   std::unordered_map<CUcontext, ContextDevice> devices_;
   std::unordered_map<std::string, std::unique_ptr<LoadedKernel>> kernels_;  // context + config hash
   RuntimeStats stats_;
+  std::string last_cache_fault_;
 };
 
 }  // namespace fa2

@@ -3,9 +3,14 @@
 # are missing are installed with apt-get when running as root; any other user is told what to
 # install, because a build without them would only fail later with a less clear message.
 # The CUDA toolkit is not an apt package here (it comes from NVIDIA), so it is only checked.
+#   deps.sh          what the build and the test suites need
+#   deps.sh --fuzz   also clang with libFuzzer, for scripts/fuzz.sh only (gcc has no libFuzzer)
 set -euo pipefail
 
 packages=(cmake make g++ libfmt-dev libcli11-dev libsqlite3-dev doctest-dev)
+# libclang-rt-dev holds libFuzzer and the sanitizer runtimes of the distribution's clang; clang only
+# recommends it, and apt-get below skips recommendations.
+[[ ${1:-} == --fuzz ]] && packages+=(clang libclang-rt-dev)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -55,7 +55,7 @@ struct FwdArgs {
   bool causal = false;                 // bottom-right aligned when seqlen_q != seqlen_k
   std::optional<float> softmax_scale;  // default 1/sqrt(head_dim)
 
-  std::optional<TunePolicy> tune_policy;  // default: default_tune_policy()
+  std::optional<TunePolicy> tune_policy;  // default: $FA2JIT_TUNE as read at the first call, else on-first-use
   std::string cache_path;                 // default: $FA2JIT_CACHE_DIR/kernels.db or ~/.cache/fa2jit/kernels.db
 };
 
@@ -77,7 +77,16 @@ struct RuntimeStats {
   std::size_t tunings = 0;         // problem classes tuned by forward() (on-first-use misses)
   std::size_t resolutions = 0;     // problem classes resolved (first calls per class and policy)
   std::size_t dispatch_hits = 0;   // forward() calls served from the in-memory dispatch table
+  // The cache failed (cannot be opened, read or written; a tuning not for its class) and forward()
+  // carried on without it: with the built-in config when no tuned winner was in hand, else with the
+  // winner it had. cache-only is the exception: there a fault throws.
+  std::size_t cache_faults = 0;
+  std::size_t cubins_rejected = 0;  // cached cubins not loaded (a bad row, or the driver refused it) and compiled
+                                    // again; each is also one of the cache_faults
 };
 RuntimeStats runtime_stats();
+// The message of the last cache fault counted in RuntimeStats::cache_faults (it names the cache file
+// and what forward() did instead); "" when there has been none.
+std::string last_cache_fault();
 
 }  // namespace fa2

@@ -433,6 +433,21 @@ TEST_CASE("cache: a newer schema version is refused and the file left untouched"
   CHECK_FALSE(fs::exists(path + "-wal"));
 }
 
+TEST_CASE("cache: a negative schema version is refused and the file left untouched") {
+  // Regression: found by fuzz/fuzz_cache_row, which made the migration loop index kMigrations[-N].
+  TempDir dir;
+  const std::string path = dir.file("kernels.db");
+  raw_exec(path, "CREATE TABLE odd (x); PRAGMA user_version = -7;");
+  const std::string before = file_bytes(path);
+  for (bool read_only : {false, true}) {
+    CAPTURE(read_only);
+    const std::string message = cache_error_of([&] { Cache::open(path, read_only); });
+    CHECK(contains(message, path));
+    CHECK(contains(message, "-7"));
+    CHECK(file_bytes(path) == before);
+  }
+}
+
 TEST_CASE("cache: a text file is not a SQLite database and is left untouched") {
   TempDir dir;
   const std::string path = dir.file("kernels.db");

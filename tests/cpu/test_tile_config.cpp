@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <functional>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -272,6 +273,10 @@ TEST_CASE("arch_for_compute_capability") {
   CHECK(fa2::arch_for_compute_capability(8, 6) == Arch::sm_86);
   CHECK(fa2::arch_for_compute_capability(8, 9) == Arch::sm_89);
   CHECK(!fa2::arch_for_compute_capability(7, 5).has_value());
+  // Out-of-range values are no arch (and no signed overflow under UBSan).
+  CHECK(!fa2::arch_for_compute_capability(7, 16).has_value());
+  CHECK(!fa2::arch_for_compute_capability(std::numeric_limits<int>::min(), -1).has_value());
+  CHECK(!fa2::arch_for_compute_capability(std::numeric_limits<int>::max(), 0).has_value());  // major * 10 overflowed
   CHECK(!fa2::arch_for_compute_capability(10, 0).has_value());
   for (Arch arch : kArchs) {
     const int cc = fa2::compute_capability(arch);

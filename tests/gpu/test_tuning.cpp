@@ -12,6 +12,8 @@
 #include "autotune/forward_check.hpp"
 #include "autotune/problem_buffers.hpp"
 #include "autotune/tuner.hpp"
+#include "codegen/emit.hpp"
+#include "runtime/nvrtc_compiler.hpp"
 #include "fa2jit/fa2jit.hpp"
 #include "tests/support/fa2_tune_process.hpp"
 
@@ -125,4 +127,49 @@ TEST_CASE("the heuristic policy neither tunes nor touches the cache") {
   CHECK(fa2::run_forward_check(spec).passed);
   CHECK(fa2::runtime_stats().tunings == before.tunings);
   CHECK_FALSE(fs::exists(spec.cache_path));
+}
+
+TEST_CASE("a cached cubin the driver refuses is never used: it is compiled again and replaced") {
+  TempDir dir;
+  const std::string db = dir.file("kernels.db");
+  fa2::ForwardCheckSpec spec;
+  spec.shape = small_shape(64, false, 200, 200);
+  spec.policy = fa2::TunePolicy::on_first_use;
+  spec.cache_path = db;
+  REQUIRE(fa2::run_forward_check(spec).passed);
+
+  // Store, under the winner's own key, the same config's cubin built for sm_80: a well-formed ELF with
+  // the right name that an sm_90 device cannot load.
+  std::string winner_key;
+  {
+    fa2::Cache cache = fa2::Cache::open(db);
+    const auto record = cache.find_tuning(cache.list_tunings().at(0).tuning_key);
+    REQUIRE(record.has_value());
+    fa2::CachedKernel row = *cache.find_kernel(record->winner_cubin_key);
+    fa2::TileConfig sm80 = row.config;
+    sm80.arch = fa2::Arch::sm_80;
+    const fa2::CompiledKernel foreign = fa2::compile_source(fa2::emit(sm80), row.config.name(), fa2::Arch::sm_80);
+    REQUIRE(foreign.cubin != row.cubin);
+    row.cubin = foreign.cubin;
+    cache.put_kernels({row});
+    winner_key = record->winner_cubin_key;
+  }
+
+  const fa2::test::Run second = fa2::test::run(fmt::format(
+      "--db '{}' check --policy cache-only --head-dim 64 --batch 1 --heads 8 --heads-kv 2 --seqlen-q 200 "
+      "--seqlen-k 200",
+      db));
+  CHECK(second.status == 0);
+  CHECK(second.output.find("PASS") != std::string::npos);
+  CHECK(second.output.find("cubins rejected 1") != std::string::npos);
+  CHECK(second.output.find("compiled 1,") != std::string::npos);
+
+  // The row now holds a cubin this device loads: a third process takes it from the cache.
+  const fa2::test::Run third = fa2::test::run(fmt::format(
+      "--db '{}' check --policy cache-only --head-dim 64 --batch 1 --heads 8 --heads-kv 2 --seqlen-q 200 "
+      "--seqlen-k 200",
+      db));
+  CHECK(third.status == 0);
+  CHECK(third.output.find("compiled 0,") != std::string::npos);
+  CHECK(third.output.find("cubins rejected 0") != std::string::npos);
 }

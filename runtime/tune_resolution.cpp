@@ -1,0 +1,91 @@
+#include "runtime/tune_resolution.hpp"
+
+#include <fmt/format.h>
+
+#include "runtime/error.hpp"
+
+namespace fa2 {
+
+namespace {
+
+std::string tune_command(const ProblemShape& shape, const std::string& cache_path) {
+  return fmt::format("fa2-tune tune --head-dim {} --dtype {}{} --batch {} --heads {} --heads-kv {} --seqlen-q {} "
+                     "--seqlen-k {} --db '{}'",
+                     shape.head_dim, dtype_name(shape.dtype), shape.causal ? " --causal" : "", shape.batch,
+                     shape.heads_q, shape.heads_kv, shape.seqlen_q, shape.seqlen_k, cache_path);
+}
+
+// The way out of a cache fault when no winner is in hand: the built-in config, which needs no cache.
+TunedResolution without_cache(const ProblemShape& shape, Arch arch, const std::string& fault) {
+  TunedResolution result;
+  result.config = default_config(shape.head_dim, shape.dtype, shape.causal, arch);
+  result.cache_fault = fmt::format("{}; using the built-in config {} without the cache", fault, result.config.name());
+  return result;
+}
+
+}  // namespace
+
+std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape, Arch arch) {
+  if (winner.arch != arch)
+    return fmt::format("its winner {} targets {}, but this device needs {}", winner.name(), arch_name(winner.arch),
+                       arch_name(arch));
+  if (winner.head_dim != shape.head_dim || winner.dtype != shape.dtype || winner.causal != shape.causal)
+    return fmt::format("its winner {} is not a d{} {} {} kernel", winner.name(), shape.head_dim,
+                       dtype_name(shape.dtype), shape.causal ? "causal" : "non-causal");
+  // A row edited or damaged into a config that cannot be built would fail later, at compile or launch.
+  if (const auto reason = winner.validate()) return fmt::format("its winner {} is invalid: {}", winner.name(), *reason);
+  return {};
+}
+
+TunedResolution resolve_tuned(TunePolicy policy, const ProblemShape& shape, Arch arch, const std::string& tuning_key,
+                              const std::string& requested_path, const TuneNow& tune_now) {
+  const bool cache_only = policy == TunePolicy::cache_only;
+  TunedResolution result;
+  std::string path = requested_path;
+  std::optional<TuningRecord> record;
+  try {
+    if (path.empty()) path = Cache::default_path();
+    result.cache = Cache::open(path);
+    record = result.cache->find_tuning(tuning_key);
+  } catch (const Error& error) {
+    // cache-only promises the tuned winner: without the cache it has nothing to give.
+    if (error.stage() != Stage::Cache || cache_only) throw;
+    return without_cache(shape, arch, error.what());
+  }
+
+  if (record) {
+    const std::string mismatch = winner_mismatch(record->winner, shape, arch);
+    if (!mismatch.empty()) {
+      const std::string fault = fmt::format("the tuning '{}' in {} is not usable: {}", tuning_key, path, mismatch);
+      if (cache_only)
+        throw Error(Stage::Cache, "forward", fmt::format("{}; tune it again with: {}", fault, tune_command(shape, path)));
+      result.cache_fault = fault + "; tuning it again";
+      record.reset();
+    }
+  } else if (cache_only) {
+    throw Error(Stage::Cache, "forward",
+                fmt::format("FA2JIT_TUNE=cache-only and the cache {} has no tuning for '{}'; fill it with: {}", path,
+                            tuning_key, tune_command(shape, path)));
+  }
+
+  if (!record) {
+    std::string store_fault;
+    try {
+      record = tune_now(*result.cache, &store_fault);
+    } catch (const Error& error) {
+      if (error.stage() != Stage::Cache) throw;
+      return without_cache(shape, arch, error.what());
+    }
+    result.tuned = true;
+    if (!store_fault.empty()) {
+      // Writes fail (a full disk, a read-only file): the kernel is compiled without trying to store it too.
+      result.cache_fault = fmt::format("{}; using the tuned winner {} without storing it", store_fault,
+                                       record->winner.name());
+      result.cache.reset();
+    }
+  }
+  result.config = record->winner;
+  return result;
+}
+
+}  // namespace fa2

@@ -1,0 +1,41 @@
+// How forward() picks the config of a problem class under on-first-use and cache-only, apart from the
+// GPU work it may start (tune_now), so that its handling of cache faults can be tested on any machine.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "autotune/cache.hpp"
+#include "autotune/problem_shape.hpp"
+#include "codegen/tile_config.hpp"
+#include "fa2jit/fa2jit.hpp"
+
+namespace fa2 {
+
+struct TunedResolution {
+  TileConfig config;
+  std::optional<Cache> cache;  // open and writable so far: the kernel's cubin is looked up and stored there
+  bool tuned = false;          // tune_now ran and gave `config`
+  std::string cache_fault;     // what went wrong with the cache and what was done instead; "" when nothing
+};
+
+// Tunes the class now and stores the result in `cache`, putting a failure to store in `*store_fault`
+// instead of throwing it, so that the winner is not lost with it.
+using TuneNow = std::function<TuningRecord(Cache& cache, std::string* store_fault)>;
+
+// Why a cached winner must not run the class of `shape` on `arch` (another head dim, dtype, mask or
+// arch, or a config that does not validate), or "" when it may.
+std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape, Arch arch);
+
+// policy is on_first_use or cache_only; `requested_path` "" means Cache::default_path().
+// on-first-use: the cached winner; on a miss, or a cached winner not for this class, tune_now. A cache
+//   fault (any fa2::Error of Stage::Cache) before a winner is in hand gives the built-in default config
+//   with no cache; a fault storing a tuned winner keeps the winner. Either way cache_fault says so.
+// cache-only: the cached winner; a fault, a miss or an unusable winner throws fa2::Error(Stage::Cache)
+//   naming the path and the `fa2-tune tune` command that fills it.
+// Errors of other stages (the driver, a tuning where no candidate passed) are thrown as they come.
+TunedResolution resolve_tuned(TunePolicy policy, const ProblemShape& shape, Arch arch, const std::string& tuning_key,
+                              const std::string& requested_path, const TuneNow& tune_now);
+
+}  // namespace fa2

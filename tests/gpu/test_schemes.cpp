@@ -1,0 +1,64 @@
+// Configs beyond the defaults against the fp32 reference on odd shapes: what the tuner may pick must be
+// as correct as what the defaults are. Uses the tuner's own check (measure_config).
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "autotune/forward_check.hpp"
+#include "autotune/kernel_store.hpp"
+#include "autotune/problem_buffers.hpp"
+#include "autotune/tuner.hpp"
+#include "codegen/emit.hpp"
+#include "runtime/nvrtc_compiler.hpp"
+
+namespace {
+
+fa2::TileConfig config(int head_dim, bool causal, int block_m, int block_n, int warps, int stages) {
+  fa2::TileConfig c = fa2::default_config(head_dim, fa2::DType::bf16, causal, fa2::Arch::sm_90a);
+  c.block_m = block_m;
+  c.block_n = block_n;
+  c.warps = warps;
+  c.stages = stages;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("non-default configs match the reference on odd shapes") {
+  // Every block_m, block_n and stage count of the search space appears at least once.
+  const std::vector<fa2::TileConfig> configs = {
+      config(64, false, 256, 32, 8, 3),  config(128, false, 128, 128, 8, 2), config(128, false, 64, 64, 4, 1),
+      config(256, false, 64, 32, 4, 2),  config(96, false, 128, 64, 8, 3),   config(160, false, 64, 128, 4, 1),
+  };
+  // seqlens not multiples of any tile, both orders, fewer keys than one tile, GQA 4:1.
+  const std::vector<std::pair<int, int>> seqlens = {{509, 509}, {300, 777}, {777, 300}, {65, 17}, {1, 200}};
+  fa2::TimingOptions once;
+  once.warmup = 1;
+  once.repeats = 1;
+  once.min_repeats = 1;
+  for (fa2::TileConfig c : configs)
+    for (bool causal : {false, true}) {
+      c.causal = causal;
+      const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
+      for (auto [seqlen_q, seqlen_k] : seqlens) {
+        fa2::ProblemShape shape;
+        shape.head_dim = c.head_dim;
+        shape.causal = causal;
+        shape.batch = 2;
+        shape.heads_q = 8;
+        shape.heads_kv = 2;
+        shape.seqlen_q = seqlen_q;
+        shape.seqlen_k = seqlen_k;
+        fa2::ProblemBuffers check(shape);
+        const fa2::ReferenceOutputs reference(check);
+        fa2::ProblemBuffers timed(shape);
+        const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources,
+                                                       fa2::MeasureInputs{check, reference, timed}, once,
+                                                       /*allow_spills*/ true);
+        INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
+        CHECK(m.status == fa2::MeasurementStatus::ok);
+        CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
+      }
+    }
+}
