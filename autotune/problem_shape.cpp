@@ -71,8 +71,11 @@ double ProblemShape::flops() const {
 }
 
 int size_bucket(long long value, int minimum) {
+  // Capped at 2^30 so the doubling never leaves int (batch * heads can reach 2^32): the top bucket
+  // holds everything larger.
+  constexpr long long kTop = 1ll << 30;
   long long bucket = minimum;
-  while (bucket < value) bucket *= 2;
+  while (bucket < value && bucket < kTop) bucket *= 2;
   return static_cast<int>(bucket);
 }
 

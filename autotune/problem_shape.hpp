@@ -31,7 +31,7 @@ struct ProblemShape {
   double flops() const;
 };
 
-// Smallest power of two >= value, at least `minimum`.
+// Smallest power of two >= value, at least `minimum`, at most 2^30.
 int size_bucket(long long value, int minimum = 64);
 
 struct ProblemClass {

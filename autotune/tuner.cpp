@@ -111,9 +111,10 @@ TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& op
   };
 
   TuningRecord record;
-  record.device_key = current_device_fingerprint().key();
+  const DeviceFingerprint fingerprint = current_device_fingerprint();
+  record.device_key = fingerprint.key();
   record.problem_key = problem.key();
-  record.tuning_key = record.device_key + "#" + record.problem_key;
+  record.tuning_key = tuning_key(fingerprint, problem);
 
   // 1. The space, with configs this device cannot run recorded as invalid.
   std::vector<TileConfig> to_compile;
@@ -124,7 +125,8 @@ TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& op
       continue;
     }
     const std::string key = cubin_key(candidate.config);
-    std::optional<CachedKernel> cached = cache ? cache->find_kernel(key) : std::nullopt;
+    // A cached row that fails its checks is compiled again (and replaced when the tuning is stored).
+    std::optional<CachedKernel> cached = cache ? find_usable_kernel(*cache, candidate.config) : std::nullopt;
     if (cached)
       runnable.push_back(Runnable{candidate.config, key, std::move(cached->cubin), cached->resources});
     else

@@ -60,7 +60,7 @@ Measurement measure(const TileConfig& config, const std::optional<Cache>& cache,
     return m;
   }
   const std::string key = cubin_key(config);
-  if (const std::optional<CachedKernel> cached = cache ? cache->find_kernel(key) : std::nullopt)
+  if (const std::optional<CachedKernel> cached = cache ? find_usable_kernel(*cache, config) : std::nullopt)
     return measure_config(config, key, cached->cubin, cached->resources, inputs, timing, /*allow_spills=*/true);
   try {
     const CompiledKernel kernel = compile_source(emit(config), config.name(), config.arch);

@@ -67,9 +67,12 @@ struct DispatchKey {
   CUcontext context;
   ProblemClass problem;
   TunePolicy policy;
+  // The cache a tuned class was resolved from: a call naming another cache resolves again (under
+  // cache-only, another cache may lack the tuning). A 64-bit hash of the path, so the key stays plain.
+  std::size_t cache_path_hash;
 
   bool operator==(const DispatchKey& o) const {
-    return context == o.context && policy == o.policy && problem == o.problem;
+    return context == o.context && policy == o.policy && cache_path_hash == o.cache_path_hash && problem == o.problem;
   }
 };
 
@@ -81,7 +84,7 @@ struct DispatchKeyHash {
                            static_cast<long long>(p.causal), static_cast<long long>(p.gqa_ratio),
                            static_cast<long long>(p.layout), static_cast<long long>(p.seqlen_q_bucket),
                            static_cast<long long>(p.seqlen_k_bucket), static_cast<long long>(p.batch_heads_bucket),
-                           static_cast<long long>(key.policy)})
+                           static_cast<long long>(key.policy), static_cast<long long>(key.cache_path_hash)})
       h = h * 1000003u ^ std::hash<long long>()(part);
     return h;
   }
@@ -104,7 +107,10 @@ class Dispatcher {
   const LoadedKernel& kernel_for(const FwdArgs& args) {
     const CUcontext context = driver::current_context();
     const ProblemShape shape = ProblemShape::of(args);
-    const DispatchKey key{context, ProblemClass::of(shape), args.tune_policy ? *args.tune_policy : process_tune_policy()};
+    const TunePolicy policy = args.tune_policy ? *args.tune_policy : process_tune_policy();
+    const std::size_t cache_path_hash =
+        policy == TunePolicy::heuristic ? 0 : std::hash<std::string>()(args.cache_path);  // no allocation
+    const DispatchKey key{context, ProblemClass::of(shape), policy, cache_path_hash};
     {
       std::shared_lock<std::shared_mutex> read(table_mutex_);
       auto found = table_.find(key);

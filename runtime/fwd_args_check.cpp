@@ -58,8 +58,9 @@ void check_forward_args(const FwdArgs& args) {
   if (args.heads_kv < 1) reject(fmt::format("heads_kv {} must be at least 1", args.heads_kv));
   if (args.heads_q % args.heads_kv != 0)
     reject(fmt::format("heads_q {} is not a multiple of heads_kv {}", args.heads_q, args.heads_kv));
-  // Row indices are ints, and a block count is rounded up as seqlen + block_m - 1: keep a tile's headroom.
-  constexpr int kMaxSeqlen = std::numeric_limits<int>::max() - 256;
+  // Row indices are ints, and the kernel forms m0 + block_m + seqlen_k - seqlen_q (the causal diagonal)
+  // and seqlen + block_m - 1 (the block count): 2^30 keeps every such sum inside int.
+  constexpr int kMaxSeqlen = 1 << 30;
   if (args.seqlen_q < 1 || args.seqlen_q > kMaxSeqlen)
     reject(fmt::format("seqlen_q {} must be in [1, {}]", args.seqlen_q, kMaxSeqlen));
   if (args.seqlen_k < 1 || args.seqlen_k > kMaxSeqlen)

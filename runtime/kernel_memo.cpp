@@ -1,15 +1,10 @@
 #include "runtime/kernel_memo.hpp"
 
-#include <elf.h>
 #include <fmt/format.h>
-
-#include <cstdint>
-#include <cstring>
 
 #include "autotune/cache.hpp"
 #include "autotune/kernel_store.hpp"
 #include "codegen/emit.hpp"
-#include "runtime/embedded_templates.hpp"
 #include "runtime/error.hpp"
 #include "runtime/launch.hpp"
 
@@ -29,41 +24,6 @@ const ContextDevice& KernelMemo::device(CUcontext context) {
   entry.info = driver::device_info(entry.device);
   entry.arch = arch_for_compute_capability(entry.info.cc_major, entry.info.cc_minor);
   return devices_.emplace(context, std::move(entry)).first->second;
-}
-
-std::string cubin_rejection(const std::vector<char>& cubin) {
-  const std::size_t size = cubin.size();
-  Elf64_Ehdr header;
-  if (size < sizeof(header)) return fmt::format("its cubin of {} bytes is shorter than an ELF header", size);
-  std::memcpy(&header, cubin.data(), sizeof(header));
-  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64)
-    return "its cubin is not a 64-bit ELF image";
-  // Overflow-free "offset + count * entry <= size": the counts are 16-bit, the offsets come from the blob.
-  auto table_fits = [size](std::uint64_t offset, std::uint64_t count, std::uint64_t entry) {
-    return offset <= size && count * entry <= size - offset;
-  };
-  if (header.e_shentsize != sizeof(Elf64_Shdr) || !table_fits(header.e_shoff, header.e_shnum, sizeof(Elf64_Shdr)))
-    return fmt::format("its cubin of {} bytes is truncated: the section table ends past it", size);
-  if (!table_fits(header.e_phoff, header.e_phnum, header.e_phentsize))
-    return fmt::format("its cubin of {} bytes is truncated: the program header table ends past it", size);
-  for (unsigned i = 0; i < header.e_shnum; ++i) {
-    Elf64_Shdr section;
-    std::memcpy(&section, cubin.data() + header.e_shoff + i * sizeof(Elf64_Shdr), sizeof(section));
-    if (section.sh_type != SHT_NOBITS && !table_fits(section.sh_offset, 1, section.sh_size))
-      return fmt::format("its cubin of {} bytes is truncated: section {} ends past it", size, i);
-  }
-  return {};
-}
-
-std::string cached_kernel_rejection(const CachedKernel& row, const TileConfig& config, const std::string& key) {
-  if (row.cubin_key != key) return fmt::format("its key is '{}'", row.cubin_key);
-  if (row.config != config) return fmt::format("its row is for {}", row.config.name());
-  if (row.nvrtc_version != nvrtc_version())
-    return fmt::format("it was built by NVRTC {}, this is NVRTC {}", row.nvrtc_version, nvrtc_version());
-  const std::string templates = template_set_hash(active_templates());
-  if (row.template_hash != templates)
-    return fmt::format("it was built from templates {}, these are {}", row.template_hash, templates);
-  return cubin_rejection(row.cubin);
 }
 
 const LoadedKernel& KernelMemo::kernel(const TileConfig& config, CUcontext context, Cache* cache) {

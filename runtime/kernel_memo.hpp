@@ -37,15 +37,6 @@ struct ContextDevice {
   std::optional<Arch> arch;  // empty when fa2jit has no kernels for this compute capability
 };
 
-// Why the cache's row for `key` must not be loaded as `config` (an empty or malformed cubin, another
-// config, NVRTC or template set than this build's), or "" when it may be handed to the driver.
-// Checked before cuModuleLoadData, which takes no size and would read past a truncated blob.
-std::string cached_kernel_rejection(const CachedKernel& row, const TileConfig& config, const std::string& key);
-
-// Why `cubin` is not a whole 64-bit ELF image (what NVRTC writes), or "" when its headers and every
-// section lie inside it.
-std::string cubin_rejection(const std::vector<char>& cubin);
-
 class KernelMemo {
  public:
   static KernelMemo& instance();

@@ -64,7 +64,6 @@ TEST_CASE("driver::available reports why there is no GPU") {
   const bool available = fa2::driver::available(&why);
   if (available) {
     MESSAGE("a CUDA driver and device are available here; the no-driver checks are skipped");
-    CHECK(true);
     return;
   }
   CHECK(!why.empty());

@@ -173,3 +173,18 @@ TEST_CASE("a cached cubin the driver refuses is never used: it is compiled again
   CHECK(third.output.find("compiled 0,") != std::string::npos);
   CHECK(third.output.find("cubins rejected 0") != std::string::npos);
 }
+
+TEST_CASE("a class resolved from one cache is resolved again for another cache") {
+  TempDir dir;
+  fa2::ForwardCheckSpec spec;
+  spec.shape = small_shape(32, true, 120, 120);
+  spec.policy = fa2::TunePolicy::on_first_use;
+  spec.cache_path = dir.file("first.db");
+  REQUIRE(fa2::run_forward_check(spec).passed);
+
+  // Same process, same problem class, another (empty) cache: cache-only must not be served from the first.
+  spec.policy = fa2::TunePolicy::cache_only;
+  CHECK(fa2::run_forward_check(spec).passed);  // the first cache still answers
+  spec.cache_path = dir.file("second.db");
+  CHECK_THROWS_AS(fa2::run_forward_check(spec), fa2::Error);
+}
