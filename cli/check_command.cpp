@@ -36,28 +36,8 @@ Command setup_check(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand(
       "check", "Run a problem's default kernel on the GPU against an fp32 reference");
 
-  sub->add_option("--head-dim", options->head_dim, "Head dimension")
-      ->check(head_dim_validator())
-      ->capture_default_str();
-  sub->add_option("--dtype", options->dtype, "Element type")
-      ->check(parsed_by(parse_dtype, "dtype", "fp16|bf16"))
-      ->capture_default_str();
-  sub->add_flag("--causal", options->causal, "Causal (lower-triangular) mask");
-  sub->add_option("--batch", options->batch, "Batch size")
-      ->check(positive_int())
-      ->capture_default_str();
-  sub->add_option("--heads", options->heads, "Query heads")
-      ->check(positive_int())
-      ->capture_default_str();
-  sub->add_option("--heads-kv", options->heads_kv,
-                  "Key/value heads (default: same as --heads; fewer is GQA)")
-      ->check(positive_int());
-  sub->add_option("--seqlen-q", options->seqlen_q, "Query sequence length")
-      ->check(positive_int())
-      ->capture_default_str();
-  sub->add_option("--seqlen-k", options->seqlen_k, "Key/value sequence length")
-      ->check(positive_int())
-      ->capture_default_str();
+  add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
+  add_size_flags(sub, options->batch, options->heads, options->heads_kv, options->seqlen_q, options->seqlen_k);
   sub->add_option("--policy", options->policy,
                   "How the kernel is chosen: the built-in config, or the --db cache's tuned winner "
                   "(on-first-use tunes on a miss, cache-only fails)")

@@ -213,4 +213,23 @@ inline CLI::Validator positive_int() {
       "POSITIVE", "POSITIVE_INT");
 }
 
+// The flags that pick a problem's kernel, shared by emit, check and bench.
+inline void add_kernel_flags(CLI::App* sub, int& head_dim, std::string& dtype, bool& causal) {
+  sub->add_option("--head-dim", head_dim, "Head dimension")->check(head_dim_validator())->capture_default_str();
+  sub->add_option("--dtype", dtype, "Element type")
+      ->check(parsed_by(parse_dtype, "dtype", "fp16|bf16"))
+      ->capture_default_str();
+  sub->add_flag("--causal", causal, "Causal (lower-triangular) mask");
+}
+
+// The sizes of one problem, shared by check and bench.
+inline void add_size_flags(CLI::App* sub, int& batch, int& heads, int& heads_kv, int& seqlen_q, int& seqlen_k) {
+  sub->add_option("--batch", batch, "Batch size")->check(positive_int())->capture_default_str();
+  sub->add_option("--heads", heads, "Query heads")->check(positive_int())->capture_default_str();
+  sub->add_option("--heads-kv", heads_kv, "Key/value heads (default: same as --heads; fewer is GQA)")
+      ->check(positive_int());
+  sub->add_option("--seqlen-q", seqlen_q, "Query sequence length")->check(positive_int())->capture_default_str();
+  sub->add_option("--seqlen-k", seqlen_k, "Key/value sequence length")->check(positive_int())->capture_default_str();
+}
+
 }  // namespace fa2::cli

@@ -70,13 +70,7 @@ Command setup_emit(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand(
       "emit", "Print a config's generated CUDA source, or with --compile its resources");
 
-  sub->add_option("--head-dim", options->head_dim, "Head dimension")
-      ->check(head_dim_validator())
-      ->capture_default_str();
-  sub->add_option("--dtype", options->dtype, "Element type")
-      ->check(parsed_by(parse_dtype, "dtype", "fp16|bf16"))
-      ->capture_default_str();
-  sub->add_flag("--causal", options->causal, "Causal (lower-triangular) mask");
+  add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
   sub->add_option("--arch", options->arch, "Target architecture")
       ->check(parsed_by(parse_arch, "arch", "sm_80|sm_86|sm_89|sm_90a"))
       ->capture_default_str();

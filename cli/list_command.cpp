@@ -14,20 +14,6 @@
 namespace fa2::cli {
 namespace {
 
-std::string tuning_json(const TuningRecord& t) {
-  return JsonObject()
-      .add("tuning_key", t.tuning_key)
-      .add("device", t.device_key)
-      .add("problem", t.problem_key)
-      .add("winner", t.winner.name())
-      .add("winner_cubin_key", t.winner_cubin_key)
-      .add("time_ms", t.time_ms)
-      .add("tflops", t.tflops)
-      .add("tune_seconds", t.tune_seconds)
-      .add("created_at", t.created_at)
-      .str();
-}
-
 std::string kernel_json(const CachedKernel& k) {
   const TileConfig& c = k.config;
   return JsonObject()
@@ -53,7 +39,7 @@ std::string kernel_json(const CachedKernel& k) {
 
 void print_json(const std::vector<TuningRecord>& tunings, const std::vector<CachedKernel>& kernels) {
   std::vector<std::string> t, k;
-  for (const TuningRecord& record : tunings) t.push_back(tuning_json(record));
+  for (const TuningRecord& record : tunings) t.push_back(tuning_json(record).str());
   for (const CachedKernel& kernel : kernels) k.push_back(kernel_json(kernel));
   fmt::print("{{\n  \"tunings\": {},\n  \"kernels\": {}\n}}\n", json_array(t, 4), json_array(k, 4));
 }

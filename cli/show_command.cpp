@@ -77,17 +77,8 @@ void print_json(const TuningRecord& t) {
                                .add("spill_load_bytes", m.resources.spill_load_bytes)
                                .add("reason", m.reason)
                                .str());
-  JsonObject object;
-  object.add("tuning_key", t.tuning_key)
-      .add("device", t.device_key)
-      .add("problem", t.problem_key)
-      .add("winner", t.winner.name())
-      .add("winner_cubin_key", t.winner_cubin_key)
-      .add("time_ms", t.time_ms)
-      .add("tflops", t.tflops)
-      .add("tune_seconds", t.tune_seconds)
-      .add("created_at", t.created_at)
-      .add_raw("measurements", json_array(measurements));
+  JsonObject object = tuning_json(t);
+  object.add_raw("measurements", json_array(measurements));
   fmt::print("{}\n", object.str());
 }
 

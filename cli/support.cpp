@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/json.hpp"
 #include "runtime/driver.hpp"
 
 namespace fa2::cli {
@@ -30,5 +31,19 @@ bool gpu_usable(const char* command) {
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 std::string fixed(double value, int decimals) { return value > 0 ? fmt::format("{:.{}f}", value, decimals) : "-"; }
+
+JsonObject tuning_json(const TuningRecord& t) {
+  JsonObject object;
+  object.add("tuning_key", t.tuning_key)
+      .add("device", t.device_key)
+      .add("problem", t.problem_key)
+      .add("winner", t.winner.name())
+      .add("winner_cubin_key", t.winner_cubin_key)
+      .add("time_ms", t.time_ms)
+      .add("tflops", t.tflops)
+      .add("tune_seconds", t.tune_seconds)
+      .add("created_at", t.created_at);
+  return object;
+}
 
 }  // namespace fa2::cli

@@ -22,6 +22,10 @@ std::optional<Cache> open_existing_cache(const GlobalOptions& global);
 bool gpu_usable(const char* command);
 
 std::string first_line(const std::string& text);
+
+class JsonObject;
+// A tuning's own fields as JSON (list prints it as is; show adds the measurements).
+JsonObject tuning_json(const TuningRecord& t);
 std::string fixed(double value, int decimals);  // "-" for values that were never measured (<= 0)
 
 }  // namespace fa2::cli
