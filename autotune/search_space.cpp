@@ -4,49 +4,66 @@
 
 namespace fa2 {
 
-const SearchSpace& search_space(Scheme) {
+const SearchSpace& search_space(Scheme scheme) {
   // mma_sync: 16 or 32 query rows per warp (block_m / warps), K/V tiles of 32..128 keys, 1..3 stages.
-  static const SearchSpace space{
+  static const SearchSpace mma_sync{
       /*block_m*/ {64, 128, 256},
       /*block_n*/ {32, 64, 128},
       /*warps*/ {4, 8},
       /*stages*/ {1, 2, 3},
   };
-  return space;
+  // wgmma: two warpgroups (one, block_m 64, lost by 10-25% at every probed point), key tiles of 32..128
+  // (wider ones lost at every head dim), one or two K/V stages. See bench/NOTES.md.
+  static const SearchSpace wgmma{
+      /*block_m*/ {128},
+      /*block_n*/ {32, 64, 96, 128},
+      /*warps*/ {8},
+      /*stages*/ {1, 2},
+  };
+  return is_wgmma(scheme) ? wgmma : mma_sync;
+}
+
+std::vector<Scheme> tuned_schemes(Arch arch, int head_dim) {
+  if (arch == Arch::sm_90a && head_dim % 64 == 0) return {Scheme::wgmma, Scheme::wgmma_overlap};
+  return {Scheme::mma_sync};
 }
 
 std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch arch, int max_smem_per_block,
-                                            Scheme scheme) {
-  const SearchSpace& space = search_space(scheme);
+                                            std::optional<Scheme> only_scheme) {
   std::vector<Candidate> candidates;
-  for (int block_m : space.block_m)
-    for (int block_n : space.block_n)
-      for (int warps : space.warps)
-        for (int stages : space.stages) {
-          Candidate candidate;
-          TileConfig& config = candidate.config;
-          config.head_dim = problem.head_dim;
-          config.dtype = problem.dtype;
-          config.causal = problem.causal;
-          config.block_m = block_m;
-          config.block_n = block_n;
-          config.warps = warps;
-          config.stages = stages;
-          config.arch = arch;
-          config.scheme = scheme;
-          if (auto reason = config.validate()) {
-            candidate.rejection = *reason;
-          } else if (max_smem_per_block > 0 && config.smem_bytes() > max_smem_per_block) {
-            candidate.rejection = fmt::format("needs {} bytes of shared memory, the device allows {}",
-                                              config.smem_bytes(), max_smem_per_block);
+  const std::vector<Scheme> schemes =
+      only_scheme ? std::vector<Scheme>{*only_scheme} : tuned_schemes(arch, problem.head_dim);
+  for (Scheme scheme : schemes) {
+    const SearchSpace& space = search_space(scheme);
+    for (int block_m : space.block_m)
+      for (int block_n : space.block_n)
+        for (int warps : space.warps)
+          for (int stages : space.stages) {
+            Candidate candidate;
+            TileConfig& config = candidate.config;
+            config.head_dim = problem.head_dim;
+            config.dtype = problem.dtype;
+            config.causal = problem.causal;
+            config.block_m = block_m;
+            config.block_n = block_n;
+            config.warps = warps;
+            config.stages = stages;
+            config.arch = arch;
+            config.scheme = scheme;
+            if (auto reason = config.validate()) {
+              candidate.rejection = *reason;
+            } else if (max_smem_per_block > 0 && config.smem_bytes() > max_smem_per_block) {
+              candidate.rejection = fmt::format("needs {} bytes of shared memory, the device allows {}",
+                                                config.smem_bytes(), max_smem_per_block);
+            }
+            candidates.push_back(std::move(candidate));
           }
-          candidates.push_back(std::move(candidate));
-        }
+  }
   return candidates;
 }
 
 std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch, int max_smem_per_block,
-                                          Scheme scheme) {
+                                          std::optional<Scheme> scheme) {
   std::vector<TileConfig> configs;
   for (Candidate& candidate : enumerate_candidates(problem, arch, max_smem_per_block, scheme))
     if (candidate.rejection.empty()) configs.push_back(candidate.config);

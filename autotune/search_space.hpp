@@ -2,6 +2,7 @@
 // local change here. Candidates are pruned by TileConfig::validate() and by the device's limits.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,14 +25,20 @@ struct Candidate {
   std::string rejection;  // empty when the config may be built on this device
 };
 
-// Every point of the scheme's space for `problem` on `arch`, each either buildable or rejected with the
-// reason. `max_smem_per_block` is the device's opt-in limit (0: use the arch's).
+// The schemes the tuner sweeps for a head dim on an arch: both wgmma variants where they apply (sm_90a,
+// head dims that are whole 64-column pages), where they beat mma_sync at every measured point
+// (bench/NOTES.md); mma_sync everywhere else.
+std::vector<Scheme> tuned_schemes(Arch arch, int head_dim);
+
+// Every point of the space of `scheme` (default: of each of tuned_schemes()) for `problem` on `arch`,
+// each either buildable or rejected with the reason. `max_smem_per_block` is the device's opt-in limit
+// (0: use the arch's).
 std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch arch, int max_smem_per_block = 0,
-                                            Scheme scheme = Scheme::mma_sync);
+                                            std::optional<Scheme> scheme = std::nullopt);
 
 // Only the buildable configs of enumerate_candidates().
 std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch, int max_smem_per_block = 0,
-                                          Scheme scheme = Scheme::mma_sync);
+                                          std::optional<Scheme> scheme = std::nullopt);
 
 // FlashAttention-2's static forward tile choice for H100 (flash_fwd_launch_template.h), expressed in
 // this kernel's terms: the baseline the tuner must beat. Stages 2 (K/V double buffering).

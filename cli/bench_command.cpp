@@ -1,5 +1,5 @@
-// fa2-tune bench: on one concrete shape, time the cached tuning winner against the built-in default
-// config and FlashAttention-2's static tile choice, each checked against the fp32 reference first:
+// fa2-tune bench: on one concrete shape, time the cached tuning winner (and a config given by tile
+// flags) against the built-in default config and FlashAttention-2's static tile choice, each checked against the fp32 reference first:
 // the one-command answer to "did tuning pay off here?".
 #include <fmt/core.h>
 
@@ -110,6 +110,7 @@ Command setup_bench(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--repeats", options->repeats, "Timed runs (the median is reported)")
       ->check(positive_int())
       ->capture_default_str();
+  add_tile_flags(sub, options->tile);
   return {sub, [options, &global] { return run_bench(*options, global); }};
 }
 
@@ -134,7 +135,9 @@ int run_bench(const BenchOptions& options, const GlobalOptions& global) {
   else
     fmt::print(stderr, "no tuning of '{}' for this device in {}: skipping the tuned row (see `fa2-tune tune`)\n",
                problem.key(), cache_path(global));
-  contenders.push_back({"default", default_config(shape.head_dim, shape.dtype, shape.causal, *arch)});
+  const TileConfig built_in = default_config(shape.head_dim, shape.dtype, shape.causal, *arch);
+  if (options.tile.any()) contenders.push_back({"given", apply_tile_flags(options.tile, built_in)});
+  contenders.push_back({"default", built_in});
   contenders.push_back({"fa2 static", fa2_static_config(shape.head_dim, shape.dtype, shape.causal, *arch)});
 
   // As the tuner does: correctness on a small shape of the same class (the fp32 reference of a large

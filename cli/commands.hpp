@@ -37,17 +37,26 @@ struct Command {
   std::function<int()> run;
 };
 
+// Tile flags of emit and bench; a flag left out (0 or empty) keeps the built-in config's value.
+struct TileFlags {
+  int block_m = 0;
+  int block_n = 0;
+  int warps = 0;
+  int stages = 0;
+  std::string scheme;
+  bool any() const { return block_m > 0 || block_n > 0 || warps > 0 || stages > 0 || !scheme.empty(); }
+};
+void add_tile_flags(CLI::App* sub, TileFlags& flags);
+// `base` with the given flags applied; an unknown scheme throws fa2::Error (the flag's check catches it first).
+TileConfig apply_tile_flags(const TileFlags& flags, TileConfig base);
+
 // ---- emit: print the generated source of one config, optionally compile it and report resources.
 struct EmitOptions {
   int head_dim = 128;
   std::string dtype = "bf16";
   bool causal = false;
   std::string arch = "sm_90a";
-  // 0 = not given: the value comes from fa2::default_config for the problem above.
-  int block_m = 0;
-  int block_n = 0;
-  int warps = 0;
-  int stages = 0;
+  TileFlags tile;  // what is not given comes from fa2::default_config for the problem above
   bool compile = false;
   bool source = false;  // with --compile, print the source before the report
 };
@@ -133,6 +142,7 @@ struct BenchOptions {
   std::string layout = "bshd";
   int warmup = 5;
   int repeats = 30;
+  TileFlags tile;  // any given: one more row, the built-in config with these changes
 };
 Command setup_bench(CLI::App& app, const GlobalOptions& global);
 int run_bench(const BenchOptions& options, const GlobalOptions& global);

@@ -28,12 +28,7 @@ T parsed_or_throw(const std::optional<T>& value, const char* what, const std::st
 TileConfig config_from(const EmitOptions& options) {
   const DType dtype = parsed_or_throw(parse_dtype(options.dtype), "dtype", options.dtype);
   const Arch arch = parsed_or_throw(parse_arch(options.arch), "arch", options.arch);
-  TileConfig config = default_config(options.head_dim, dtype, options.causal, arch);
-  if (options.block_m > 0) config.block_m = options.block_m;
-  if (options.block_n > 0) config.block_n = options.block_n;
-  if (options.warps > 0) config.warps = options.warps;
-  if (options.stages > 0) config.stages = options.stages;
-  return config;
+  return apply_tile_flags(options.tile, default_config(options.head_dim, dtype, options.causal, arch));
 }
 
 std::string bytes(int value) { return fmt::format("{} bytes", value); }
@@ -65,6 +60,25 @@ void print_source(const std::string& source) {
 
 }  // namespace
 
+void add_tile_flags(CLI::App* sub, TileFlags& flags) {
+  const std::string from_default = " (default: the built-in config's)";
+  sub->add_option("--block-m", flags.block_m, "Query rows per block" + from_default)->check(positive_int());
+  sub->add_option("--block-n", flags.block_n, "Key rows per tile" + from_default)->check(positive_int());
+  sub->add_option("--warps", flags.warps, "Warps per block" + from_default)->check(positive_int());
+  sub->add_option("--stages", flags.stages, "K/V tiles in flight" + from_default)->check(positive_int());
+  sub->add_option("--scheme", flags.scheme, "Kernel scheme, mma_sync|wgmma|wgmma_overlap" + from_default)
+      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap"));
+}
+
+TileConfig apply_tile_flags(const TileFlags& flags, TileConfig config) {
+  if (flags.block_m > 0) config.block_m = flags.block_m;
+  if (flags.block_n > 0) config.block_n = flags.block_n;
+  if (flags.warps > 0) config.warps = flags.warps;
+  if (flags.stages > 0) config.stages = flags.stages;
+  if (!flags.scheme.empty()) config.scheme = parsed_or_throw(parse_scheme(flags.scheme), "scheme", flags.scheme);
+  return config;
+}
+
 Command setup_emit(CLI::App& app, const GlobalOptions& global) {
   auto options = std::make_shared<EmitOptions>();
   CLI::App* sub = app.add_subcommand(
@@ -75,16 +89,7 @@ Command setup_emit(CLI::App& app, const GlobalOptions& global) {
       ->check(parsed_by(parse_arch, "arch", "sm_80|sm_86|sm_89|sm_90a"))
       ->capture_default_str();
 
-  // Tile flags left out keep the built-in config's value for this head dim, dtype, mask and arch.
-  const char* from_default = " (default: the built-in config's)";
-  sub->add_option("--block-m", options->block_m, std::string("Query rows per block") + from_default)
-      ->check(positive_int());
-  sub->add_option("--block-n", options->block_n, std::string("Key rows per tile") + from_default)
-      ->check(positive_int());
-  sub->add_option("--warps", options->warps, std::string("Warps per block") + from_default)
-      ->check(positive_int());
-  sub->add_option("--stages", options->stages, std::string("K/V tiles in flight") + from_default)
-      ->check(positive_int());
+  add_tile_flags(sub, options->tile);
 
   sub->add_flag("--compile", options->compile,
                 "Compile with NVRTC and print a resource report instead of the source");

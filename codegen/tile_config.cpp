@@ -18,7 +18,16 @@ const char* arch_name(Arch arch) {
   return "unknown";
 }
 
-const char* scheme_name(Scheme) { return "mma_sync"; }
+const char* scheme_name(Scheme scheme) {
+  switch (scheme) {
+    case Scheme::mma_sync: return "mma_sync";
+    case Scheme::wgmma: return "wgmma";
+    case Scheme::wgmma_overlap: return "wgmma_overlap";
+  }
+  return "unknown";
+}
+
+bool is_wgmma(Scheme scheme) { return scheme == Scheme::wgmma || scheme == Scheme::wgmma_overlap; }
 
 std::optional<DType> parse_dtype(const std::string& text) {
   if (text == "fp16" || text == "f16" || text == "half") return DType::fp16;
@@ -34,6 +43,8 @@ std::optional<Arch> parse_arch(const std::string& text) {
 
 std::optional<Scheme> parse_scheme(const std::string& text) {
   if (text == "mma_sync") return Scheme::mma_sync;
+  if (text == "wgmma") return Scheme::wgmma;
+  if (text == "wgmma_overlap") return Scheme::wgmma_overlap;
   return std::nullopt;
 }
 
@@ -76,7 +87,9 @@ bool is_supported_head_dim(int head_dim) {
 
 int TileConfig::smem_bytes() const {
   // Q tile + `stages` K tiles + `stages` V tiles, 16-bit elements. The Q tile is reused to stage O.
-  return (block_m + 2 * stages * block_n) * head_dim * 2;
+  // wgmma descriptors need 1024-byte aligned tiles: the kernel rounds its base up into 1 KB of slack.
+  const int tiles = (block_m + 2 * stages * block_n) * head_dim * 2;
+  return is_wgmma(scheme) ? tiles + 1024 : tiles;
 }
 
 int TileConfig::accumulator_registers() const {
@@ -104,6 +117,19 @@ std::optional<std::string> TileConfig::validate() const {
     return fmt::format("block_m {} must be a multiple of 16 * warps = {} (each warp owns whole 16-row mma tiles)",
                        block_m, 16 * warps);
   if (stages < 1 || stages > 4) return fmt::format("stages {} must be in [1, 4]", stages);
+  if (is_wgmma(scheme)) {
+    const char* s = scheme_name(scheme);
+    if (arch != Arch::sm_90a) return fmt::format("scheme {} needs arch sm_90a, not {}", s, arch_name(arch));
+    if (head_dim % 64 != 0)
+      return fmt::format("scheme {} needs head_dim a multiple of 64 (whole swizzle pages), not {}", s, head_dim);
+    if (warps % 4 != 0)
+      return fmt::format("scheme {} needs whole warpgroups: warps {} must be 4, 8 or 16", s, warps);
+    if (block_m != 16 * warps)
+      return fmt::format("scheme {} needs block_m = 16 * warps = {} (64 rows per warpgroup), not {}", s,
+                         16 * warps, block_m);
+    if (block_n % 32 != 0)
+      return fmt::format("scheme {} needs block_n a multiple of 32 (a generated wgmma width), not {}", s, block_n);
+  }
   if (smem_bytes() > max_smem_per_block(arch))
     return fmt::format("needs {} bytes of shared memory, more than the {} bytes a block may have on {}",
                        smem_bytes(), max_smem_per_block(arch), arch_name(arch));
@@ -114,10 +140,20 @@ std::optional<std::string> TileConfig::validate() const {
   return std::nullopt;
 }
 
+static const char* scheme_tag(Scheme scheme) {
+  switch (scheme) {
+    case Scheme::mma_sync: return "mma";
+    case Scheme::wgmma: return "wgmma";
+    case Scheme::wgmma_overlap: return "wgmmao";
+  }
+  return "unknown";
+}
+
 std::string TileConfig::name() const {
   std::string arch_tag = arch_name(arch);
   arch_tag.erase(arch_tag.find('_'), 1);  // sm_90a -> sm90a: keeps the name one identifier-friendly token
-  return fmt::format("fa2_fwd_mma_d{}_{}_{}_m{}n{}w{}s{}_{}", head_dim, dtype_name(dtype),
+  return fmt::format("fa2_fwd_{}_d{}_{}_{}_m{}n{}w{}s{}_{}", scheme_tag(scheme), head_dim,
+                     dtype_name(dtype),
                      causal ? "causal" : "full", block_m, block_n, warps, stages, arch_tag);
 }
 
@@ -138,6 +174,15 @@ TileConfig default_config(int head_dim, DType dtype, bool causal, Arch arch) {
   config.dtype = dtype;
   config.causal = causal;
   config.arch = arch;
+  if (arch == Arch::sm_90a && head_dim % 64 == 0) {
+    // wgmma, two warpgroups: the fastest zero-spill configs of the H100 sweeps in bench/NOTES.md.
+    config.scheme = Scheme::wgmma;
+    config.warps = 8;
+    config.block_m = 128;
+    config.block_n = head_dim == 128 ? (causal ? 128 : 96) : 64;
+    config.stages = head_dim >= 256 ? 1 : 2;
+    return config;
+  }
   // From the H100 tunings of the FA2 paper grid (bench/NOTES.md): 32 query rows per warp while O fits
   // beside them (block_n 32 at d > 64 keeps S small), 16 rows per warp and 8 warps for the largest head
   // dims. Every default compiles with zero spill bytes on sm_80 and sm_90a (tests/cpu/test_compile.cpp).

@@ -10,11 +10,15 @@ namespace fa2 {
 
 enum class DType { fp16, bf16 };
 enum class Arch { sm_80, sm_86, sm_89, sm_90a };
-enum class Scheme { mma_sync };  // FA2 forward on mma.sync m16n8k16 + ldmatrix + cp.async
+// mma_sync: FA2 forward on mma.sync m16n8k16 + ldmatrix + cp.async (sm_80 and later).
+// wgmma: the same algorithm on Hopper's warpgroup MMA (sm_90a only), one warpgroup per 64 query rows.
+// wgmma_overlap: wgmma with the softmax of one key tile overlapping the P V product of the previous one.
+enum class Scheme { mma_sync, wgmma, wgmma_overlap };
+bool is_wgmma(Scheme scheme);  // wgmma or wgmma_overlap
 
 const char* dtype_name(DType dtype);        // "fp16" | "bf16"
 const char* arch_name(Arch arch);           // "sm_80" ...
-const char* scheme_name(Scheme scheme);     // "mma_sync"
+const char* scheme_name(Scheme scheme);     // "mma_sync" | "wgmma" | "wgmma_overlap"
 std::optional<DType> parse_dtype(const std::string& text);
 std::optional<Arch> parse_arch(const std::string& text);
 std::optional<Scheme> parse_scheme(const std::string& text);
@@ -27,7 +31,7 @@ struct TileConfig {
   int head_dim = 128;
   DType dtype = DType::bf16;
   bool causal = false;
-  int block_m = 128;  // query rows per thread block
+  int block_m = 128;  // query rows per thread block (wgmma: 16 per warp, 64 per warpgroup)
   int block_n = 64;   // key/value rows per tile
   int warps = 4;      // query rows are split across warps
   int stages = 2;     // K/V tiles resident in shared memory (1 = no prefetch)
@@ -44,7 +48,8 @@ struct TileConfig {
   // Why this config cannot be built, or nullopt when it can.
   std::optional<std::string> validate() const;
 
-  // Stable readable name, also the kernel's symbol: fa2_fwd_d128_bf16_causal_m128n64w4s2_sm90a.
+  // Stable readable name, also the kernel's symbol: fa2_fwd_mma_d128_bf16_causal_m128n64w4s2_sm90a
+  // (fa2_fwd_wgmma_... and fa2_fwd_wgmmao_... for the wgmma schemes).
   std::string name() const;
   // 16 hex digits over every field; stable across runs and machines.
   std::string hash() const;

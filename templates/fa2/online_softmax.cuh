@@ -22,11 +22,12 @@ struct OnlineSoftmax {
       }
   }
 
-  // Folds one tile of scores into the running statistics, rescales the O accumulators by
-  // exp2((m_old - m_new) * scale_log2), and overwrites the scores with P = exp2(s*scale_log2 - m_new*scale_log2).
-  template <int kNTiles, int kDTiles>
-  __device__ __forceinline__ void update(float (&s)[kMTiles][kNTiles][4], float (&o)[kMTiles][kDTiles][4],
-                                         float scale_log2) {
+  // Folds one tile of scores into the running statistics, overwrites the scores with
+  // P = exp2(s*scale_log2 - m_new*scale_log2), and returns in `correction` the factor
+  // exp2((m_old - m_new) * scale_log2) by which the O accumulators must be rescaled.
+  template <int kNTiles>
+  __device__ __forceinline__ void fold(float (&s)[kMTiles][kNTiles][4], float scale_log2,
+                                       float (&correction)[kMTiles][2]) {
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
@@ -40,7 +41,7 @@ struct OnlineSoftmax {
 
         // A row that has seen no key yet keeps max = -inf; subtracting 0 instead keeps exp2 at 0, not NaN.
         const float max_scaled = tile_max == negative_infinity() ? 0.f : tile_max * scale_log2;
-        const float correction = exp2_approx(row_max[mt][h] * scale_log2 - max_scaled);
+        correction[mt][h] = exp2_approx(row_max[mt][h] * scale_log2 - max_scaled);
         row_max[mt][h] = tile_max;
 
         float sum = 0.f;
@@ -50,14 +51,29 @@ struct OnlineSoftmax {
           s[mt][j][2 * h + 1] = exp2_approx(s[mt][j][2 * h + 1] * scale_log2 - max_scaled);
           sum += s[mt][j][2 * h] + s[mt][j][2 * h + 1];
         }
-        row_sum[mt][h] = row_sum[mt][h] * correction + sum;
-#pragma unroll
-        for (int d = 0; d < kDTiles; ++d) {
-          o[mt][d][2 * h] *= correction;
-          o[mt][d][2 * h + 1] *= correction;
-        }
+        row_sum[mt][h] = row_sum[mt][h] * correction[mt][h] + sum;
       }
     }
+  }
+
+  template <int kDTiles>
+  __device__ __forceinline__ static void rescale(float (&o)[kMTiles][kDTiles][4],
+                                                 const float (&correction)[kMTiles][2]) {
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+      for (int d = 0; d < kDTiles; ++d)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[mt][d][e] *= correction[mt][e / 2];
+  }
+
+  // fold() and rescale() in one step, for kernels whose O is not being accumulated asynchronously.
+  template <int kNTiles, int kDTiles>
+  __device__ __forceinline__ void update(float (&s)[kMTiles][kNTiles][4], float (&o)[kMTiles][kDTiles][4],
+                                         float scale_log2) {
+    float correction[kMTiles][2];
+    fold(s, scale_log2, correction);
+    rescale(o, correction);
   }
 
   // Reduces the row sums across the quad. Afterwards inverse_sum(mt, h) scales O and lse(mt, h) is the

@@ -23,7 +23,20 @@ TEST_CASE("emit prints the generated source") {
   CHECK(r.status == 0);
   const std::string name = fa2::default_config(128, fa2::DType::bf16, true, fa2::Arch::sm_90a).name();
   CHECK_MESSAGE(contains(r.output, name), r.output);
-  CHECK(contains(r.output, "#include \"fa2/fwd_kernel.cuh\""));
+  CHECK(contains(r.output, "#include \"fa2/fwd_kernel_wgmma.cuh\""));  // the sm_90a default
+  const Run sm80 = run("emit --head-dim 128 --arch sm_80");
+  CHECK_MESSAGE(contains(sm80.output, "#include \"fa2/fwd_kernel.cuh\""), sm80.output);
+  const Run overlap = run("emit --head-dim 128 --scheme wgmma_overlap");
+  CHECK_MESSAGE(contains(overlap.output, "/*overlap*/ true"), overlap.output);
+}
+
+TEST_CASE("emit rejects an unknown scheme and a wgmma config off sm_90a, naming what is allowed") {
+  const Run unknown = run("emit --scheme wmma");
+  CHECK(unknown.status != 0);
+  CHECK_MESSAGE(contains(unknown.output, "mma_sync|wgmma|wgmma_overlap"), unknown.output);
+  const Run sm80 = run("emit --head-dim 128 --arch sm_80 --scheme wgmma");
+  CHECK(sm80.status == 2);
+  CHECK_MESSAGE(contains(sm80.output, "needs arch sm_90a"), sm80.output);
 }
 
 TEST_CASE("emit --compile prints a resource report") {
@@ -56,9 +69,10 @@ TEST_CASE("emit rejects an unsupported arch") {
 }
 
 TEST_CASE("emit of an invalid config exits 2 naming the reason") {
-  const Run r = run("emit --head-dim 256 --block-m 128 --warps 4");
+  const Run r = run("emit --head-dim 256 --block-m 128 --warps 4 --scheme mma_sync");
   CHECK(r.status == 2);
   fa2::TileConfig config = fa2::default_config(256, fa2::DType::bf16, false, fa2::Arch::sm_90a);
+  config.scheme = fa2::Scheme::mma_sync;
   config.block_m = 128;
   config.warps = 4;
   REQUIRE(config.validate().has_value());

@@ -15,7 +15,21 @@ namespace {
 
 const std::string kGoldenRelative = "tests/golden/fwd_d128_bf16_causal_default_sm90a.cu";
 
-fa2::TileConfig golden_config() { return fa2::default_config(128, fa2::DType::bf16, true, fa2::Arch::sm_90a); }
+// The mma_sync kernel of d128 causal (the sm_90a default before the wgmma scheme), pinned so that the
+// golden file changes only when emission does.
+fa2::TileConfig golden_config() {
+  fa2::TileConfig config;
+  config.head_dim = 128;
+  config.dtype = fa2::DType::bf16;
+  config.causal = true;
+  config.block_m = 128;
+  config.block_n = 32;
+  config.warps = 4;
+  config.stages = 2;
+  config.arch = fa2::Arch::sm_90a;
+  config.scheme = fa2::Scheme::mma_sync;
+  return config;
+}
 
 std::string first_difference(const std::string& a, const std::string& b) {
   std::size_t i = 0;
@@ -51,6 +65,21 @@ TEST_CASE("emitted source includes the templates and defines the named kernel") 
   CHECK(source.find("/*head_dim*/ 128") != std::string::npos);
   CHECK(source.find("/*causal*/ true") != std::string::npos);
   CHECK(source.find("/*bf16*/ true") != std::string::npos);
+}
+
+TEST_CASE("the wgmma schemes emit their own kernel, with or without the overlap") {
+  fa2::TileConfig config = golden_config();
+  config.warps = 8;
+  config.block_n = 64;
+  for (fa2::Scheme scheme : {fa2::Scheme::wgmma, fa2::Scheme::wgmma_overlap}) {
+    config.scheme = scheme;
+    const std::string source = fa2::emit(config);
+    CAPTURE(source);
+    CHECK(source.find("#include \"fa2/fwd_kernel_wgmma.cuh\"") != std::string::npos);
+    const bool overlap = scheme == fa2::Scheme::wgmma_overlap;
+    CHECK(source.find(overlap ? "/*overlap*/ true" : "/*overlap*/ false") != std::string::npos);
+    CHECK(source.find(config.name() + "(") != std::string::npos);
+  }
 }
 
 TEST_CASE("different configs emit different sources") {

@@ -145,6 +145,7 @@ TEST_CASE("shared memory over the arch limit is rejected") {
 
 TEST_CASE("accumulator registers over the limit are rejected") {
   TileConfig config = fa2::default_config(256, DType::bf16, false, Arch::sm_90a);
+  config.scheme = fa2::Scheme::mma_sync;
   config.block_m = 128;
   config.warps = 4;
   // 32 rows per warp: two 16-row tiles, each with 256/8 O fragments and block_n/8 S fragments of 4 floats.
@@ -169,6 +170,34 @@ TileConfig pinned_config() {
   return config;
 }
 
+TEST_CASE("the wgmma schemes: sm_90a, whole 64-column pages, 64 rows per warpgroup") {
+  for (fa2::Scheme scheme : {fa2::Scheme::wgmma, fa2::Scheme::wgmma_overlap}) {
+    TileConfig config = pinned_config();  // d128, 128 rows, 8 warps: valid
+    config.scheme = scheme;
+    CAPTURE(config.name());
+    CHECK_FALSE(config.validate().has_value());
+    CHECK(config.smem_bytes() == (128 + 2 * 2 * 64) * 128 * 2 + 1024);  // + slack to align the tiles
+    struct Bad {
+      std::function<void(TileConfig&)> apply;
+      const char* named;
+    };
+    const std::vector<Bad> bad = {
+        {[](TileConfig& c) { c.arch = Arch::sm_80; }, "needs arch sm_90a, not sm_80"},
+        {[](TileConfig& c) { c.head_dim = 96; }, "multiple of 64"},
+        {[](TileConfig& c) { c.warps = 2; c.block_m = 32; }, "whole warpgroups"},
+        {[](TileConfig& c) { c.block_m = 256; }, "block_m = 16 * warps = 128"},
+        {[](TileConfig& c) { c.block_n = 48; }, "block_n a multiple of 32"},
+    };
+    for (const Bad& b : bad) {
+      TileConfig changed = config;
+      b.apply(changed);
+      const std::string reason = rejection(changed);
+      CHECK_MESSAGE(reason.find(b.named) != std::string::npos, reason);
+      CHECK_MESSAGE(reason.find(fa2::scheme_name(scheme)) != std::string::npos, reason);
+    }
+  }
+}
+
 TEST_CASE("name() is a deterministic C identifier") {
   const TileConfig config = pinned_config();
   CHECK(config.name() == "fa2_fwd_mma_d128_bf16_causal_m128n64w8s2_sm90a");
@@ -187,8 +216,8 @@ TEST_CASE("name() and hash() change when any single field changes") {
     const char* field;
     std::function<void(TileConfig&)> apply;
   };
-  // scheme has a single value (mma_sync), so there is nothing to change it to.
   const std::vector<Change> changes = {
+      {"scheme", [](TileConfig& c) { c.scheme = fa2::Scheme::wgmma; }},
       {"head_dim", [](TileConfig& c) { c.head_dim = 64; }},
       {"dtype", [](TileConfig& c) { c.dtype = DType::fp16; }},
       {"causal", [](TileConfig& c) { c.causal = false; }},
@@ -262,8 +291,10 @@ TEST_CASE("parse_dtype / parse_arch round-trip and reject garbage") {
     CHECK_MESSAGE(!fa2::parse_dtype(bad).has_value(), "'", std::string(bad), "'");
   for (const char* bad : {"", "sm_70", "sm_90", "sm90a", "SM_80", "sm_100", "garbage"})
     CHECK_MESSAGE(!fa2::parse_arch(bad).has_value(), "'", std::string(bad), "'");
-  CHECK(fa2::parse_scheme("mma_sync").has_value());
-  CHECK(!fa2::parse_scheme("wgmma").has_value());
+  for (fa2::Scheme scheme : {fa2::Scheme::mma_sync, fa2::Scheme::wgmma, fa2::Scheme::wgmma_overlap})
+    CHECK(fa2::parse_scheme(fa2::scheme_name(scheme)) == scheme);
+  for (const char* bad : {"", "wmma", "WGMMA", "mma", "wgmma "})
+    CHECK_MESSAGE(!fa2::parse_scheme(bad).has_value(), "'", std::string(bad), "'");
 }
 
 TEST_CASE("arch_for_compute_capability") {

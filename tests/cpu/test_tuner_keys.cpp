@@ -2,6 +2,7 @@
 // the FLOP count, and the tune policy setting. No GPU involved.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -71,34 +72,59 @@ fa2::FwdArgs args_with(fa2::Strides q, fa2::Strides kv, int seqlen_q = 100, int 
 TEST_SUITE("tuner_keys") {
 
 TEST_CASE("the search space covers every combination, each buildable or rejected with a reason") {
-  const fa2::SearchSpace& space = fa2::search_space(fa2::Scheme::mma_sync);
-  const std::size_t points = space.block_m.size() * space.block_n.size() * space.warps.size() * space.stages.size();
-  for (int head_dim : {64, 128, 256}) {
-    const auto candidates = fa2::enumerate_candidates(ProblemClass::of(shape(head_dim, true, 512, 512)), Arch::sm_90a);
-    CHECK(candidates.size() == points);
-    std::set<std::string> names;
-    int buildable = 0;
-    for (const fa2::Candidate& c : candidates) {
-      names.insert(c.config.name());
-      CHECK(c.config.head_dim == head_dim);
-      if (c.rejection.empty()) {
-        ++buildable;
-        CHECK_FALSE(c.config.validate().has_value());
-      } else {
-        CHECK(c.config.validate().has_value());  // without a device limit, only validate() rejects
+  for (fa2::Scheme scheme : {fa2::Scheme::mma_sync, fa2::Scheme::wgmma, fa2::Scheme::wgmma_overlap})
+    for (int head_dim : {64, 128, 256}) {
+      CAPTURE(fa2::scheme_name(scheme));
+      const fa2::SearchSpace& space = fa2::search_space(scheme);
+      const std::size_t points = space.block_m.size() * space.block_n.size() * space.warps.size() * space.stages.size();
+      const auto candidates =
+          fa2::enumerate_candidates(ProblemClass::of(shape(head_dim, true, 512, 512)), Arch::sm_90a, 0, scheme);
+      CHECK(candidates.size() == points);
+      std::set<std::string> names;
+      int buildable = 0;
+      for (const fa2::Candidate& c : candidates) {
+        names.insert(c.config.name());
+        CHECK(c.config.head_dim == head_dim);
+        if (c.rejection.empty()) {
+          ++buildable;
+          CHECK_FALSE(c.config.validate().has_value());
+        } else {
+          CHECK(c.config.validate().has_value());  // without a device limit, only validate() rejects
+        }
       }
+      CHECK(names.size() == points);  // no duplicates
+      CHECK(buildable > 0);
+      CHECK(buildable == static_cast<int>(fa2::buildable_configs(ProblemClass::of(shape(head_dim, true, 512, 512)),
+                                                                  Arch::sm_90a, 0, scheme)
+                                               .size()));
+      for (const fa2::Candidate& c : candidates) CHECK(c.config.scheme == scheme);
     }
-    CHECK(names.size() == points);  // no duplicates
-    CHECK(buildable > 0);
-    CHECK(buildable == static_cast<int>(
-                           fa2::buildable_configs(ProblemClass::of(shape(head_dim, true, 512, 512)), Arch::sm_90a).size()));
+}
+
+TEST_CASE("the tuner sweeps both wgmma schemes where they apply, mma_sync elsewhere") {
+  using fa2::Scheme;
+  CHECK(fa2::tuned_schemes(Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap});
+  CHECK(fa2::tuned_schemes(Arch::sm_90a, 96) == std::vector<Scheme>{Scheme::mma_sync});
+  CHECK(fa2::tuned_schemes(Arch::sm_80, 128) == std::vector<Scheme>{Scheme::mma_sync});
+  for (int head_dim : {64, 96, 128, 256}) {
+    const ProblemClass problem = ProblemClass::of(shape(head_dim, false, 512, 512));
+    std::size_t expected = 0;
+    for (Scheme scheme : fa2::tuned_schemes(Arch::sm_90a, head_dim))
+      expected += fa2::enumerate_candidates(problem, Arch::sm_90a, 0, scheme).size();
+    const auto all = fa2::enumerate_candidates(problem, Arch::sm_90a);
+    CHECK(all.size() == expected);
+    CHECK_FALSE(fa2::buildable_configs(problem, Arch::sm_90a).empty());
+    const std::vector<Scheme> schemes = fa2::tuned_schemes(Arch::sm_90a, head_dim);
+    for (const fa2::Candidate& c : all) CHECK(std::count(schemes.begin(), schemes.end(), c.config.scheme) == 1);
   }
 }
 
 TEST_CASE("pruning: register bound at large head dims, and the device's shared memory limit") {
   const auto problem = ProblemClass::of(shape(256, false, 512, 512));
-  for (const fa2::Candidate& c : fa2::enumerate_candidates(problem, Arch::sm_90a))
-    if (c.config.m_tiles_per_warp() >= 2) {  // 32 rows per warp at d256: 256 O registers alone
+  int two_tiles_per_warp = 0;
+  for (const fa2::Candidate& c : fa2::enumerate_candidates(problem, Arch::sm_90a, 0, fa2::Scheme::mma_sync))
+    if (c.config.m_tiles_per_warp() >= 2) {
+      ++two_tiles_per_warp;  // 32 rows per warp at d256: 256 O registers alone
       CHECK_FALSE(c.rejection.empty());
       // validate() names the first rule broken: shared memory (checked first) or registers.
       const bool named = c.rejection.find("register") != std::string::npos ||
@@ -107,6 +133,7 @@ TEST_CASE("pruning: register bound at large head dims, and the device's shared m
       if (c.config.smem_bytes() <= fa2::max_smem_per_block(Arch::sm_90a))
         CHECK(c.rejection.find("register") != std::string::npos);
     }
+  CHECK(two_tiles_per_warp > 0);
   // A device that allows only 48 KB rejects every config needing more, naming both numbers.
   int limited = 0;
   for (const fa2::Candidate& c : fa2::enumerate_candidates(problem, Arch::sm_90a, 48 * 1024)) {
@@ -185,6 +212,9 @@ TEST_CASE("the reference-check shape keeps the class and the sign of seqlen_q - 
 
 TEST_CASE("a cubin key changes with the arch and with any template byte, and only then") {
   fa2::TileConfig config = fa2::default_config(128, DType::bf16, true, Arch::sm_90a);
+  config.scheme = fa2::Scheme::mma_sync;  // the one scheme that builds for both archs below
+  config.block_n = 32;
+  config.warps = 4;
   const std::string key = fa2::cubin_key(config);
   CHECK(key == fa2::cubin_key(config));
   CHECK(key.find(config.name()) == 0);

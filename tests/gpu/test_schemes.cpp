@@ -14,8 +14,10 @@
 
 namespace {
 
-fa2::TileConfig config(int head_dim, bool causal, int block_m, int block_n, int warps, int stages) {
-  fa2::TileConfig c = fa2::default_config(head_dim, fa2::DType::bf16, causal, fa2::Arch::sm_90a);
+fa2::TileConfig config(int head_dim, bool causal, int block_m, int block_n, int warps, int stages,
+                       fa2::Scheme scheme = fa2::Scheme::mma_sync, fa2::DType dtype = fa2::DType::bf16) {
+  fa2::TileConfig c = fa2::default_config(head_dim, dtype, causal, fa2::Arch::sm_90a);
+  c.scheme = scheme;
   c.block_m = block_m;
   c.block_n = block_n;
   c.warps = warps;
@@ -30,6 +32,12 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
   const std::vector<fa2::TileConfig> configs = {
       config(64, false, 256, 32, 8, 3),  config(128, false, 128, 128, 8, 2), config(128, false, 64, 64, 4, 1),
       config(256, false, 64, 32, 4, 2),  config(96, false, 128, 64, 8, 3),   config(160, false, 64, 128, 4, 1),
+      // wgmma: every head dim it takes, one and two warpgroups, widths from 32 to 192, 1..3 stages, fp16.
+      config(64, false, 128, 128, 8, 2, fa2::Scheme::wgmma), config(64, false, 64, 192, 4, 3, fa2::Scheme::wgmma),
+      config(128, false, 128, 64, 8, 2, fa2::Scheme::wgmma), config(128, false, 64, 96, 4, 1, fa2::Scheme::wgmma),
+      config(128, false, 128, 128, 8, 2, fa2::Scheme::wgmma, fa2::DType::fp16),
+      config(192, false, 128, 64, 8, 1, fa2::Scheme::wgmma), config(256, false, 128, 32, 8, 2, fa2::Scheme::wgmma),
+      config(256, false, 64, 64, 4, 1, fa2::Scheme::wgmma, fa2::DType::fp16),
   };
   // seqlens not multiples of any tile, both orders, fewer keys than one tile, GQA 4:1.
   const std::vector<std::pair<int, int>> seqlens = {{509, 509}, {300, 777}, {777, 300}, {65, 17}, {1, 200}};
@@ -44,6 +52,7 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
       for (auto [seqlen_q, seqlen_k] : seqlens) {
         fa2::ProblemShape shape;
         shape.head_dim = c.head_dim;
+        shape.dtype = c.dtype;
         shape.causal = causal;
         shape.batch = 2;
         shape.heads_q = 8;

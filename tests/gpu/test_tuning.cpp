@@ -138,17 +138,19 @@ TEST_CASE("a cached cubin the driver refuses is never used: it is compiled again
   spec.cache_path = db;
   REQUIRE(fa2::run_forward_check(spec).passed);
 
-  // Store, under the winner's own key, the same config's cubin built for sm_80: a well-formed ELF with
-  // the right name that an sm_90 device cannot load.
+  // Store, under the winner's own key, a cubin built for sm_80: a well-formed ELF with the right kernel
+  // name that an sm_90 device cannot load.
   std::string winner_key;
   {
     fa2::Cache cache = fa2::Cache::open(db);
     const auto record = cache.find_tuning(cache.list_tunings().at(0).tuning_key);
     REQUIRE(record.has_value());
     fa2::CachedKernel row = *cache.find_kernel(record->winner_cubin_key);
-    fa2::TileConfig sm80 = row.config;
-    sm80.arch = fa2::Arch::sm_80;
-    const fa2::CompiledKernel foreign = fa2::compile_source(fa2::emit(sm80), row.config.name(), fa2::Arch::sm_80);
+    // The winner may be a wgmma config, which has no sm_80 build: compile sm_80's default under its name.
+    const fa2::TileConfig sm80 = fa2::default_config(64, fa2::DType::bf16, false, fa2::Arch::sm_80);
+    std::string source = fa2::emit(sm80);
+    source.replace(source.find(sm80.name()), sm80.name().size(), row.config.name());
+    const fa2::CompiledKernel foreign = fa2::compile_source(source, row.config.name(), fa2::Arch::sm_80);
     REQUIRE(foreign.cubin != row.cubin);
     row.cubin = foreign.cubin;
     cache.put_kernels({row});

@@ -1,0 +1,239 @@
+// FlashAttention-2 forward on Hopper's warpgroup MMA (sm_90a). Same algorithm, tiles and online softmax as
+// fwd_kernel.cuh; what changes is who multiplies: each warpgroup (4 warps, 64 query rows) issues
+// wgmma m64nNk16 with Q and K read straight from the swizzled shared tiles (no ldmatrix), and P fed
+// from registers against V in shared memory. The accumulators come back in the mma.sync C layout, so
+// masking, the online softmax and the epilogue are the ones of the mma.sync kernel, per warp.
+//
+// kOverlap (scheme wgmma_overlap) software-pipelines each warpgroup as FA3 does: iteration `tile`
+// issues S_tile = Q K_tile^T and then O += P_{tile-1} V_{tile-1}, waits for S only, and runs the softmax
+// of S_tile on the CUDA cores while the tensor cores are still busy with P V. It holds S and P at once
+// (more registers), so neither variant wins everywhere: the tuner measures both.
+#pragma once
+
+#include "fa2/fwd_config.cuh"
+#include "fa2/fwd_epilogue.cuh"
+#include "fa2/fwd_params.h"
+#include "fa2/key_range.cuh"
+#include "fa2/mask.cuh"
+#include "fa2/online_softmax.cuh"
+#include "fa2/ptx.cuh"
+#include "fa2/smem_tile.cuh"
+#include "fa2/tile_copy.cuh"
+#include "fa2/wgmma.cuh"
+
+namespace fa2 {
+
+template <int kRows, int kCols>
+__device__ __forceinline__ void fence_registers(float (&values)[kRows][kCols]) {
+#pragma unroll
+  for (int i = 0; i < kRows; ++i)
+#pragma unroll
+    for (int j = 0; j < kCols; ++j) register_fence(values[i][j]);
+}
+
+// S = Q K^T for the warpgroup's 64 rows against one K tile: head_dim / 16 wgmma k-steps.
+template <class Cfg>
+__device__ __forceinline__ void wgmma_scores(float (&s)[Cfg::kNTiles][4], unsigned q_rows, unsigned k_tile) {
+#pragma unroll
+  for (int k16 = 0; k16 < Cfg::kHeadDim / 16; ++k16) {
+    const unsigned page = k16 / 4, step = (k16 % 4) * 32;
+    Wgmma<Cfg::kBlockN, Cfg::kBf16>::ss(s, kmajor_descriptor(q_rows + page * Cfg::kBlockM * 128 + step),
+                                        kmajor_descriptor(k_tile + page * Cfg::kBlockN * 128 + step), k16 > 0);
+  }
+}
+
+// O += P V: P (16-bit) from registers in the mma A layout, V N-major from shared memory.
+template <class Cfg>
+__device__ __forceinline__ void wgmma_output(float (&o)[Cfg::kDTiles][4], const unsigned (&p)[Cfg::kBlockN / 16][4],
+                                             unsigned v_tile) {
+#pragma unroll
+  for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16)
+    Wgmma<Cfg::kHeadDim, Cfg::kBf16>::rs(o, p[k16], nmajor_descriptor(v_tile + k16 * 16 * 128, Cfg::kBlockN * 128),
+                                         1);
+}
+
+template <class Cfg, bool kOverlap>
+__device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
+  static_assert(Cfg::kRowsPerWarp == 16 && Cfg::kWarps % 4 == 0, "one m64 wgmma row block per warpgroup");
+  static_assert(Cfg::kHeadDim % 64 == 0, "wgmma tiles are whole 128-byte swizzle pages");
+  using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;
+  using KVTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;
+  constexpr int kStages = Cfg::kStages;
+
+  // Descriptors address 1024-byte swizzle atoms: round the base up (the host reserves the slack).
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const unsigned smem_raw_address = smem_address(smem_raw);
+  const unsigned smem_q = (smem_raw_address + kSwizzleAtomBytes - 1) & ~(kSwizzleAtomBytes - 1);
+  unsigned char* smem = smem_raw + (smem_q - smem_raw_address);
+  const unsigned smem_k = smem_q + QTile::kBytes;
+  const unsigned smem_v = smem_k + kStages * KVTile::kBytes;
+
+  const int m_block = Cfg::kCausal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const int head = blockIdx.y;
+  const int batch = blockIdx.z;
+  const int head_kv = head / (params.heads_q / params.heads_kv);
+  const int m0 = m_block * Cfg::kBlockM;
+  const int thread = threadIdx.x;
+  const int warp = thread / 32;
+  const int lane = thread % 32;
+  const int warp_row0 = warp * 16;
+  // Within every page of Q, the warpgroup's 64 rows start 64 * 128 bytes further per warpgroup.
+  const unsigned q_rows = smem_q + (warp / 4) * 64 * 128;
+  const int rows_valid = params.seqlen_q - m0 < Cfg::kBlockM ? params.seqlen_q - m0 : Cfg::kBlockM;
+
+  const unsigned short* q_block = static_cast<const unsigned short*>(params.q) + batch * params.q_batch_stride +
+                                  head * params.q_head_stride + m0 * params.q_row_stride;
+  const unsigned short* k_head =
+      static_cast<const unsigned short*>(params.k) + batch * params.k_batch_stride + head_kv * params.k_head_stride;
+  const unsigned short* v_head =
+      static_cast<const unsigned short*>(params.v) + batch * params.v_batch_stride + head_kv * params.v_head_stride;
+
+  // K/V tiles stream through kStages slots each. Copy group g carries K_g and V_{g - kVLag} (Q rides in
+  // group 0): with kOverlap, V is consumed one iteration after K, so it is fetched one tile later.
+  constexpr int kVLag = kOverlap ? 1 : 0;
+  const int key_tiles = key_tiles_for_block<Cfg>(m0, params.seqlen_q, params.seqlen_k);
+  auto load_group = [&](int group) {
+    if (group < key_tiles) {
+      const int n0 = group * Cfg::kBlockN;
+      copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
+          smem_k + (group % kStages) * KVTile::kBytes, k_head + n0 * params.k_row_stride,
+          static_cast<int>(params.k_row_stride), params.seqlen_k - n0, thread);
+    }
+    const int v_tile = group - kVLag;
+    if (v_tile >= 0 && v_tile < key_tiles) {
+      const int n0 = v_tile * Cfg::kBlockN;
+      copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
+          smem_v + (v_tile % kStages) * KVTile::kBytes, v_head + n0 * params.v_row_stride,
+          static_cast<int>(params.v_row_stride), params.seqlen_k - n0, thread);
+    }
+  };
+  // Makes K_tile (tile < key_tiles) and V_{tile - kVLag} resident for every warpgroup. On return all warps
+  // have finished the previous iteration, so the slots of K_{tile-1} and V_{tile-1-kVLag} refill.
+  auto advance_to = [&](int tile) {
+    if constexpr (kStages == 1) {
+      __syncthreads();
+      load_group(tile);
+      cp_async_commit();
+      cp_async_wait<0>();
+    } else {
+      cp_async_wait<kStages - 2>();
+    }
+    fence_proxy_async();  // the landed copies are visible to wgmma (the async proxy)...
+    __syncthreads();      // ...of every warpgroup
+    if constexpr (kStages > 1) {
+      load_group(tile + kStages - 1);
+      cp_async_commit();  // always commit, so the group count per iteration stays fixed
+    }
+  };
+
+  copy_tile_async<Cfg::kBlockM, Cfg::kHeadDim, Cfg::kThreads>(smem_q, q_block, static_cast<int>(params.q_row_stride),
+                                                              rows_valid, thread);
+  if constexpr (kStages == 1) {
+    cp_async_commit();
+  } else {
+#pragma unroll
+    for (int group = 0; group < kStages - 1; ++group) {
+      load_group(group);
+      cp_async_commit();
+    }
+  }
+
+  float o[1][Cfg::kDTiles][4];
+#pragma unroll
+  for (int d = 0; d < Cfg::kDTiles; ++d)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[0][d][e] = 0.f;
+  OnlineSoftmax<1> softmax;
+  softmax.init();
+
+  // S_tile, masked and folded into the softmax: afterwards s holds P_tile and `correction` the factor O
+  // must be rescaled by before P_tile V_tile is added.
+  float s[1][Cfg::kNTiles][4];
+  float correction[1][2];
+  auto mask_and_fold = [&](int tile) {
+    const int n0 = tile * Cfg::kBlockN;
+    const bool tile_crosses_end = n0 + Cfg::kBlockN > params.seqlen_k;
+    const bool tile_crosses_diagonal =
+        Cfg::kCausal && n0 + Cfg::kBlockN - 1 > m0 + warp_row0 + params.seqlen_k - params.seqlen_q;
+    if (tile_crosses_end || tile_crosses_diagonal)
+      mask_scores<Cfg::kCausal>(s, m0 + warp_row0, n0, params.seqlen_q, params.seqlen_k, lane);
+    softmax.fold(s, params.softmax_scale_log2, correction);
+  };
+  // P as 16-bit A fragments, and O rescaled: the inputs of O += P V.
+  unsigned p[Cfg::kBlockN / 16][4];
+  auto prepare_output = [&] {
+#pragma unroll
+    for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16) {
+      p[k16][0] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][0], s[0][2 * k16][1]);
+      p[k16][1] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][2], s[0][2 * k16][3]);
+      p[k16][2] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][0], s[0][2 * k16 + 1][1]);
+      p[k16][3] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][2], s[0][2 * k16 + 1][3]);
+    }
+    OnlineSoftmax<1>::rescale(o, correction);
+    fence_registers(o[0]);
+  };
+
+  if constexpr (!kOverlap) {
+    for (int tile = 0; tile < key_tiles; ++tile) {
+      advance_to(tile);
+      const int slot = tile % kStages;
+      wgmma_fence();
+      wgmma_scores<Cfg>(s[0], q_rows, smem_k + slot * KVTile::kBytes);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers(s[0]);
+      mask_and_fold(tile);
+      prepare_output();
+      wgmma_fence();
+      wgmma_output<Cfg>(o[0], p, smem_v + slot * KVTile::kBytes);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers(o[0]);
+    }
+  } else if (key_tiles > 0) {
+    advance_to(0);
+    wgmma_fence();
+    wgmma_scores<Cfg>(s[0], q_rows, smem_k);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_registers(s[0]);
+    mask_and_fold(0);
+
+    for (int tile = 1; tile < key_tiles; ++tile) {
+      advance_to(tile);
+      prepare_output();
+      wgmma_fence();
+      wgmma_scores<Cfg>(s[0], q_rows, smem_k + (tile % kStages) * KVTile::kBytes);
+      wgmma_commit();
+      wgmma_output<Cfg>(o[0], p, smem_v + ((tile - 1) % kStages) * KVTile::kBytes);
+      wgmma_commit();
+      wgmma_wait<1>();  // S_tile is done; P_{tile-1} V_{tile-1} may still run
+      fence_registers(s[0]);
+      mask_and_fold(tile);
+      wgmma_wait<0>();
+      fence_registers(o[0]);
+    }
+
+    advance_to(key_tiles);
+    prepare_output();
+    wgmma_fence();
+    wgmma_output<Cfg>(o[0], p, smem_v + ((key_tiles - 1) % kStages) * KVTile::kBytes);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_registers(o[0]);
+  }
+
+  cp_async_wait<0>();
+  __syncthreads();
+  softmax.finalize();
+
+  unsigned short* o_block = static_cast<unsigned short*>(params.o) + batch * params.o_batch_stride +
+                            head * params.o_head_stride + m0 * params.o_row_stride;
+  float* lse_block = params.lse == nullptr
+                         ? nullptr
+                         : params.lse + (static_cast<long long>(batch) * params.heads_q + head) * params.seqlen_q + m0;
+  store_output<Cfg>(o, softmax, smem, o_block, params.o_row_stride, lse_block, params.softmax_scale, rows_valid,
+                    warp, lane);
+}
+
+}  // namespace fa2
