@@ -32,12 +32,17 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
   const std::vector<fa2::TileConfig> configs = {
       config(64, false, 256, 32, 8, 3),  config(128, false, 128, 128, 8, 2), config(128, false, 64, 64, 4, 1),
       config(256, false, 64, 32, 4, 2),  config(96, false, 128, 64, 8, 3),   config(160, false, 64, 128, 4, 1),
-      // wgmma: every head dim it takes, one and two warpgroups, widths from 32 to 192, 1..3 stages, fp16.
+      // wgmma: head dims 64..256, one and two warpgroups, widths from 32 to 192, 1..3 stages, fp16.
       config(64, false, 128, 128, 8, 2, fa2::Scheme::wgmma), config(64, false, 64, 192, 4, 3, fa2::Scheme::wgmma),
       config(128, false, 128, 64, 8, 2, fa2::Scheme::wgmma), config(128, false, 64, 96, 4, 1, fa2::Scheme::wgmma),
       config(128, false, 128, 128, 8, 2, fa2::Scheme::wgmma, fa2::DType::fp16),
       config(192, false, 128, 64, 8, 1, fa2::Scheme::wgmma), config(256, false, 128, 32, 8, 2, fa2::Scheme::wgmma),
       config(256, false, 64, 64, 4, 1, fa2::Scheme::wgmma, fa2::DType::fp16),
+      // wgmma_overlap: V one tile behind K, with one, two and three stages.
+      config(64, false, 128, 64, 8, 2, fa2::Scheme::wgmma_overlap),
+      config(128, false, 128, 96, 8, 1, fa2::Scheme::wgmma_overlap, fa2::DType::fp16),
+      config(128, false, 64, 128, 4, 3, fa2::Scheme::wgmma_overlap),
+      config(256, false, 128, 64, 8, 2, fa2::Scheme::wgmma_overlap),
   };
   // seqlens not multiples of any tile, both orders, fewer keys than one tile, GQA 4:1.
   const std::vector<std::pair<int, int>> seqlens = {{509, 509}, {300, 777}, {777, 300}, {65, 17}, {1, 200}};
