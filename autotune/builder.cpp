@@ -10,6 +10,7 @@
 
 #include "autotune/kernel_store.hpp"
 #include "autotune/search_space.hpp"
+#include "autotune/tuner.hpp"
 
 namespace fa2 {
 
@@ -74,7 +75,7 @@ BuildReport build_kernels(const std::vector<ProblemClass>& problems, Arch arch, 
         continue;
       }
       ++report.compiled;
-      if (outcome.kernel->resources.spills()) ++report.spilling;
+      if (!within_tuned_spill_limit(outcome.kernel->resources)) ++report.spilling;
       compiled.push_back(cached_kernel_of(outcome.config, std::move(*outcome.kernel)));
     }
     if (!compiled.empty()) cache.put_kernels(compiled);

@@ -17,7 +17,7 @@ struct BuildReport {
   int reused = 0;      // in the cache under the same cubin key (at the start, or stored meanwhile by another builder)
   int compiled = 0;
   int failed = 0;
-  int spilling = 0;    // compiled, stored, but the tuner will skip them
+  int spilling = 0;    // compiled and stored, but spilling over kMaxTunedLocalBytes: the tuner skips them
   std::vector<std::string> failures;  // "<config>: <first line of the error>"
 };
 

@@ -121,12 +121,21 @@ CREATE TABLE measurements (
   PRIMARY KEY (tuning_key, ordinal)
 );
 )sql",
+    // v1 -> v2: TileConfig::blocks_per_sm (kernels from before it are one-block kernels), and the
+    // search-space hash of each tuning (tunings from before it read as stale).
+    R"sql(
+ALTER TABLE kernels ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1);
+ALTER TABLE tunings ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1);
+ALTER TABLE measurements ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1);
+ALTER TABLE tunings ADD COLUMN space_hash TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Cache::kSchemaVersion,
               "one migration step per schema version");
 
 // Column lists shared by inserts, selects and the import's copies, so their order is written once.
-constexpr const char* kConfigColumns = "head_dim, dtype, causal, block_m, block_n, warps, stages, arch, scheme";
+constexpr const char* kConfigColumns =
+    "head_dim, dtype, causal, block_m, block_n, warps, stages, arch, scheme, blocks_per_sm";
 constexpr const char* kResourceColumns =
     "registers, spill_store_bytes, spill_load_bytes, stack_frame_bytes, static_smem_bytes";
 
@@ -136,7 +145,7 @@ std::string kernel_columns(bool with_cubin) {
 }
 std::string tuning_columns() {
   return fmt::format("tuning_key, device_key, problem_key, winner_name, {}, winner_cubin_key, time_ms, tflops, "
-                     "tune_seconds, created_at",
+                     "tune_seconds, created_at, space_hash",
                      kConfigColumns);
 }
 std::string measurement_columns() {
@@ -149,9 +158,11 @@ std::string placeholders(int count) {
   for (int i = 1; i <= count; ++i) text += (i > 1 ? ", ?" : "?") + std::to_string(i);
   return text;
 }
-constexpr int kKernelColumnCount = 21;
-constexpr int kTuningColumnCount = 18;
-constexpr int kMeasurementColumnCount = 24;
+constexpr int kConfigColumnCount = 10;
+constexpr int kResourceColumnCount = 5;
+constexpr int kKernelColumnCount = 7 + kConfigColumnCount + kResourceColumnCount;
+constexpr int kTuningColumnCount = 10 + kConfigColumnCount;
+constexpr int kMeasurementColumnCount = 10 + kConfigColumnCount + kResourceColumnCount;
 
 // UTC with milliseconds, e.g. 2026-11-24T23:50:01.123Z: sorts as text in time order, which the
 // import relies on to decide which of two tunings is newer.
@@ -166,7 +177,7 @@ std::string utc_now() {
   return fmt::format("{}.{:03d}Z", text, static_cast<int>(millis));
 }
 
-// Binds the nine config columns starting at `index`; returns the next free index.
+// Binds the config columns starting at `index`; returns the next free index.
 int bind_config(Statement& statement, int index, const TileConfig& config) {
   statement.bind(index++, config.head_dim);
   statement.bind(index++, dtype_name(config.dtype));
@@ -177,6 +188,7 @@ int bind_config(Statement& statement, int index, const TileConfig& config) {
   statement.bind(index++, config.stages);
   statement.bind(index++, arch_name(config.arch));
   statement.bind(index++, scheme_name(config.scheme));
+  statement.bind(index++, config.blocks_per_sm);
   return index;
 }
 
@@ -197,7 +209,7 @@ T parsed_or_throw(std::optional<T> value, const char* column, const std::string&
   return *value;
 }
 
-// Reads the nine config columns starting at `column` (0-based, as sqlite3_column_* count).
+// Reads the config columns starting at `column` (0-based, as sqlite3_column_* count).
 TileConfig read_config(const Statement& statement, int column, const std::string& row, const std::string& path) {
   TileConfig config;
   config.head_dim = statement.column_int(column++);
@@ -212,6 +224,7 @@ TileConfig read_config(const Statement& statement, int column, const std::string
   config.arch = parsed_or_throw(parse_arch(arch), "arch", arch, row, path);
   const std::string scheme = statement.column_text(column++);
   config.scheme = parsed_or_throw(parse_scheme(scheme), "scheme", scheme, row, path);
+  config.blocks_per_sm = statement.column_int(column++);
   return config;
 }
 
@@ -225,46 +238,58 @@ ResourceUsage read_resources(const Statement& statement, int column) {
   return resources;
 }
 
+// The readers walk the columns in the order of kernel_columns(), tuning_columns() and
+// measurement_columns(); `c` is the next column to read.
 CachedKernel read_kernel(const Statement& row, const std::string& path) {
   CachedKernel kernel;
-  kernel.cubin_key = row.column_text(0);
-  kernel.config = read_config(row, 2, kernel.cubin_key, path);
-  kernel.nvrtc_version = row.column_text(11);
-  kernel.template_hash = row.column_text(12);
-  kernel.cubin = row.column_blob(13);
-  kernel.resources = read_resources(row, 14);
-  kernel.compile_ms = row.column_double(19);
-  kernel.created_at = row.column_text(20);
+  int c = 0;
+  kernel.cubin_key = row.column_text(c++);
+  ++c;  // config_name, derived from the config
+  kernel.config = read_config(row, c, kernel.cubin_key, path);
+  c += kConfigColumnCount;
+  kernel.nvrtc_version = row.column_text(c++);
+  kernel.template_hash = row.column_text(c++);
+  kernel.cubin = row.column_blob(c++);
+  kernel.resources = read_resources(row, c);
+  c += kResourceColumnCount;
+  kernel.compile_ms = row.column_double(c++);
+  kernel.created_at = row.column_text(c++);
   return kernel;
 }
 
 TuningRecord read_tuning(const Statement& row, const std::string& path) {
   TuningRecord record;
-  record.tuning_key = row.column_text(0);
-  record.device_key = row.column_text(1);
-  record.problem_key = row.column_text(2);
-  record.winner = read_config(row, 4, record.tuning_key, path);
-  record.winner_cubin_key = row.column_text(13);
-  record.time_ms = row.column_double(14);
-  record.tflops = row.column_double(15);
-  record.tune_seconds = row.column_double(16);
-  record.created_at = row.column_text(17);
+  int c = 0;
+  record.tuning_key = row.column_text(c++);
+  record.device_key = row.column_text(c++);
+  record.problem_key = row.column_text(c++);
+  ++c;  // winner_name
+  record.winner = read_config(row, c, record.tuning_key, path);
+  c += kConfigColumnCount;
+  record.winner_cubin_key = row.column_text(c++);
+  record.time_ms = row.column_double(c++);
+  record.tflops = row.column_double(c++);
+  record.tune_seconds = row.column_double(c++);
+  record.created_at = row.column_text(c++);
+  record.space_hash = row.column_text(c++);
   return record;
 }
 
 Measurement read_measurement(const Statement& row, const std::string& path) {
   Measurement measurement;
   const std::string row_name = row.column_text(0) + " #" + std::to_string(row.column_int(1));
-  measurement.config = read_config(row, 3, row_name, path);
-  measurement.cubin_key = row.column_text(12);
-  const std::string status = row.column_text(13);
+  int c = 3;  // after tuning_key, ordinal, config_name
+  measurement.config = read_config(row, c, row_name, path);
+  c += kConfigColumnCount;
+  measurement.cubin_key = row.column_text(c++);
+  const std::string status = row.column_text(c++);
   measurement.status = parsed_or_throw(parse_measurement_status(status), "status", status, row_name, path);
-  measurement.time_ms = row.column_double(14);
-  measurement.spread_ms = row.column_double(15);
-  measurement.tflops = row.column_double(16);
-  measurement.o_rel_error = row.column_double(17);
-  measurement.reason = row.column_text(18);
-  measurement.resources = read_resources(row, 19);
+  measurement.time_ms = row.column_double(c++);
+  measurement.spread_ms = row.column_double(c++);
+  measurement.tflops = row.column_double(c++);
+  measurement.o_rel_error = row.column_double(c++);
+  measurement.reason = row.column_text(c++);
+  measurement.resources = read_resources(row, c);
   return measurement;
 }
 
@@ -394,6 +419,35 @@ Cache Cache::open(const std::string& path, bool read_only) {
   return Cache(path, db.release());
 }
 
+Cache Cache::open_for_reading(const std::string& path) {
+  try {
+    return open(path, /*read_only=*/true);
+  } catch (const Error& error) {
+    if (error.stage() != Stage::Cache) throw;
+    // Only an older schema is worth a writable open; every other refusal stands as it was.
+    sqlite3* raw = nullptr;
+    const bool opened = sqlite3_open_v2(file_uri(path, true).c_str(), &raw, SQLITE_OPEN_URI | SQLITE_OPEN_READONLY,
+                                        nullptr) == SQLITE_OK;
+    DbHandle db(raw);
+    int version = -1;
+    if (opened) {
+      sqlite3_stmt* statement = nullptr;
+      if (sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &statement, nullptr) == SQLITE_OK &&
+          sqlite3_step(statement) == SQLITE_ROW)
+        version = sqlite3_column_int(statement, 0);
+      sqlite3_finalize(statement);
+    }
+    if (version < 0 || version >= kSchemaVersion) throw;
+  }
+  try {
+    return open(path, /*read_only=*/false);
+  } catch (const Error& error) {
+    throw Error(Stage::Cache, "",
+                fmt::format("{} has schema version older than {} and cannot be migrated: {}", path, kSchemaVersion,
+                            error.what()));
+  }
+}
+
 Cache::Cache(Cache&& other) noexcept : path_(std::move(other.path_)), db_(other.db_) { other.db_ = nullptr; }
 
 Cache& Cache::operator=(Cache&& other) noexcept {
@@ -479,7 +533,7 @@ void Cache::put_tuning(const TuningRecord& record) {
   const int after_winner = bind_config(insert, 5, record.winner);
   insert.bind(after_winner, record.winner_cubin_key).bind(after_winner + 1, record.time_ms);
   insert.bind(after_winner + 2, record.tflops).bind(after_winner + 3, record.tune_seconds);
-  insert.bind(after_winner + 4, created_at);
+  insert.bind(after_winner + 4, created_at).bind(after_winner + 5, record.space_hash);
   insert.run();
 
   Statement measure(db_,

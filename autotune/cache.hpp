@@ -54,6 +54,9 @@ struct TuningRecord {
   double time_ms = 0;
   double tflops = 0;
   double tune_seconds = 0;  // wall time of the whole tuning
+  // search_space_hash() of what was swept: a tuning from another space or other kernel templates (an
+  // older fa2jit) is stale, and on-first-use tunes it again. "" in rows from before schema v2.
+  std::string space_hash;
   std::string created_at;
   std::vector<Measurement> measurements;  // filled by put_tuning's caller; by find_tuning only on request
 };
@@ -77,7 +80,7 @@ struct ImportStats {
 
 class Cache {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-$HOME/.cache}/fa2jit/kernels.db.
   static std::string default_path();
@@ -86,6 +89,9 @@ class Cache {
   // Throws fa2::Error(Stage::Cache) naming the path: a directory, not a SQLite file, a newer schema than
   // this build knows, unwritable (a read-only file is refused here unless read_only), corrupt.
   static Cache open(const std::string& path, bool read_only = false);
+  // Opens an existing cache for reading. A file of an older schema is migrated in place first (a read
+  // command after an upgrade must not fail on it); one that cannot be written throws, naming the path.
+  static Cache open_for_reading(const std::string& path);
 
   Cache(Cache&& other) noexcept;
   Cache& operator=(Cache&& other) noexcept;

@@ -1,6 +1,6 @@
 // Parallel NVRTC compilation of many configs on a pool of threads (NVRTC programs are independent,
-// so compiles scale with cores). A config that fails to compile or spills is recorded with its
-// reason, never fatal to the others.
+// so compiles scale with cores). A config that fails to compile is recorded with its reason, never
+// fatal to the others.
 #pragma once
 
 #include <functional>

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "autotune/tuner.hpp"
+#include "codegen/fnv1a.hpp"
+#include "runtime/embedded_templates.hpp"
+
 namespace fa2 {
 
 const SearchSpace& search_space(Scheme scheme) {
@@ -11,16 +15,34 @@ const SearchSpace& search_space(Scheme scheme) {
       /*block_n*/ {32, 64, 128},
       /*warps*/ {4, 8},
       /*stages*/ {1, 2, 3},
+      /*blocks_per_sm*/ {1},
   };
   // wgmma: two warpgroups (one, block_m 64, lost by 10-25% at every probed point), key tiles of 32..128
-  // (wider ones lost at every head dim), one or two K/V stages. See bench/NOTES.md.
+  // (wider ones lost at every head dim), one or two K/V stages; one or two blocks per SM (two won by up
+  // to 1.30x on short sequences, where a lone block's prologue and epilogue are exposed; validate()
+  // keeps two only where O + S + 32 working registers fit in 128). See bench/NOTES.md.
   static const SearchSpace wgmma{
       /*block_m*/ {128},
       /*block_n*/ {32, 64, 96, 128},
       /*warps*/ {8},
       /*stages*/ {1, 2},
+      /*blocks_per_sm*/ {1, 2},
   };
-  return is_wgmma(scheme) ? wgmma : mma_sync;
+  // wgmma_overlap holds S and P at once: at two blocks per SM it spilled more and lost to wgmma in the
+  // d128 probe (284 vs 299 TFLOP/s at 128x32), so it stays at one.
+  static const SearchSpace wgmma_overlap{
+      /*block_m*/ {128},
+      /*block_n*/ {32, 64, 96, 128},
+      /*warps*/ {8},
+      /*stages*/ {1, 2},
+      /*blocks_per_sm*/ {1},
+  };
+  switch (scheme) {
+    case Scheme::mma_sync: return mma_sync;
+    case Scheme::wgmma: return wgmma;
+    case Scheme::wgmma_overlap: return wgmma_overlap;
+  }
+  return mma_sync;
 }
 
 std::vector<Scheme> tuned_schemes(Arch arch, int head_dim) {
@@ -38,26 +60,28 @@ std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch ar
     for (int block_m : space.block_m)
       for (int block_n : space.block_n)
         for (int warps : space.warps)
-          for (int stages : space.stages) {
-            Candidate candidate;
-            TileConfig& config = candidate.config;
-            config.head_dim = problem.head_dim;
-            config.dtype = problem.dtype;
-            config.causal = problem.causal;
-            config.block_m = block_m;
-            config.block_n = block_n;
-            config.warps = warps;
-            config.stages = stages;
-            config.arch = arch;
-            config.scheme = scheme;
-            if (auto reason = config.validate()) {
-              candidate.rejection = *reason;
-            } else if (max_smem_per_block > 0 && config.smem_bytes() > max_smem_per_block) {
-              candidate.rejection = fmt::format("needs {} bytes of shared memory, the device allows {}",
-                                                config.smem_bytes(), max_smem_per_block);
+          for (int stages : space.stages)
+            for (int blocks_per_sm : space.blocks_per_sm) {
+              Candidate candidate;
+              TileConfig& config = candidate.config;
+              config.head_dim = problem.head_dim;
+              config.dtype = problem.dtype;
+              config.causal = problem.causal;
+              config.block_m = block_m;
+              config.block_n = block_n;
+              config.warps = warps;
+              config.stages = stages;
+              config.arch = arch;
+              config.scheme = scheme;
+              config.blocks_per_sm = blocks_per_sm;
+              if (auto reason = config.validate()) {
+                candidate.rejection = *reason;
+              } else if (max_smem_per_block > 0 && config.smem_bytes() > max_smem_per_block) {
+                candidate.rejection = fmt::format("needs {} bytes of shared memory, the device allows {}",
+                                                  config.smem_bytes(), max_smem_per_block);
+              }
+              candidates.push_back(std::move(candidate));
             }
-            candidates.push_back(std::move(candidate));
-          }
   }
   return candidates;
 }
@@ -68,6 +92,15 @@ std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch
   for (Candidate& candidate : enumerate_candidates(problem, arch, max_smem_per_block, scheme))
     if (candidate.rejection.empty()) configs.push_back(candidate.config);
   return configs;
+}
+
+std::string search_space_hash(const ProblemClass& problem, Arch arch) {
+  Fnv1a hash;
+  hash.add_field(template_set_hash(active_templates()));
+  hash.add_field(std::to_string(kMaxTunedLocalBytes));  // which candidates the tuner times at all
+  for (const Candidate& candidate : enumerate_candidates(problem, arch))
+    hash.add_field(candidate.config.name()).add_field(candidate.rejection);
+  return hash.hex();
 }
 
 TileConfig fa2_static_config(int head_dim, DType dtype, bool causal, Arch arch) {

@@ -16,6 +16,7 @@ struct SearchSpace {
   std::vector<int> block_n;
   std::vector<int> warps;
   std::vector<int> stages;
+  std::vector<int> blocks_per_sm;
 };
 
 const SearchSpace& search_space(Scheme scheme);
@@ -39,6 +40,11 @@ std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch ar
 // Only the buildable configs of enumerate_candidates().
 std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch, int max_smem_per_block = 0,
                                           std::optional<Scheme> scheme = std::nullopt);
+
+// 16 hex digits over the kernel templates, the tuner's spill limit and every candidate (name and rejection)
+// of the space for `problem` on `arch`: what a tuning swept. It changes when a release changes the kernels
+// or the space, which makes the tunings of older releases stale.
+std::string search_space_hash(const ProblemClass& problem, Arch arch);
 
 // FlashAttention-2's static forward tile choice for H100 (flash_fwd_launch_template.h), expressed in
 // this kernel's terms: the baseline the tuner must beat. Stages 2 (K/V double buffering).

@@ -50,6 +50,11 @@ DeviceFingerprint current_device_fingerprint() {
   return fingerprint;
 }
 
+bool within_tuned_spill_limit(const ResourceUsage& r) {
+  return r.spill_store_bytes <= kMaxTunedLocalBytes && r.spill_load_bytes <= kMaxTunedLocalBytes &&
+         r.stack_frame_bytes <= kMaxTunedLocalBytes;
+}
+
 Measurement measure_config(const TileConfig& config, const std::string& cubin_key, const std::vector<char>& cubin,
                            const ResourceUsage& resources, const MeasureInputs& inputs,
                            const TimingOptions& timing_options, bool allow_spills) {
@@ -60,10 +65,11 @@ Measurement measure_config(const TileConfig& config, const std::string& cubin_ke
     Module module = Module::load(cubin);
     const CUfunction function = module.function(config.name());
     complete_resources(m.resources, function);
-    if (!allow_spills && m.resources.spills()) {
+    if (!allow_spills && !within_tuned_spill_limit(m.resources)) {
       m.status = MeasurementStatus::spills;
-      m.reason = fmt::format("spills: {} bytes stored, {} loaded, {} bytes of local memory", m.resources.spill_store_bytes,
-                             m.resources.spill_load_bytes, m.resources.stack_frame_bytes);
+      m.reason = fmt::format("spills: {} bytes stored, {} loaded, {} bytes of local memory (limit {} each)",
+                             m.resources.spill_store_bytes, m.resources.spill_load_bytes,
+                             m.resources.stack_frame_bytes, kMaxTunedLocalBytes);
       return m;
     }
     prepare_function(function, config);
@@ -115,6 +121,7 @@ TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& op
   record.device_key = fingerprint.key();
   record.problem_key = problem.key();
   record.tuning_key = tuning_key(fingerprint, problem);
+  record.space_hash = search_space_hash(problem, *device.arch);
 
   // 1. The space, with configs this device cannot run recorded as invalid.
   std::vector<TileConfig> to_compile;
@@ -133,7 +140,7 @@ TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& op
       to_compile.push_back(candidate.config);
   }
 
-  // 2. Compile the rest in parallel; spills count as failures (they cost more than they save here).
+  // 2. Compile the rest in parallel; measure_config() then drops those spilling over kMaxTunedLocalBytes.
   std::vector<CachedKernel> compiled_kernels;
   for (CompileOutcome& outcome : compile_all(to_compile, options.compile_threads, [&](const CompileProgress& p) {
          report("compile", p.done, p.total,

@@ -39,9 +39,16 @@ struct MeasureInputs {
   ProblemBuffers& timed;
 };
 
-// The tuner's inner step, also used by benchmarks: loads `cubin`, rejects it if it spills (unless
-// `allow_spills`), if its output differs from the reference, or if it leaves an output of the timed
-// problem unwritten; else times it over the timed buffers' rotating input sets.
+// Bytes per thread of spill stores, of spill loads and of local memory, each, above which the tuner does not
+// time a config. A little is worth it: the fastest d128 kernel at 2 blocks per SM stores 40 bytes and was
+// 1.30x its 1-block twin on short sequences (bench/NOTES.md); every config that spilled hundreds of bytes
+// was slower. Local memory is bounded too, for cubins whose ptxas report (the spill figures) is unknown.
+inline constexpr int kMaxTunedLocalBytes = 128;
+bool within_tuned_spill_limit(const ResourceUsage& resources);
+
+// The tuner's inner step, also used by benchmarks: loads `cubin`, rejects it if it spills over
+// kMaxTunedLocalBytes (unless `allow_spills`), if its output differs from the reference, or if it leaves an
+// output of the timed problem unwritten; else times it over the timed buffers' rotating input sets.
 Measurement measure_config(const TileConfig& config, const std::string& cubin_key, const std::vector<char>& cubin,
                            const ResourceUsage& resources, const MeasureInputs& inputs, const TimingOptions& timing,
                            bool allow_spills = false);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """fa2jit (tuned) vs PyTorch SDPA's flash and cuDNN backends, side by side on the same inputs and GPU.
 
-    python3 bench/bench_sdpa.py [--grid paper|gqa|all] [--quick] [--db PATH] [--csv PATH]
+    python3 bench/bench_sdpa.py [--grid paper|gqa|all] [--quick] [--head-dim D ...] [--seqlen S ...]
+                                [--db PATH] [--csv PATH]
 
 SDPA gets [B, H, S, D] tensors; fa2jit gets BSHD copies of the same data. Only the attention call is
 timed (fa2jit writes into a preallocated O; its first call, which may tune, is outside the timing).
@@ -196,6 +197,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=("paper", "gqa", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="a handful of points instead of --grid")
+    parser.add_argument("--head-dim", type=int, action="append", help="only these head dims (repeatable)")
+    parser.add_argument("--seqlen", type=int, action="append", help="only these seqlens (repeatable)")
     parser.add_argument("--db", help="fa2jit kernel cache (default: a temporary file, so every class is tuned)")
     parser.add_argument("--csv", help="write every measured field here")
     args = parser.parse_args()
@@ -205,6 +208,10 @@ def main():
         points = quick_grid()
     else:
         points = (paper_grid() if args.grid != "gqa" else []) + (gqa_grid() if args.grid != "paper" else [])
+    points = [p for p in points if (not args.head_dim or p["d"] in args.head_dim)
+              and (not args.seqlen or p["seqlen"] in args.seqlen)]
+    if not points:
+        sys.exit(f"bench_sdpa.py: no point of the grid has head dim in {args.head_dim} and seqlen in {args.seqlen}")
     with contextlib.ExitStack() as stack:
         db = args.db
         if db is None:

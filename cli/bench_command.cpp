@@ -49,7 +49,7 @@ ProblemShape shape_of(const BenchOptions& options) {
 }
 
 // The cubin from the cache when it is there (built or tuned before), else compiled now.
-// Spilling kernels are timed too (the tuner skips them): here the point is to see what they cost.
+// Kernels spilling over the tuner's limit are timed too: here the point is to see what they cost.
 Measurement measure(const TileConfig& config, const std::optional<Cache>& cache, const MeasureInputs& inputs,
                     const TimingOptions& timing) {
   if (const auto reason = config.validate()) {

@@ -51,7 +51,8 @@ int run_build(const BuildOptions& options, const GlobalOptions& global) {
   fmt::print("reused      {}\n", report.reused);
   fmt::print("compiled    {}\n", report.compiled);
   fmt::print("failed      {}\n", report.failed);
-  fmt::print("spilling    {}  (of those compiled: stored, but the tuner skips them)\n", report.spilling);
+  fmt::print("spilling    {}  (of those compiled, over the tuner's spill limit: stored, but not timed)\n",
+             report.spilling);
   for (const std::string& failure : report.failures) fmt::print("  failed: {}\n", failure);
   if (report.failed > 0) {
     // Every candidate passed TileConfig::validate(), so a compile failure is a generator bug.

@@ -43,8 +43,11 @@ struct TileFlags {
   int block_n = 0;
   int warps = 0;
   int stages = 0;
+  int blocks_per_sm = 0;
   std::string scheme;
-  bool any() const { return block_m > 0 || block_n > 0 || warps > 0 || stages > 0 || !scheme.empty(); }
+  bool any() const {
+    return block_m > 0 || block_n > 0 || warps > 0 || stages > 0 || blocks_per_sm > 0 || !scheme.empty();
+  }
 };
 void add_tile_flags(CLI::App* sub, TileFlags& flags);
 // `base` with the given flags applied; an unknown scheme throws fa2::Error (the flag's check catches it first).

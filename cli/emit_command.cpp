@@ -44,6 +44,7 @@ void print_report(const TileConfig& config, const CompiledKernel& kernel, bool a
   line("kernel", kernel.kernel_name);
   line("arch", arch_name(kernel.arch));
   line("threads", std::to_string(config.threads()));
+  line("blocks/SM", std::to_string(config.blocks_per_sm));
   line("registers", use.registers >= 0 ? std::to_string(use.registers) : "unknown");
   line("spill stores", bytes(use.spill_store_bytes));
   line("spill loads", bytes(use.spill_load_bytes));
@@ -66,6 +67,9 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags) {
   sub->add_option("--block-n", flags.block_n, "Key rows per tile" + from_default)->check(positive_int());
   sub->add_option("--warps", flags.warps, "Warps per block" + from_default)->check(positive_int());
   sub->add_option("--stages", flags.stages, "K/V tiles in flight" + from_default)->check(positive_int());
+  sub->add_option("--blocks-per-sm", flags.blocks_per_sm,
+                  "Resident blocks per SM the kernel is compiled for (caps registers)" + from_default)
+      ->check(positive_int());
   sub->add_option("--scheme", flags.scheme, "Kernel scheme, mma_sync|wgmma|wgmma_overlap" + from_default)
       ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap"));
 }
@@ -75,6 +79,7 @@ TileConfig apply_tile_flags(const TileFlags& flags, TileConfig config) {
   if (flags.block_n > 0) config.block_n = flags.block_n;
   if (flags.warps > 0) config.warps = flags.warps;
   if (flags.stages > 0) config.stages = flags.stages;
+  if (flags.blocks_per_sm > 0) config.blocks_per_sm = flags.blocks_per_sm;
   if (!flags.scheme.empty()) config.scheme = parsed_or_throw(parse_scheme(flags.scheme), "scheme", flags.scheme);
   return config;
 }

@@ -27,6 +27,8 @@ std::string kernel_json(const CachedKernel& k) {
       .add("block_n", c.block_n)
       .add("warps", c.warps)
       .add("stages", c.stages)
+      .add("scheme", scheme_name(c.scheme))
+      .add("blocks_per_sm", c.blocks_per_sm)
       .add("registers", k.resources.registers)
       .add("spill_store_bytes", k.resources.spill_store_bytes)
       .add("spill_load_bytes", k.resources.spill_load_bytes)

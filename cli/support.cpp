@@ -18,7 +18,7 @@ std::optional<Cache> open_existing_cache(const GlobalOptions& global) {
   const std::string path = cache_path(global);
   std::error_code error;
   if (!std::filesystem::exists(path, error)) return std::nullopt;
-  return Cache::open(path, /*read_only=*/true);
+  return Cache::open_for_reading(path);
 }
 
 bool gpu_usable(const char* command) {
@@ -42,6 +42,7 @@ JsonObject tuning_json(const TuningRecord& t) {
       .add("time_ms", t.time_ms)
       .add("tflops", t.tflops)
       .add("tune_seconds", t.tune_seconds)
+      .add("space_hash", t.space_hash)
       .add("created_at", t.created_at);
   return object;
 }

@@ -1,11 +1,14 @@
 // fa2-tune tune: tune every problem of a grid (or a model preset's shapes) on this GPU and store the
-// winners in the cache, where forward() finds them. Problems already tuned on this device are
-// skipped unless --force, so an interrupted grid resumes where it stopped.
+// winners in the cache, where forward() finds them. Problems already tuned on this device (by this
+// build's kernels and search space) are skipped unless --force, so an interrupted grid resumes where it
+// stopped.
 #include <fmt/core.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "autotune/search_space.hpp"
 #include "autotune/tuner.hpp"
 #include "cli/commands.hpp"
 #include "cli/grid.hpp"
@@ -60,6 +63,8 @@ int run_tune(const TuneCommandOptions& options, const GlobalOptions& global) {
 
   Cache cache = Cache::open(cache_path(global));
   const DeviceFingerprint device = current_device_fingerprint();
+  const std::optional<Arch> device_arch =
+      arch_for_compute_capability(device.compute_capability / 10, device.compute_capability % 10);
   TuneOptions tune_options;
   tune_options.compile_threads = options.threads;
   tune_options.timing.warmup = options.warmup;
@@ -74,11 +79,14 @@ int run_tune(const TuneCommandOptions& options, const GlobalOptions& global) {
       const ProblemClass problem = ProblemClass::of(shapes[i]);
       const std::string label = fmt::format("[{}/{}] {}", i + 1, shapes.size(), problem.key());
       if (!options.force) {
-        if (const auto cached = cache.find_tuning(tuning_key(device, problem), /*with_measurements=*/true)) {
+        const auto cached = cache.find_tuning(tuning_key(device, problem), /*with_measurements=*/true);
+        if (cached && device_arch && cached->space_hash == search_space_hash(problem, *device_arch)) {
           progress.line(label + ": already tuned (--force tunes it again)");
           add_row(table, *cached, "cached");
           continue;
         }
+        if (cached && device_arch)
+          progress.line(label + ": tuned by another fa2jit (other kernels or search space): tuning again");
       }
       progress.start(label);
       try {

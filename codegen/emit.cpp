@@ -20,16 +20,17 @@ std::string emit(const TileConfig& config) {
       "using Config = fa2::FwdConfig</*head_dim*/ {head_dim}, /*block_m*/ {block_m}, /*block_n*/ {block_n},\n"
       "                              /*warps*/ {warps}, /*stages*/ {stages}, /*causal*/ {causal}, /*bf16*/ {bf16}>;\n"
       "\n"
-      "extern \"C\" __global__ void __launch_bounds__(Config::kThreads, 1)\n"
+      "extern \"C\" __global__ void __launch_bounds__(Config::kThreads, {blocks_per_sm})\n"
       "{name}(const fa2::FwdParams params) {{\n"
       "  fa2::{function}(params);\n"
       "}}\n",
       fmt::arg("header", wgmma ? "fwd_kernel_wgmma.cuh" : "fwd_kernel.cuh"),
-      fmt::arg("function", function), fmt::arg("scheme", scheme_name(config.scheme)), fmt::arg("arch", arch_name(config.arch)),
-      fmt::arg("head_dim", config.head_dim), fmt::arg("block_m", config.block_m),
-      fmt::arg("block_n", config.block_n), fmt::arg("warps", config.warps), fmt::arg("stages", config.stages),
-      fmt::arg("causal", config.causal ? "true" : "false"),
-      fmt::arg("bf16", config.dtype == DType::bf16 ? "true" : "false"), fmt::arg("name", config.name()));
+      fmt::arg("function", function), fmt::arg("scheme", scheme_name(config.scheme)),
+      fmt::arg("arch", arch_name(config.arch)), fmt::arg("head_dim", config.head_dim),
+      fmt::arg("block_m", config.block_m), fmt::arg("block_n", config.block_n), fmt::arg("warps", config.warps),
+      fmt::arg("stages", config.stages), fmt::arg("causal", config.causal ? "true" : "false"),
+      fmt::arg("bf16", config.dtype == DType::bf16 ? "true" : "false"),
+      fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()));
 }
 
 }  // namespace fa2

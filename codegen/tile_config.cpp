@@ -81,6 +81,18 @@ int max_smem_per_block(Arch arch) {
   return 48 * 1024;
 }
 
+int smem_per_sm(Arch arch) {
+  switch (arch) {
+    case Arch::sm_80: return 164 * 1024;
+    case Arch::sm_86:
+    case Arch::sm_89: return 100 * 1024;
+    case Arch::sm_90a: return 228 * 1024;
+  }
+  return 64 * 1024;
+}
+
+int max_threads_per_sm(Arch arch) { return arch == Arch::sm_86 || arch == Arch::sm_89 ? 1536 : 2048; }
+
 bool is_supported_head_dim(int head_dim) {
   return head_dim >= 32 && head_dim <= 256 && head_dim % 32 == 0;
 }
@@ -98,9 +110,20 @@ int TileConfig::accumulator_registers() const {
   return o_regs + s_regs;
 }
 
+int TileConfig::register_cap() const {
+  // 64K registers per SM, allocated per warp in units of 256 (8 per thread); ptxas never exceeds 255.
+  if (warps < 1 || warps > 16 || blocks_per_sm < 1 || blocks_per_sm > 4) return 0;  // not a config validate() accepts
+  const int per_thread = 65536 / (threads() * blocks_per_sm) / 8 * 8;
+  return per_thread < 255 ? per_thread : 255;
+}
+
+// Registers besides the accumulators: fragments of Q/K/V or P, addresses, loop state, softmax rows.
+// With fewer than this left under register_cap() every probed config spilled heavily.
+static constexpr int kMinWorkingRegisters = 32;
+
 // Above this many fp32 accumulator registers per thread ptxas has too little room under the 255-register
 // cap for fragments and addresses. At exactly 192 (d128, 32 rows per warp, block_n 64) it already spills a
-// little with NVRTC 13.0, so the tuner still drops configs by their measured spill bytes; this bound only
+// little with NVRTC 13.0, so the tuner still judges configs by their measured spill bytes; this bound only
 // prunes configs that cannot work.
 static constexpr int kMaxAccumulatorRegisters = 192;
 
@@ -130,6 +153,22 @@ std::optional<std::string> TileConfig::validate() const {
     if (block_n % 32 != 0)
       return fmt::format("scheme {} needs block_n a multiple of 32 (a generated wgmma width), not {}", s, block_n);
   }
+  if (blocks_per_sm < 1 || blocks_per_sm > 4) return fmt::format("blocks_per_sm {} must be in [1, 4]", blocks_per_sm);
+  if (threads() * blocks_per_sm > max_threads_per_sm(arch))
+    return fmt::format("blocks_per_sm {} x {} threads = {} exceeds the {} threads an SM of {} holds", blocks_per_sm,
+                       threads(), blocks_per_sm * threads(), max_threads_per_sm(arch), arch_name(arch));
+  // Over kMaxAccumulatorRegisters the message below says more; under it, the SM's register file decides.
+  if (accumulator_registers() <= kMaxAccumulatorRegisters &&
+      accumulator_registers() + kMinWorkingRegisters > register_cap())
+    return fmt::format("needs {} fp32 accumulator registers per thread (O + S) plus {} working registers, but "
+                       "{} block(s) per SM of {} threads leave {} registers per thread: use {}a smaller block_n",
+                       accumulator_registers(), kMinWorkingRegisters, blocks_per_sm, threads(), register_cap(),
+                       blocks_per_sm > 1 ? "fewer blocks per SM or " : "fewer warps or ");
+  if (blocks_per_sm > 1 && blocks_per_sm * (smem_bytes() + 1024) > smem_per_sm(arch))
+    return fmt::format("blocks_per_sm {} needs {} bytes of shared memory per SM ({} per block + 1 KB reserved), "
+                       "more than the {} of {}: use fewer stages or a smaller block_n",
+                       blocks_per_sm, blocks_per_sm * (smem_bytes() + 1024), smem_bytes(), smem_per_sm(arch),
+                       arch_name(arch));
   if (smem_bytes() > max_smem_per_block(arch))
     return fmt::format("needs {} bytes of shared memory, more than the {} bytes a block may have on {}",
                        smem_bytes(), max_smem_per_block(arch), arch_name(arch));
@@ -152,9 +191,11 @@ static const char* scheme_tag(Scheme scheme) {
 std::string TileConfig::name() const {
   std::string arch_tag = arch_name(arch);
   arch_tag.erase(arch_tag.find('_'), 1);  // sm_90a -> sm90a: keeps the name one identifier-friendly token
-  return fmt::format("fa2_fwd_{}_d{}_{}_{}_m{}n{}w{}s{}_{}", scheme_tag(scheme), head_dim,
-                     dtype_name(dtype),
-                     causal ? "causal" : "full", block_m, block_n, warps, stages, arch_tag);
+  // blocks_per_sm is spelled only when above 1, so the names (and cache keys) of one-block kernels stay
+  // those of the releases before it existed.
+  const std::string blocks = blocks_per_sm != 1 ? fmt::format("b{}", blocks_per_sm) : "";
+  return fmt::format("fa2_fwd_{}_d{}_{}_{}_m{}n{}w{}s{}{}_{}", scheme_tag(scheme), head_dim, dtype_name(dtype),
+                     causal ? "causal" : "full", block_m, block_n, warps, stages, blocks, arch_tag);
 }
 
 std::string TileConfig::hash() const {
@@ -165,7 +206,7 @@ std::string TileConfig::hash() const {
 bool TileConfig::operator==(const TileConfig& o) const {
   return head_dim == o.head_dim && dtype == o.dtype && causal == o.causal && block_m == o.block_m &&
          block_n == o.block_n && warps == o.warps && stages == o.stages && arch == o.arch &&
-         scheme == o.scheme;
+         scheme == o.scheme && blocks_per_sm == o.blocks_per_sm;
 }
 
 TileConfig default_config(int head_dim, DType dtype, bool causal, Arch arch) {
@@ -175,12 +216,19 @@ TileConfig default_config(int head_dim, DType dtype, bool causal, Arch arch) {
   config.causal = causal;
   config.arch = arch;
   if (arch == Arch::sm_90a && head_dim % 64 == 0) {
-    // wgmma, two warpgroups: the fastest zero-spill configs of the H100 sweeps in bench/NOTES.md.
+    // wgmma, two warpgroups: the H100 tunings' winners (bench/NOTES.md). At d64 and d128 every class of
+    // the FA2 grid picked a two-blocks-per-SM kernel (which spills a few bytes); O is too large for that
+    // at d192/d256, where the defaults are the fastest zero-spill one-block configs.
     config.scheme = Scheme::wgmma;
     config.warps = 8;
     config.block_m = 128;
-    config.block_n = head_dim == 128 ? (causal ? 128 : 96) : 64;
     config.stages = head_dim >= 256 ? 1 : 2;
+    if (head_dim <= 128) {
+      config.block_n = head_dim == 64 ? 128 : 64;
+      config.blocks_per_sm = 2;
+    } else {
+      config.block_n = 64;
+    }
     return config;
   }
   // From the H100 tunings of the FA2 paper grid (bench/NOTES.md): 32 query rows per warp while O fits

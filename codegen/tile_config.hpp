@@ -26,6 +26,8 @@ std::optional<Scheme> parse_scheme(const std::string& text);
 std::optional<Arch> arch_for_compute_capability(int major, int minor);
 int compute_capability(Arch arch);          // 80, 86, 89, 90
 int max_smem_per_block(Arch arch);          // opt-in dynamic shared memory limit, bytes
+int smem_per_sm(Arch arch);                 // shared memory of one SM, bytes (1 KB of it reserved per block)
+int max_threads_per_sm(Arch arch);
 
 struct TileConfig {
   int head_dim = 128;
@@ -37,6 +39,10 @@ struct TileConfig {
   int stages = 2;     // K/V tiles resident in shared memory (1 = no prefetch)
   Arch arch = Arch::sm_90a;
   Scheme scheme = Scheme::mma_sync;
+  // Blocks the kernel is compiled to keep resident per SM (__launch_bounds__'s minimum): 2 caps registers
+  // at 65536 / (2 * threads), so short sequences get a second block to hide each block's prologue and
+  // epilogue behind. Must fit the SM's threads, shared memory and registers together.
+  int blocks_per_sm = 1;
 
   // Derived values.
   int threads() const { return warps * 32; }
@@ -44,12 +50,13 @@ struct TileConfig {
   int m_tiles_per_warp() const { return rows_per_warp() / 16; }  // 16-row mma tiles per warp
   int smem_bytes() const;              // dynamic shared memory of one block
   int accumulator_registers() const;   // fp32 O + S registers per thread, a spill predictor
+  int register_cap() const;            // registers per thread ptxas may use with blocks_per_sm resident
 
   // Why this config cannot be built, or nullopt when it can.
   std::optional<std::string> validate() const;
 
   // Stable readable name, also the kernel's symbol: fa2_fwd_mma_d128_bf16_causal_m128n64w4s2_sm90a
-  // (fa2_fwd_wgmma_... and fa2_fwd_wgmmao_... for the wgmma schemes).
+  // (fa2_fwd_wgmma_... and fa2_fwd_wgmmao_... for the wgmma schemes; ...s2b2_... for 2 blocks per SM).
   std::string name() const;
   // 16 hex digits over every field; stable across runs and machines.
   std::string hash() const;

@@ -18,8 +18,10 @@ namespace {
 
 // A finding libFuzzer records as a crash, with a line saying which contract broke.
 [[noreturn]] void finding(const char* what, const fa2::TileConfig& config) {
-  std::fprintf(stderr, "fuzz_config: %s: head_dim=%d causal=%d block_m=%d block_n=%d warps=%d stages=%d\n", what,
-               config.head_dim, config.causal, config.block_m, config.block_n, config.warps, config.stages);
+  std::fprintf(stderr, "fuzz_config: %s: head_dim=%d causal=%d block_m=%d block_n=%d warps=%d stages=%d "
+               "blocks_per_sm=%d\n",
+               what, config.head_dim, config.causal, config.block_m, config.block_n, config.warps, config.stages,
+               config.blocks_per_sm);
   std::abort();
 }
 
@@ -51,6 +53,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   config.warps = field(data);
   config.stages = field(data);
   config.arch = pick(data, {fa2::Arch::sm_80, fa2::Arch::sm_86, fa2::Arch::sm_89, fa2::Arch::sm_90a});
+  config.blocks_per_sm = data.ConsumeBool() ? data.ConsumeIntegralInRange(-1, 5) : data.ConsumeIntegral<int>();
+  // The per-SM limits answer any config (register_cap() 0 for one validate() rejects anyway).
+  if (config.register_cap() < 0 || config.register_cap() > 255 || fa2::smem_per_sm(config.arch) <= 0 ||
+      fa2::max_threads_per_sm(config.arch) <= 0)
+    finding("per-SM limit out of range", config);
 
   // The parsers see arbitrary text; what they accept must name a value that prints back the same.
   const std::string dtype_text = data.ConsumeRandomLengthString(16);

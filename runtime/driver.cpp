@@ -57,6 +57,7 @@ Api resolve_all(void* handle) {
   // The plain (not _ptsz/_ptds) variants: stream 0 means the legacy default stream, as it does for
   // a program built without per-thread default streams.
   resolve(handle, a.LaunchKernel, {"cuLaunchKernel"});
+  resolve(handle, a.OccupancyMaxActiveBlocksPerMultiprocessor, {"cuOccupancyMaxActiveBlocksPerMultiprocessor"});
   resolve(handle, a.MemAlloc, {"cuMemAlloc_v2"});
   resolve(handle, a.MemFree, {"cuMemFree_v2"});
   resolve(handle, a.MemcpyHtoD, {"cuMemcpyHtoD_v2"});

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "autotune/search_space.hpp"
 #include "runtime/error.hpp"
 
 namespace fa2 {
@@ -53,6 +54,10 @@ TunedResolution resolve_tuned(TunePolicy policy, const ProblemShape& shape, Arch
     return without_cache(shape, arch, error.what());
   }
 
+  // A winner from another search space or other kernel templates (an older fa2jit) still runs correctly,
+  // so cache-only keeps it; on-first-use tunes the class again over what this build can offer.
+  if (record && !cache_only && record->space_hash != search_space_hash(ProblemClass::of(shape), arch))
+    record.reset();
   if (record) {
     const std::string mismatch = winner_mismatch(record->winner, shape, arch);
     if (!mismatch.empty()) {

@@ -29,7 +29,8 @@ using TuneNow = std::function<TuningRecord(Cache& cache, std::string* store_faul
 std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape, Arch arch);
 
 // policy is on_first_use or cache_only; `requested_path` "" means Cache::default_path().
-// on-first-use: the cached winner; on a miss, or a cached winner not for this class, tune_now. A cache
+// on-first-use: the cached winner; on a miss, a stale tuning (TuningRecord::space_hash not this build's)
+//   or a cached winner not for this class, tune_now. A cache
 //   fault (any fa2::Error of Stage::Cache) before a winner is in hand gives the built-in default config
 //   with no cache; a fault storing a tuned winner keeps the winner. Either way cache_fault says so.
 // cache-only: the cached winner; a fault, a miss or an unusable winner throws fa2::Error(Stage::Cache)

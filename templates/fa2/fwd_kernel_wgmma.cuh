@@ -10,6 +10,7 @@
 // (more registers), so neither variant wins everywhere: the tuner measures both.
 #pragma once
 
+#include "fa2/block_coordinates.cuh"
 #include "fa2/fwd_config.cuh"
 #include "fa2/fwd_epilogue.cuh"
 #include "fa2/fwd_params.h"
@@ -68,30 +69,23 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
   const unsigned smem_k = smem_q + QTile::kBytes;
   const unsigned smem_v = smem_k + kStages * KVTile::kBytes;
 
-  const int m_block = Cfg::kCausal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const int head = blockIdx.y;
-  const int batch = blockIdx.z;
-  const int head_kv = head / (params.heads_q / params.heads_kv);
-  const int m0 = m_block * Cfg::kBlockM;
+  const BlockCoordinates<Cfg> block(params);
   const int thread = threadIdx.x;
   const int warp = thread / 32;
   const int lane = thread % 32;
   const int warp_row0 = warp * 16;
   // Within every page of Q, the warpgroup's 64 rows start 64 * 128 bytes further per warpgroup.
   const unsigned q_rows = smem_q + (warp / 4) * 64 * 128;
-  const int rows_valid = params.seqlen_q - m0 < Cfg::kBlockM ? params.seqlen_q - m0 : Cfg::kBlockM;
+  const int rows_valid = block.rows_valid(params);
 
-  const unsigned short* q_block = static_cast<const unsigned short*>(params.q) + batch * params.q_batch_stride +
-                                  head * params.q_head_stride + m0 * params.q_row_stride;
-  const unsigned short* k_head =
-      static_cast<const unsigned short*>(params.k) + batch * params.k_batch_stride + head_kv * params.k_head_stride;
-  const unsigned short* v_head =
-      static_cast<const unsigned short*>(params.v) + batch * params.v_batch_stride + head_kv * params.v_head_stride;
+  const unsigned short* q_block = block.q_block(params);
+  const unsigned short* k_head = block.k_head(params);
+  const unsigned short* v_head = block.v_head(params);
 
   // K/V tiles stream through kStages slots each. Copy group g carries K_g and V_{g - kVLag} (Q rides in
   // group 0): with kOverlap, V is consumed one iteration after K, so it is fetched one tile later.
   constexpr int kVLag = kOverlap ? 1 : 0;
-  const int key_tiles = key_tiles_for_block<Cfg>(m0, params.seqlen_q, params.seqlen_k);
+  const int key_tiles = key_tiles_for_block<Cfg>(block.m0, params.seqlen_q, params.seqlen_k);
   auto load_group = [&](int group) {
     if (group < key_tiles) {
       const int n0 = group * Cfg::kBlockN;
@@ -154,9 +148,9 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
     const int n0 = tile * Cfg::kBlockN;
     const bool tile_crosses_end = n0 + Cfg::kBlockN > params.seqlen_k;
     const bool tile_crosses_diagonal =
-        Cfg::kCausal && n0 + Cfg::kBlockN - 1 > m0 + warp_row0 + params.seqlen_k - params.seqlen_q;
+        Cfg::kCausal && n0 + Cfg::kBlockN - 1 > block.m0 + warp_row0 + params.seqlen_k - params.seqlen_q;
     if (tile_crosses_end || tile_crosses_diagonal)
-      mask_scores<Cfg::kCausal>(s, m0 + warp_row0, n0, params.seqlen_q, params.seqlen_k, lane);
+      mask_scores<Cfg::kCausal>(s, block.m0 + warp_row0, n0, params.seqlen_q, params.seqlen_k, lane);
     softmax.fold(s, params.softmax_scale_log2, correction);
   };
   // P as 16-bit A fragments, and O rescaled: the inputs of O += P V.
@@ -227,11 +221,8 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
   __syncthreads();
   softmax.finalize();
 
-  unsigned short* o_block = static_cast<unsigned short*>(params.o) + batch * params.o_batch_stride +
-                            head * params.o_head_stride + m0 * params.o_row_stride;
-  float* lse_block = params.lse == nullptr
-                         ? nullptr
-                         : params.lse + (static_cast<long long>(batch) * params.heads_q + head) * params.seqlen_q + m0;
+  unsigned short* o_block = block.o_block(params);
+  float* lse_block = block.lse_block(params);
   store_output<Cfg>(o, softmax, smem, o_block, params.o_row_stride, lse_block, params.softmax_scale, rows_valid,
                     warp, lane);
 }

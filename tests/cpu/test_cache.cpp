@@ -144,6 +144,8 @@ fa2::TileConfig config_variant(int variant) {
   config.warps = 4 << (variant % 2);
   config.stages = 1 + variant % 2;
   config.arch = variant % 2 ? fa2::Arch::sm_80 : fa2::Arch::sm_90a;
+  config.scheme = variant % 3 == 2 ? fa2::Scheme::wgmma_overlap : fa2::Scheme::mma_sync;
+  config.blocks_per_sm = 1 + variant % 2;
   return config;
 }
 
@@ -182,7 +184,8 @@ TuningRecord make_tuning(const std::string& key, const std::vector<Measurement>&
   record.tuning_key = key;
   record.device_key = "NVIDIA H100 80GB HBM3|sm90|132sm|drv13000";
   record.problem_key = key + " problem";
-  record.winner = config_variant(2);
+  record.winner = config_variant(3);  // two blocks per SM: a non-default value survives every copy
+  record.space_hash = "0123456789abcdef";
   record.winner_cubin_key = "winner-cubin";
   record.time_ms = 0.75;
   record.tflops = 600.5;
@@ -263,6 +266,8 @@ TEST_CASE("cache: tuning round trip with measurements of different statuses") {
   CHECK(found->device_key == record.device_key);
   CHECK(found->problem_key == record.problem_key);
   check_same_config(found->winner, record.winner);
+  CHECK(found->winner.blocks_per_sm == 2);
+  CHECK(found->space_hash == record.space_hash);
   CHECK(found->winner_cubin_key == record.winner_cubin_key);
   CHECK(found->time_ms == record.time_ms);
   CHECK(found->tflops == record.tflops);
@@ -399,21 +404,55 @@ TEST_CASE("cache: default_path follows FA2JIT_CACHE_DIR, then XDG_CACHE_HOME, th
   }
 }
 
-TEST_CASE("cache: an empty (v0) file is migrated to v1") {
+TEST_CASE("cache: an empty (v0) file is migrated to the current version") {
   TempDir dir;
   const std::string path = dir.file("kernels.db");
   write_file(path, "");  // zero bytes is a valid, empty SQLite database with user_version 0
   {
     Cache cache = Cache::open(path);
-    CHECK(cache.info().schema_version == 1);
+    CHECK(cache.info().schema_version == 2);
     cache.put_kernels({make_kernel("k")});
     cache.put_tuning(make_tuning("t", {make_measurement(MeasurementStatus::ok, 0)}));
   }
-  CHECK(raw_text(path, "PRAGMA user_version") == "1");
+  CHECK(raw_text(path, "PRAGMA user_version") == "2");
   CHECK(raw_text(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == "3");
   CHECK(raw_text(path, "PRAGMA journal_mode") == "wal");
   // Opening again is a no-op on the schema.
   CHECK(Cache::open(path).info().kernels == 1);
+  check_integrity(path);
+}
+
+TEST_CASE("cache: a v1 file (before blocks_per_sm) is migrated, its rows read as one-block kernels") {
+  TempDir dir;
+  const std::string path = dir.file("kernels.db");
+  // A v1 file: the current schema without the column v2 added, written by the release before it.
+  CachedKernel kernel = make_kernel("k", 2);
+  kernel.config.blocks_per_sm = 1;
+  {
+    Cache cache = Cache::open(path);
+    cache.put_kernels({kernel});
+    cache.put_tuning(make_tuning("t", {make_measurement(MeasurementStatus::ok, 0)}));
+  }
+  raw_exec(path,
+           "ALTER TABLE kernels DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN blocks_per_sm; "
+           "ALTER TABLE measurements DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN space_hash; "
+           "PRAGMA user_version = 1;");
+  REQUIRE(raw_text(path, "SELECT count(*) FROM pragma_table_info('kernels') WHERE name = 'blocks_per_sm'") == "0");
+
+  // Read-only opening refuses to migrate (and so to read) it; a writable one migrates it in place.
+  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 2"));
+  Cache cache = Cache::open(path);
+  CHECK(cache.info().schema_version == 2);
+  const auto found = cache.find_kernel("k");
+  REQUIRE(found.has_value());
+  CHECK(found->config == kernel.config);
+  CHECK(found->cubin == kernel.cubin);
+  const auto tuning = cache.find_tuning("t", true);
+  REQUIRE(tuning.has_value());
+  CHECK(tuning->winner.blocks_per_sm == 1);
+  CHECK(tuning->space_hash.empty());  // stale: forward() tunes the class again
+  REQUIRE(tuning->measurements.size() == 1);
+  CHECK(tuning->measurements[0].config.blocks_per_sm == 1);
   check_integrity(path);
 }
 
@@ -427,7 +466,7 @@ TEST_CASE("cache: a newer schema version is refused and the file left untouched"
     const std::string message = cache_error_of([&] { Cache::open(path, read_only); });
     CHECK(contains(message, path));
     CHECK(contains(message, "99"));
-    CHECK(contains(message, "version 1"));
+    CHECK(contains(message, "version 2"));
     CHECK(file_bytes(path) == before);
   }
   CHECK_FALSE(fs::exists(path + "-wal"));
@@ -554,6 +593,8 @@ TEST_CASE("cache: export then import reproduces the rows; a second import skips 
   const auto t1 = fresh.find_tuning("t1", true);
   REQUIRE(t1.has_value());
   CHECK(t1->created_at == source.find_tuning("t1")->created_at);
+  check_same_config(t1->winner, source.find_tuning("t1")->winner);
+  CHECK(t1->space_hash == "0123456789abcdef");
   REQUIRE(t1->measurements.size() == 2);
   CHECK(t1->measurements[1].status == MeasurementStatus::incorrect);
 
@@ -636,7 +677,7 @@ TEST_CASE("cache: clear empties every table") {
   CHECK(info.kernels == 0);
   CHECK(info.tunings == 0);
   CHECK(info.measurements == 0);
-  CHECK(info.schema_version == 1);
+  CHECK(info.schema_version == Cache::kSchemaVersion);
   CHECK_FALSE(cache.find_kernel("a").has_value());
   check_integrity(cache.path());
 }

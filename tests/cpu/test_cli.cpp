@@ -1,6 +1,7 @@
 // fa2-tune, run as a process: exit codes and one-line messages of `emit` and `check`.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "codegen/tile_config.hpp"
@@ -37,6 +38,29 @@ TEST_CASE("emit rejects an unknown scheme and a wgmma config off sm_90a, naming 
   const Run sm80 = run("emit --head-dim 128 --arch sm_80 --scheme wgmma");
   CHECK(sm80.status == 2);
   CHECK_MESSAGE(contains(sm80.output, "needs arch sm_90a"), sm80.output);
+}
+
+TEST_CASE("emit --blocks-per-sm 2: launch bounds for two blocks, registers capped at 128, or why not") {
+  const Run source = run("emit --head-dim 128 --scheme wgmma --block-n 64 --blocks-per-sm 2");
+  CHECK(source.status == 0);
+  CHECK_MESSAGE(contains(source.output, "__launch_bounds__(Config::kThreads, 2)"), source.output);
+  CHECK_MESSAGE(contains(source.output, "fa2_fwd_wgmma_d128_bf16_full_m128n64w8s2b2_sm90a"), source.output);
+
+  const Run report = run("emit --head-dim 128 --scheme wgmma --block-n 32 --stages 1 --blocks-per-sm 2 --compile");
+  CHECK(report.status == 0);
+  CHECK_MESSAGE(contains(report.output, "blocks/SM     2"), report.output);
+  const std::size_t at = report.output.find("registers");
+  REQUIRE(at != std::string::npos);
+  const int registers = std::atoi(report.output.c_str() + report.output.find_first_of("0123456789", at));
+  CHECK(registers > 0);
+  CHECK(registers <= 128);
+
+  const Run too_big = run("emit --head-dim 256 --blocks-per-sm 2");
+  CHECK(too_big.status == 2);
+  CHECK_MESSAGE(contains(too_big.output, "leave 128 registers per thread"), too_big.output);
+  const Run zero = run("emit --blocks-per-sm 0");
+  CHECK(zero.status != 0);
+  CHECK_MESSAGE(contains(zero.output, "--blocks-per-sm"), zero.output);
 }
 
 TEST_CASE("emit --compile prints a resource report") {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "autotune/tuner.hpp"
 #include "codegen/emit.hpp"
 #include "codegen/tile_config.hpp"
 #include "runtime/embedded_templates.hpp"
@@ -112,7 +113,7 @@ CompileOutcome compile_one(const fa2::TileConfig& config) {
 
 TEST_SUITE("compile") {
 
-TEST_CASE("every default config compiles for sm_80 and sm_90a with no spills") {
+TEST_CASE("every default config compiles for sm_80 and sm_90a: no spills at one block per SM, few at two") {
   std::vector<fa2::TileConfig> configs;
   for (fa2::Arch arch : {fa2::Arch::sm_80, fa2::Arch::sm_90a})
     for (int d = 32; d <= 256; d += 32)
@@ -145,8 +146,14 @@ TEST_CASE("every default config compiles for sm_80 and sm_90a with no spills") {
             static_cast<int>(o.compile_ms), " ms");
     CHECK_MESSAGE(r.registers > 0, name);
     CHECK_MESSAGE(r.registers <= 255, name);
-    CHECK_MESSAGE(r.spill_store_bytes == 0, name);
-    CHECK_MESSAGE(r.spill_load_bytes == 0, name);
+    if (o.config.blocks_per_sm == 1) {
+      CHECK_MESSAGE(r.spill_store_bytes == 0, name);
+      CHECK_MESSAGE(r.spill_load_bytes == 0, name);
+    } else {
+      // Capped registers: the few spilled bytes the tuner accepts (measured faster than one block).
+      CHECK_MESSAGE(r.registers <= o.config.register_cap(), name);
+      CHECK_MESSAGE(fa2::within_tuned_spill_limit(r), name);
+    }
     CHECK_MESSAGE(o.cubin_bytes > 0, name);
   }
 }

@@ -7,6 +7,7 @@
 
 #include <elf.h>
 #include <sys/resource.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <optional>
 
 #include "autotune/kernel_store.hpp"
+#include "autotune/search_space.hpp"
 #include "codegen/emit.hpp"
 #include "runtime/error.hpp"
 #include "runtime/kernel_memo.hpp"
@@ -32,6 +34,8 @@ using fa2::test::contains;
 using fa2::test::fake_kernel;
 using fa2::test::integrity;
 using fa2::test::one_line;
+using fa2::test::raw_query;
+using fa2::test::row_count;
 using fa2::test::run;
 using fa2::test::Run;
 using fa2::test::TempDir;
@@ -97,6 +101,8 @@ fa2::ProblemShape small_shape() {
   return shape;
 }
 
+const fa2::Arch kArch = fa2::Arch::sm_80;
+
 fa2::TuningRecord tuned(const fa2::TileConfig& winner) {
   fa2::TuningRecord record;
   record.tuning_key = "dev#problem";
@@ -105,6 +111,7 @@ fa2::TuningRecord tuned(const fa2::TileConfig& winner) {
   record.winner = winner;
   record.winner_cubin_key = "k";
   record.time_ms = 1.0;
+  record.space_hash = fa2::search_space_hash(fa2::ProblemClass::of(small_shape()), kArch);
   return record;
 }
 
@@ -114,7 +121,6 @@ fa2::TuningRecord no_tuning(Cache&, std::string*) {
   return {};
 }
 
-const fa2::Arch kArch = fa2::Arch::sm_80;
 
 fa2::TileConfig builtin() {
   const fa2::ProblemShape shape = small_shape();
@@ -147,6 +153,30 @@ TEST_CASE("a directory as the cache: Cache::open and the CLI name the path") {
   check_cli_refuses(path, "is a directory");
   CHECK(fs::is_directory(path));
   CHECK(fs::is_empty(path));
+}
+
+TEST_CASE("a cache of the previous schema: read commands migrate it in place instead of failing") {
+  TempDir dir;
+  const std::string path = dir.file("kernels.db");
+  write_database(path, 2);
+  // What the release before blocks_per_sm wrote: no such columns, user_version 1.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const int downgraded = sqlite3_exec(
+      db,
+      "ALTER TABLE kernels DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN blocks_per_sm; "
+      "ALTER TABLE measurements DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN space_hash; "
+      "PRAGMA user_version = 1;",
+      nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  REQUIRE(downgraded == SQLITE_OK);
+  REQUIRE(raw_query(path, "PRAGMA user_version") == "1");
+  const Run listed = run("list --kernels --json --db '" + path + "'");
+  CHECK_MESSAGE(listed.status == 0, listed.output);
+  CHECK_MESSAGE(contains(listed.output, "\"blocks_per_sm\": 1"), listed.output);
+  CHECK(raw_query(path, "PRAGMA user_version") == "2");
+  CHECK(row_count(path, "kernels") == 2);
+  CHECK(integrity(path) == "ok");
 }
 
 TEST_CASE("a text file as the cache: the CLI names it, says what it is, and leaves it alone") {
@@ -328,6 +358,29 @@ TEST_CASE("forward's resolution: cached winner, miss, unusable winner, and a sto
       CHECK(resolved.cache.has_value());
       CHECK(resolved.cache_fault.empty());
     }
+  }
+  SUBCASE("a stale tuning (another release's kernels or space) is tuned again; cache-only still uses it") {
+    fa2::TuningRecord stale = tuned(winner);
+    stale.space_hash = "";  // as read from a schema v1 file
+    Cache::open(path).put_tuning(stale);
+    const auto kept = fa2::resolve_tuned(fa2::TunePolicy::cache_only, shape, kArch, "dev#problem", path, no_tuning);
+    CHECK(kept.config == winner);
+    CHECK_FALSE(kept.tuned);
+    fa2::TileConfig fresh = winner;
+    fresh.block_n = winner.block_n == 64 ? 32 : 64;
+    int tunings = 0;
+    const auto resolved = fa2::resolve_tuned(fa2::TunePolicy::on_first_use, shape, kArch, "dev#problem", path,
+                                             [&](Cache& cache, std::string*) {
+                                               ++tunings;
+                                               cache.put_tuning(tuned(fresh));
+                                               return tuned(fresh);
+                                             });
+    CHECK(tunings == 1);
+    CHECK(resolved.config == fresh);
+    CHECK(resolved.cache_fault.empty());
+    // Now current: found without tuning.
+    CHECK(fa2::resolve_tuned(fa2::TunePolicy::on_first_use, shape, kArch, "dev#problem", path, no_tuning).config ==
+          fresh);
   }
   SUBCASE("a miss tunes under on-first-use and throws, naming the fill command, under cache-only") {
     int tunings = 0;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "codegen/tile_config.hpp"
 
 namespace {
@@ -198,6 +200,56 @@ TEST_CASE("the wgmma schemes: sm_90a, whole 64-column pages, 64 rows per warpgro
   }
 }
 
+TEST_CASE("blocks_per_sm: spelled in the name only above 1, bounded by the SM's threads, shared memory, registers") {
+  TileConfig config = pinned_config();  // d128 causal, 128x64, 8 warps, 2 stages
+  config.scheme = fa2::Scheme::wgmma;
+  CHECK(config.name() == "fa2_fwd_wgmma_d128_bf16_causal_m128n64w8s2_sm90a");
+  CHECK(config.register_cap() == 255);
+  config.blocks_per_sm = 2;
+  CHECK(config.name() == "fa2_fwd_wgmma_d128_bf16_causal_m128n64w8s2b2_sm90a");
+  CHECK(is_c_identifier(config.name()));
+  CHECK(config.register_cap() == 128);
+  CHECK_FALSE(config.validate().has_value());  // 2 x 100 KB of 228 KB; O + S = 96 registers of 128
+
+  for (int blocks : {0, 5, -1}) {
+    TileConfig bad = config;
+    bad.blocks_per_sm = blocks;
+    CHECK(rejection(bad) == fmt::format("blocks_per_sm {} must be in [1, 4]", blocks));
+  }
+  TileConfig threads = config;
+  threads.blocks_per_sm = 4;  // 4 x 256 threads fit 2048, but O + S do not fit 64 registers
+  CHECK(rejection(threads).find("leave 64 registers per thread") != std::string::npos);
+  threads.arch = Arch::sm_89;  // 1536 threads per SM there: 4 blocks of 512 do not fit
+  threads.scheme = fa2::Scheme::mma_sync;
+  threads.warps = 16;
+  threads.block_m = 256;
+  const std::string too_many_threads = rejection(threads);
+  CHECK_MESSAGE(too_many_threads.find("exceeds the 1536 threads") != std::string::npos, too_many_threads);
+
+  TileConfig smem = config;
+  smem.stages = 3;  // 132 KB per block: two do not fit 228 KB
+  const std::string smem_reason = rejection(smem);
+  CHECK_MESSAGE(smem_reason.find("shared memory per SM") != std::string::npos, smem_reason);
+  CHECK_MESSAGE(smem_reason.find(std::to_string(fa2::smem_per_sm(Arch::sm_90a))) != std::string::npos, smem_reason);
+
+  TileConfig registers = config;
+  registers.block_n = 96;  // O 64 + S 48 registers: too many under 128
+  const std::string register_reason = rejection(registers);
+  CHECK_MESSAGE(register_reason.find("leave 128 registers per thread") != std::string::npos, register_reason);
+  CHECK_MESSAGE(register_reason.find("112") != std::string::npos, register_reason);
+  CHECK_MESSAGE(register_reason.find("fewer blocks per SM") != std::string::npos, register_reason);
+
+  // One block of 16 warps is capped at 128 registers too; the advice is then fewer warps.
+  TileConfig wide = pinned_config();
+  wide.scheme = fa2::Scheme::mma_sync;
+  wide.warps = 16;
+  wide.block_m = 256;
+  wide.block_n = 128;  // O 64 + S 64 per thread
+  const std::string wide_reason = rejection(wide);
+  CHECK_MESSAGE(wide_reason.find("1 block(s) per SM of 512 threads leave 128") != std::string::npos, wide_reason);
+  CHECK_MESSAGE(wide_reason.find("fewer warps") != std::string::npos, wide_reason);
+}
+
 TEST_CASE("name() is a deterministic C identifier") {
   const TileConfig config = pinned_config();
   CHECK(config.name() == "fa2_fwd_mma_d128_bf16_causal_m128n64w8s2_sm90a");
@@ -226,6 +278,7 @@ TEST_CASE("name() and hash() change when any single field changes") {
       {"warps", [](TileConfig& c) { c.warps = 4; }},
       {"stages", [](TileConfig& c) { c.stages = 3; }},
       {"arch", [](TileConfig& c) { c.arch = Arch::sm_80; }},
+      {"blocks_per_sm", [](TileConfig& c) { c.blocks_per_sm = 2; }},
   };
   std::set<std::string> names = {base.name()};
   std::set<std::string> hashes = {base.hash()};
@@ -249,6 +302,9 @@ TEST_CASE("operator== compares every field") {
   TileConfig b = a;
   CHECK(a == b);
   b.stages = a.stages + 1;
+  CHECK(a != b);
+  b = a;
+  b.blocks_per_sm = 2;
   CHECK(a != b);
 }
 

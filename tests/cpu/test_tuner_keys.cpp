@@ -13,6 +13,7 @@
 #include "autotune/kernel_store.hpp"
 #include "autotune/problem_shape.hpp"
 #include "autotune/search_space.hpp"
+#include "autotune/tuner.hpp"
 #include "fa2jit/fa2jit.hpp"
 #include "tests/support/fa2_tune_process.hpp"
 
@@ -74,9 +75,12 @@ TEST_SUITE("tuner_keys") {
 TEST_CASE("the search space covers every combination, each buildable or rejected with a reason") {
   for (fa2::Scheme scheme : {fa2::Scheme::mma_sync, fa2::Scheme::wgmma, fa2::Scheme::wgmma_overlap})
     for (int head_dim : {64, 128, 256}) {
-      CAPTURE(fa2::scheme_name(scheme));
+      const std::string scheme_name = fa2::scheme_name(scheme);
+      CAPTURE(scheme_name);
+      CAPTURE(head_dim);
       const fa2::SearchSpace& space = fa2::search_space(scheme);
-      const std::size_t points = space.block_m.size() * space.block_n.size() * space.warps.size() * space.stages.size();
+      const std::size_t points = space.block_m.size() * space.block_n.size() * space.warps.size() *
+                                 space.stages.size() * space.blocks_per_sm.size();
       const auto candidates =
           fa2::enumerate_candidates(ProblemClass::of(shape(head_dim, true, 512, 512)), Arch::sm_90a, 0, scheme);
       CHECK(candidates.size() == points);
@@ -117,6 +121,62 @@ TEST_CASE("the tuner sweeps both wgmma schemes where they apply, mma_sync elsewh
     const std::vector<Scheme> schemes = fa2::tuned_schemes(Arch::sm_90a, head_dim);
     for (const fa2::Candidate& c : all) CHECK(std::count(schemes.begin(), schemes.end(), c.config.scheme) == 1);
   }
+}
+
+TEST_CASE("two blocks per SM: swept for wgmma where O + S fit in 128 registers and two blocks fit the SM") {
+  auto two_block = [](int head_dim) {
+    std::set<std::string> names;
+    for (const fa2::Candidate& c : fa2::enumerate_candidates(ProblemClass::of(shape(head_dim, false, 512, 512)),
+                                                             Arch::sm_90a, 0, fa2::Scheme::wgmma))
+      if (c.config.blocks_per_sm == 2 && c.rejection.empty()) names.insert(c.config.name());
+    return names;
+  };
+  // d128: O is 64 registers; key tiles of 32 or 64 keys leave room, 96 and 128 do not.
+  CHECK(two_block(128) == std::set<std::string>{"fa2_fwd_wgmma_d128_bf16_full_m128n32w8s1b2_sm90a",
+                                                "fa2_fwd_wgmma_d128_bf16_full_m128n32w8s2b2_sm90a",
+                                                "fa2_fwd_wgmma_d128_bf16_full_m128n64w8s1b2_sm90a",
+                                                "fa2_fwd_wgmma_d128_bf16_full_m128n64w8s2b2_sm90a"});
+  CHECK(two_block(64).size() == 8);   // O is 32 registers: every key tile
+  CHECK(two_block(256).empty());      // O alone is 128 registers
+  for (const fa2::Candidate& c : fa2::enumerate_candidates(ProblemClass::of(shape(128, false, 512, 512)),
+                                                           Arch::sm_90a, 0, fa2::Scheme::wgmma_overlap))
+    CHECK(c.config.blocks_per_sm == 1);
+  for (const fa2::Candidate& c : fa2::enumerate_candidates(ProblemClass::of(shape(256, false, 512, 512)),
+                                                           Arch::sm_90a, 0, fa2::Scheme::wgmma))
+    if (c.config.blocks_per_sm == 2) CHECK(c.rejection.find("registers per thread") != std::string::npos);
+}
+
+TEST_CASE("the tuner's spill limit: a few bytes are timed, more are not; unknown figures fall back on local memory") {
+  fa2::ResourceUsage none;
+  none.registers = 128;
+  CHECK(fa2::within_tuned_spill_limit(none));
+  fa2::ResourceUsage small = none;  // the 2-blocks-per-SM d128 kernel: 40 B stored and loaded, 40 B local
+  small.spill_store_bytes = small.spill_load_bytes = small.stack_frame_bytes = 40;
+  CHECK(fa2::within_tuned_spill_limit(small));
+  for (int fa2::ResourceUsage::*field : {&fa2::ResourceUsage::spill_store_bytes, &fa2::ResourceUsage::spill_load_bytes,
+                                         &fa2::ResourceUsage::stack_frame_bytes}) {
+    fa2::ResourceUsage at = small;
+    at.*field = fa2::kMaxTunedLocalBytes;
+    CHECK(fa2::within_tuned_spill_limit(at));
+    at.*field = fa2::kMaxTunedLocalBytes + 1;
+    CHECK_FALSE(fa2::within_tuned_spill_limit(at));
+  }
+  // A cubin from the driver's compute cache has no ptxas report (spills read 0): its local memory decides.
+  fa2::ResourceUsage unknown;
+  unknown.stack_frame_bytes = 880;
+  CHECK_FALSE(fa2::within_tuned_spill_limit(unknown));
+}
+
+TEST_CASE("the search-space hash: stable, and different for another class's space or arch") {
+  const ProblemClass d128 = ProblemClass::of(shape(128, false, 512, 512));
+  const std::string hash = fa2::search_space_hash(d128, Arch::sm_90a);
+  CHECK(hash.size() == 16);
+  CHECK(hash == fa2::search_space_hash(d128, Arch::sm_90a));
+  // Another head dim or mask names other candidates; sizes alone do not change the space.
+  CHECK(hash != fa2::search_space_hash(ProblemClass::of(shape(64, false, 512, 512)), Arch::sm_90a));
+  CHECK(hash != fa2::search_space_hash(ProblemClass::of(shape(128, true, 512, 512)), Arch::sm_90a));
+  CHECK(hash != fa2::search_space_hash(d128, Arch::sm_80));
+  CHECK(hash == fa2::search_space_hash(ProblemClass::of(shape(128, false, 4096, 4096)), Arch::sm_90a));
 }
 
 TEST_CASE("pruning: register bound at large head dims, and the device's shared memory limit") {

@@ -10,18 +10,23 @@
 #include "autotune/problem_buffers.hpp"
 #include "autotune/tuner.hpp"
 #include "codegen/emit.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/launch.hpp"
+#include "runtime/module.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 
 namespace {
 
 fa2::TileConfig config(int head_dim, bool causal, int block_m, int block_n, int warps, int stages,
-                       fa2::Scheme scheme = fa2::Scheme::mma_sync, fa2::DType dtype = fa2::DType::bf16) {
+                       fa2::Scheme scheme = fa2::Scheme::mma_sync, fa2::DType dtype = fa2::DType::bf16,
+                       int blocks_per_sm = 1) {
   fa2::TileConfig c = fa2::default_config(head_dim, dtype, causal, fa2::Arch::sm_90a);
   c.scheme = scheme;
   c.block_m = block_m;
   c.block_n = block_n;
   c.warps = warps;
   c.stages = stages;
+  c.blocks_per_sm = blocks_per_sm;
   return c;
 }
 
@@ -43,6 +48,10 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
       config(128, false, 128, 96, 8, 1, fa2::Scheme::wgmma_overlap, fa2::DType::fp16),
       config(128, false, 64, 128, 4, 3, fa2::Scheme::wgmma_overlap),
       config(256, false, 128, 64, 8, 2, fa2::Scheme::wgmma_overlap),
+      // Two blocks per SM: registers capped at 128, with the few spilled bytes the tuner accepts.
+      config(128, false, 128, 64, 8, 2, fa2::Scheme::wgmma, fa2::DType::bf16, 2),
+      config(128, false, 128, 32, 8, 1, fa2::Scheme::wgmma, fa2::DType::fp16, 2),
+      config(64, false, 128, 128, 8, 2, fa2::Scheme::wgmma, fa2::DType::bf16, 2),
   };
   // seqlens not multiples of any tile, both orders, fewer keys than one tile, GQA 4:1.
   const std::vector<std::pair<int, int>> seqlens = {{509, 509}, {300, 777}, {777, 300}, {65, 17}, {1, 200}};
@@ -75,4 +84,24 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
         CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
       }
     }
+}
+
+TEST_CASE("a kernel built for two blocks per SM keeps two resident; one built for one keeps one") {
+  fa2::driver::ensure_context();
+  // d128 128x64, 2 stages: 99 KB of shared memory. Built for one block, ptxas takes over 128 registers
+  // and the second block cannot fit; built for two, both the registers and the shared memory do.
+  for (int blocks_per_sm : {1, 2}) {
+    const fa2::TileConfig c =
+        config(128, false, 128, 64, 8, 2, fa2::Scheme::wgmma, fa2::DType::bf16, blocks_per_sm);
+    const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
+    const fa2::Module module = fa2::Module::load(kernel.cubin);
+    const CUfunction function = module.function(c.name());
+    fa2::prepare_function(function, c);
+    int resident = 0;
+    fa2::driver::check(fa2::driver::api().OccupancyMaxActiveBlocksPerMultiprocessor(&resident, function,
+                                                                                    c.threads(), c.smem_bytes()),
+                       "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    INFO(c.name(), ": ", kernel.resources.registers, " registers");
+    CHECK(resident == blocks_per_sm);
+  }
 }
