@@ -2,6 +2,8 @@
 // staging each warp's rows through its own part of the (now idle) Q tile in shared memory.
 #pragma once
 
+#include "fa2/block_coordinates.cuh"
+#include "fa2/fwd_params.h"
 #include "fa2/online_softmax.cuh"
 #include "fa2/ptx.cuh"
 #include "fa2/smem_tile.cuh"
@@ -48,6 +50,23 @@ __device__ __forceinline__ void store_output(float (&o)[Cfg::kMTiles][Cfg::kDTil
       }
     }
   }
+}
+
+// The last step of both kernels: drain every outstanding (possibly empty) copy before the Q tile is
+// reused to stage O, then normalize O and store it with the block's LSE.
+template <class Cfg>
+__device__ __forceinline__ void finish_block(float (&o)[Cfg::kMTiles][Cfg::kDTiles][4],
+                                             OnlineSoftmax<Cfg::kMTiles>& softmax, unsigned char* smem_q,
+                                             const BlockCoordinates<Cfg>& block, const FwdParams& params,
+                                             int rows_valid, int warp, int lane) {
+  cp_async_wait<0>();
+  __syncthreads();
+  softmax.finalize();
+
+  unsigned short* o_block = block.o_block(params);
+  float* lse_block = block.lse_block(params);
+  store_output<Cfg>(o, softmax, smem_q, o_block, params.o_row_stride, lse_block, params.softmax_scale, rows_valid,
+                    warp, lane);
 }
 
 }  // namespace fa2

@@ -176,15 +176,7 @@ __device__ __forceinline__ void fwd_kernel(const FwdParams& params) {
     accumulate_output<Cfg>(o, s, smem_v + slot * KVTile::kBytes, lane);
   }
 
-  // Drain every outstanding (possibly empty) copy before the Q tile is reused to stage O.
-  cp_async_wait<0>();
-  __syncthreads();
-  softmax.finalize();
-
-  unsigned short* o_block = block.o_block(params);
-  float* lse_block = block.lse_block(params);
-  store_output<Cfg>(o, softmax, smem, o_block, params.o_row_stride, lse_block, params.softmax_scale, rows_valid,
-                    warp, lane);
+  finish_block<Cfg>(o, softmax, smem, block, params, rows_valid, warp, lane);
 }
 
 }  // namespace fa2

@@ -217,14 +217,7 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
     fence_registers(o[0]);
   }
 
-  cp_async_wait<0>();
-  __syncthreads();
-  softmax.finalize();
-
-  unsigned short* o_block = block.o_block(params);
-  float* lse_block = block.lse_block(params);
-  store_output<Cfg>(o, softmax, smem, o_block, params.o_row_stride, lse_block, params.softmax_scale, rows_valid,
-                    warp, lane);
+  finish_block<Cfg>(o, softmax, smem, block, params, rows_valid, warp, lane);
 }
 
 }  // namespace fa2
