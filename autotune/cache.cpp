@@ -430,12 +430,10 @@ Cache Cache::open_for_reading(const std::string& path) {
                                         nullptr) == SQLITE_OK;
     DbHandle db(raw);
     int version = -1;
-    if (opened) {
-      sqlite3_stmt* statement = nullptr;
-      if (sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &statement, nullptr) == SQLITE_OK &&
-          sqlite3_step(statement) == SQLITE_ROW)
-        version = sqlite3_column_int(statement, 0);
-      sqlite3_finalize(statement);
+    try {
+      if (opened) version = query_int(raw, "PRAGMA user_version", path);
+    } catch (const Error&) {
+      // Unreadable: not an older cache, so the first refusal stands.
     }
     if (version < 0 || version >= kSchemaVersion) throw;
   }
