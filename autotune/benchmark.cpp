@@ -62,9 +62,11 @@ Timing time_launches(const std::function<void(int set, CUstream stream)>& launch
 }
 
 int rotation_sets(const ProblemShape& shape, long long l2_bytes) {
+  // 16-bit inputs: Q, K, V; the backward also reads O and dO (query-sized) and the LSE.
+  const long long query_tensors = shape.family == Family::bwd ? 3 : 1;
   const long long set_bytes =
       2ll * shape.head_dim *
-      (1ll * shape.batch * shape.seqlen_q * shape.heads_q + 2ll * shape.batch * shape.seqlen_k * shape.heads_kv);
+      (query_tensors * shape.batch * shape.seqlen_q * shape.heads_q + 2ll * shape.batch * shape.seqlen_k * shape.heads_kv);
   const long long sets = (2 * l2_bytes + set_bytes - 1) / std::max(1ll, set_bytes);
   return static_cast<int>(std::clamp(sets, 1ll, 8ll));
 }

@@ -12,7 +12,7 @@
 #include <system_error>
 
 #include "autotune/sqlite_statement.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 
@@ -129,13 +129,23 @@ ALTER TABLE tunings ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (b
 ALTER TABLE measurements ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1);
 ALTER TABLE tunings ADD COLUMN space_hash TEXT NOT NULL DEFAULT '';
 )sql",
+    // v2 -> v3: kernel families (rows from before them are forward kernels) and the backward's
+    // deterministic mode, in every table that holds a config.
+    R"sql(
+ALTER TABLE kernels ADD COLUMN family TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd'));
+ALTER TABLE kernels ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1));
+ALTER TABLE tunings ADD COLUMN family TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd'));
+ALTER TABLE tunings ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1));
+ALTER TABLE measurements ADD COLUMN family TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd'));
+ALTER TABLE measurements ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1));
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Cache::kSchemaVersion,
               "one migration step per schema version");
 
 // Column lists shared by inserts, selects and the import's copies, so their order is written once.
 constexpr const char* kConfigColumns =
-    "head_dim, dtype, causal, block_m, block_n, warps, stages, arch, scheme, blocks_per_sm";
+    "head_dim, dtype, causal, block_m, block_n, warps, stages, arch, scheme, blocks_per_sm, family, deterministic";
 constexpr const char* kResourceColumns =
     "registers, spill_store_bytes, spill_load_bytes, stack_frame_bytes, static_smem_bytes";
 
@@ -158,7 +168,7 @@ std::string placeholders(int count) {
   for (int i = 1; i <= count; ++i) text += (i > 1 ? ", ?" : "?") + std::to_string(i);
   return text;
 }
-constexpr int kConfigColumnCount = 10;
+constexpr int kConfigColumnCount = 12;
 constexpr int kResourceColumnCount = 5;
 constexpr int kKernelColumnCount = 7 + kConfigColumnCount + kResourceColumnCount;
 constexpr int kTuningColumnCount = 10 + kConfigColumnCount;
@@ -189,6 +199,8 @@ int bind_config(Statement& statement, int index, const TileConfig& config) {
   statement.bind(index++, arch_name(config.arch));
   statement.bind(index++, scheme_name(config.scheme));
   statement.bind(index++, config.blocks_per_sm);
+  statement.bind(index++, family_name(config.family));
+  statement.bind(index++, config.deterministic);
   return index;
 }
 
@@ -225,6 +237,9 @@ TileConfig read_config(const Statement& statement, int column, const std::string
   const std::string scheme = statement.column_text(column++);
   config.scheme = parsed_or_throw(parse_scheme(scheme), "scheme", scheme, row, path);
   config.blocks_per_sm = statement.column_int(column++);
+  const std::string family = statement.column_text(column++);
+  config.family = parsed_or_throw(parse_family(family), "family", family, row, path);
+  config.deterministic = statement.column_int(column++) != 0;
   return config;
 }
 

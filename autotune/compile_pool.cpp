@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "codegen/emit.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 

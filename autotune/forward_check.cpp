@@ -7,39 +7,13 @@
 #include <cstring>
 #include <algorithm>
 
+#include "autotune/host_16bit.hpp"
 #include "autotune/reference.hpp"
-#include "fa2jit/fa2jit.hpp"
 #include "runtime/driver.hpp"
 
 namespace fa2 {
 
 double o_tolerance(DType dtype) { return dtype == DType::bf16 ? 6e-3 : 1e-3; }
-
-namespace {
-
-float decode_16bit(unsigned short bits, DType dtype) {
-  if (dtype == DType::bf16) {
-    const std::uint32_t word = static_cast<std::uint32_t>(bits) << 16;
-    float value;
-    std::memcpy(&value, &word, sizeof value);
-    return value;
-  }
-  const int sign = bits >> 15, exponent = (bits >> 10) & 0x1f, mantissa = bits & 0x3ff;
-  float magnitude;
-  if (exponent == 0)
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-  else if (exponent == 31)
-    magnitude = mantissa ? NAN : INFINITY;
-  else
-    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
-  return sign ? -magnitude : magnitude;
-}
-
-void synchronize(const char* what) {
-  driver::check(driver::api().CtxSynchronize(), what);
-}
-
-}  // namespace
 
 ReferenceOutputs::ReferenceOutputs(const ProblemBuffers& buffers, int set, std::optional<float> softmax_scale) {
   DeviceBuffer o(buffers.o().bytes() * 2), lse(buffers.lse().bytes());  // fp32 O: twice the 16-bit bytes
@@ -135,27 +109,6 @@ ProblemShape reference_check_shape(const ProblemShape& shape) {
     check.seqlen_q = std::min(shape.seqlen_q, check.seqlen_k + kExtra);
   }
   return check;
-}
-
-ForwardCheckResult run_forward_check(const ForwardCheckSpec& spec) {
-  ProblemBuffers buffers(spec.shape, spec.seed);
-  FwdArgs args = buffers.args(0, spec.softmax_scale);
-  args.tune_policy = spec.policy;
-  args.cache_path = spec.cache_path;
-
-  ForwardCheckResult result;
-  result.kernel_name = forward_config(args).name();
-  forward(args);
-  synchronize("cuCtxSynchronize(forward)");
-  const ReferenceOutputs reference(buffers, 0, spec.softmax_scale);
-  result.comparison = compare_outputs(buffers, reference);
-  result.passed = result.comparison.passed();
-
-  const auto start = std::chrono::steady_clock::now();
-  forward(args);
-  synchronize("cuCtxSynchronize(forward)");
-  result.kernel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return result;
 }
 
 }  // namespace fa2

@@ -1,6 +1,6 @@
 // Correctness checks of forward kernels against the fp32 reference: fresh random inputs, NaN-poisoned
-// outputs, relative errors, and a count of elements never written. Used by the GPU tests,
-// `fa2-tune check`, and the tuner's correctness gate.
+// outputs, relative errors, and a count of elements never written. Used by the tuner's correctness
+// gate, and through api/checks.hpp by the GPU tests and `fa2-tune check`.
 #pragma once
 
 #include <cstdint>
@@ -60,23 +60,5 @@ long long count_unwritten_outputs(const ProblemBuffers& buffers);
 // the reference and with sequence lengths that are not multiples of any tile, keeping the sign of
 // seqlen_q - seqlen_k. Tuning checks every candidate on it.
 ProblemShape reference_check_shape(const ProblemShape& shape);
-
-struct ForwardCheckSpec {
-  ProblemShape shape;
-  TunePolicy policy = TunePolicy::heuristic;  // checks default to the built-in configs: no tuning
-  std::string cache_path;                     // for the other policies; empty: the default cache
-  std::optional<float> softmax_scale;
-  std::uint64_t seed = 0;  // 0: a fresh seed per call
-};
-
-struct ForwardCheckResult {
-  std::string kernel_name;
-  OutputComparison comparison;
-  bool passed = false;
-  double kernel_ms = 0;  // one run after a warm-up, host-timed: a sanity figure, not a benchmark
-};
-
-// forward() on fresh inputs against the reference.
-ForwardCheckResult run_forward_check(const ForwardCheckSpec& spec);
 
 }  // namespace fa2

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "codegen/emit.hpp"
-#include "codegen/fnv1a.hpp"
+#include "common/fnv1a.hpp"
 #include "runtime/embedded_templates.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 

@@ -25,12 +25,16 @@ namespace {
 
 bool same(const Strides& a, const Strides& b) { return a.batch == b.batch && a.head == b.head && a.row == b.row; }
 
-Layout layout_of(const FwdArgs& args) {
+// The layout every tensor of a call has: query-side ones [seqlen_q, heads_q], key-side [seqlen_k, heads_kv].
+template <int kQuerySide, int kKeySide>
+Layout layout_of(const Strides* const (&query_side)[kQuerySide], const Strides* const (&key_side)[kKeySide],
+                 int seqlen_q, int seqlen_k, int heads_q, int heads_kv, int head_dim) {
   auto all_match = [&](Strides (*strides)(int, int, int)) {
-    return same(args.q_strides, strides(args.seqlen_q, args.heads_q, args.head_dim)) &&
-           same(args.o_strides, strides(args.seqlen_q, args.heads_q, args.head_dim)) &&
-           same(args.k_strides, strides(args.seqlen_k, args.heads_kv, args.head_dim)) &&
-           same(args.v_strides, strides(args.seqlen_k, args.heads_kv, args.head_dim));
+    for (const Strides* s : query_side)
+      if (!same(*s, strides(seqlen_q, heads_q, head_dim))) return false;
+    for (const Strides* s : key_side)
+      if (!same(*s, strides(seqlen_k, heads_kv, head_dim))) return false;
+    return true;
   };
   if (all_match(bshd_strides)) return Layout::bshd;
   if (all_match(bhsd_strides)) return Layout::bhsd;
@@ -49,13 +53,39 @@ ProblemShape ProblemShape::of(const FwdArgs& args) {
   shape.heads_kv = args.heads_kv;
   shape.seqlen_q = args.seqlen_q;
   shape.seqlen_k = args.seqlen_k;
-  shape.layout = layout_of(args);
+  const Strides* const query_side[] = {&args.q_strides, &args.o_strides};
+  const Strides* const key_side[] = {&args.k_strides, &args.v_strides};
+  shape.layout = layout_of(query_side, key_side, args.seqlen_q, args.seqlen_k, args.heads_q, args.heads_kv,
+                           args.head_dim);
   return shape;
 }
 
+ProblemShape ProblemShape::of(const BwdArgs& args) {
+  ProblemShape shape;
+  shape.family = Family::bwd;
+  shape.deterministic = args.deterministic;
+  shape.dtype = args.dtype;
+  shape.head_dim = args.head_dim;
+  shape.causal = args.causal;
+  shape.batch = args.batch;
+  shape.heads_q = args.heads_q;
+  shape.heads_kv = args.heads_kv;
+  shape.seqlen_q = args.seqlen_q;
+  shape.seqlen_k = args.seqlen_k;
+  const Strides* const query_side[] = {&args.q_strides, &args.o_strides, &args.dout_strides, &args.dq_strides};
+  const Strides* const key_side[] = {&args.k_strides, &args.v_strides, &args.dk_strides, &args.dv_strides};
+  shape.layout = layout_of(query_side, key_side, args.seqlen_q, args.seqlen_k, args.heads_q, args.heads_kv,
+                           args.head_dim);
+  return shape;
+}
+
+// A forward's keys and descriptions read as they did before there were other families.
+static const char* family_prefix(Family family) { return family == Family::fwd ? "" : "bwd "; }
+
 std::string ProblemShape::describe() const {
-  return fmt::format("d{} {} {} b{} hq{} hkv{} sq{} sk{} {}", head_dim, dtype_name(dtype), causal ? "causal" : "full",
-                     batch, heads_q, heads_kv, seqlen_q, seqlen_k, layout_name(layout));
+  return fmt::format("{}d{} {} {} b{} hq{} hkv{} sq{} sk{} {}{}", family_prefix(family), head_dim, dtype_name(dtype),
+                     causal ? "causal" : "full", batch, heads_q, heads_kv, seqlen_q, seqlen_k, layout_name(layout),
+                     deterministic ? " det" : "");
 }
 
 double ProblemShape::flops() const {
@@ -67,7 +97,8 @@ double ProblemShape::flops() const {
     for (long long r = 0; r < seqlen_q; ++r)
       pairs += static_cast<double>(std::clamp<long long>(r + seqlen_k - seqlen_q + 1, 0, seqlen_k));
   }
-  return 4.0 * batch * heads_q * pairs * head_dim;
+  const double forward = 4.0 * batch * heads_q * pairs * head_dim;
+  return family == Family::bwd ? 2.5 * forward : forward;
 }
 
 int size_bucket(long long value, int minimum) {
@@ -81,6 +112,8 @@ int size_bucket(long long value, int minimum) {
 
 ProblemClass ProblemClass::of(const ProblemShape& shape) {
   ProblemClass problem;
+  problem.family = shape.family;
+  problem.deterministic = shape.deterministic;
   problem.dtype = shape.dtype;
   problem.head_dim = shape.head_dim;
   problem.causal = shape.causal;
@@ -93,12 +126,13 @@ ProblemClass ProblemClass::of(const ProblemShape& shape) {
 }
 
 std::string ProblemClass::key() const {
-  return fmt::format("{} d{} {} gqa{} {} q{} k{} bh{}", dtype_name(dtype), head_dim, causal ? "causal" : "full",
-                     gqa_ratio, layout_name(layout), seqlen_q_bucket, seqlen_k_bucket, batch_heads_bucket);
+  return fmt::format("{}{} d{} {} gqa{} {} q{} k{} bh{}{}", family_prefix(family), dtype_name(dtype), head_dim,
+                     causal ? "causal" : "full", gqa_ratio, layout_name(layout), seqlen_q_bucket, seqlen_k_bucket,
+                     batch_heads_bucket, deterministic ? " det" : "");
 }
 
 bool ProblemClass::operator==(const ProblemClass& o) const {
-  return dtype == o.dtype && head_dim == o.head_dim && causal == o.causal && gqa_ratio == o.gqa_ratio &&
+  return family == o.family && deterministic == o.deterministic && dtype == o.dtype && head_dim == o.head_dim && causal == o.causal && gqa_ratio == o.gqa_ratio &&
          layout == o.layout && seqlen_q_bucket == o.seqlen_q_bucket && seqlen_k_bucket == o.seqlen_k_bucket &&
          batch_heads_bucket == o.batch_heads_bucket;
 }

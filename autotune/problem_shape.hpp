@@ -1,12 +1,13 @@
-// ProblemShape: one concrete attention problem (what a check or a benchmark runs). ProblemClass: the
-// tuning cache's view of it, exact on everything that changes the kernel or its correctness (dtype,
-// head dim, causal, GQA ratio, layout class) and bucketed on sizes, so nearby shapes share a tuning.
+// ProblemShape: one concrete attention problem of one pass (what a check or a benchmark runs).
+// ProblemClass: the tuning cache's view of it, exact on everything that changes the kernel or its
+// correctness (family, dtype, head dim, causal, determinism, GQA ratio, layout class) and bucketed on
+// sizes, so nearby shapes share a tuning.
 #pragma once
 
 #include <string>
 
 #include "codegen/tile_config.hpp"
-#include "fa2jit/fa2jit.hpp"
+#include "common/attention_args.hpp"
 
 namespace fa2 {
 
@@ -15,6 +16,8 @@ const char* layout_name(Layout layout);
 std::optional<Layout> parse_layout(const std::string& text);
 
 struct ProblemShape {
+  Family family = Family::fwd;
+  bool deterministic = false;  // bwd: bitwise-reproducible gradients asked for
   DType dtype = DType::bf16;
   int head_dim = 128;
   bool causal = false;
@@ -26,8 +29,12 @@ struct ProblemShape {
   Layout layout = Layout::bshd;  // benchmarks lay strided problems out as bshd
 
   static ProblemShape of(const FwdArgs& args);
-  std::string describe() const;  // "d128 bf16 causal b2 hq16 hkv16 sq1024 sk1024 bshd"
-  // 4 * batch * heads * (query, key) pairs that are visible * head_dim: causal counts exactly.
+  static ProblemShape of(const BwdArgs& args);
+  // "d128 bf16 causal b2 hq16 hkv16 sq1024 sk1024 bshd"; a backward starts "bwd " and ends " det" when
+  // deterministic.
+  std::string describe() const;
+  // Forward: 4 * batch * heads * (query, key) pairs that are visible * head_dim, causal counted exactly.
+  // Backward: 2.5 times that (five GEMMs to the forward's two), the FA2 paper's convention.
   double flops() const;
 };
 
@@ -35,6 +42,8 @@ struct ProblemShape {
 int size_bucket(long long value, int minimum = 64);
 
 struct ProblemClass {
+  Family family = Family::fwd;
+  bool deterministic = false;
   DType dtype = DType::bf16;
   int head_dim = 128;
   bool causal = false;
@@ -45,7 +54,8 @@ struct ProblemClass {
   int batch_heads_bucket = 0;  // of batch * heads_q
 
   static ProblemClass of(const ProblemShape& shape);
-  // "bf16 d128 causal gqa4 bshd q4096 k4096 bh128": readable, and exactly the cache's problem key.
+  // "bf16 d128 causal gqa4 bshd q4096 k4096 bh128" (a backward: "bwd bf16 ... bh128", then " det" when
+  // deterministic): readable, and exactly the cache's problem key.
   std::string key() const;
   bool operator==(const ProblemClass& other) const;
 };

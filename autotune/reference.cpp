@@ -6,9 +6,10 @@
 #include <memory>
 #include <mutex>
 
+#include "common/error.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/fwd_params_builder.hpp"
-#include "runtime/kernel_memo.hpp"
+#include "runtime/params_builder.hpp"
+#include "runtime/context_device.hpp"
 #include "runtime/module.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 
@@ -17,8 +18,11 @@ namespace fa2 {
 struct Reference::Kernels {
   Module module;
   CUfunction forward = nullptr;
+  CUfunction backward_rows = nullptr;
+  CUfunction backward_keys = nullptr;
+  CUfunction store_16bit = nullptr;
   CUfunction fill = nullptr;
-  int max_smem = 0;  // dynamic shared memory the forward kernel may use
+  int max_smem = 0;  // dynamic shared memory the row kernels may use
 };
 
 Reference::Reference(std::unique_ptr<Kernels> kernels) : kernels_(std::move(kernels)) {}
@@ -33,19 +37,24 @@ const Reference& Reference::current() {
   auto found = by_context.find(context);
   if (found != by_context.end()) return *found->second;
 
-  const ContextDevice& device = KernelMemo::instance().device(context);
+  const ContextDevice& device = context_device(context);
   if (!device.arch)
     throw Error(Stage::Driver, "Reference", fmt::format("no reference kernels for compute capability {}.{}",
                                                         device.info.cc_major, device.info.cc_minor));
   auto kernels = std::make_unique<Kernels>();
-  CompiledKernel compiled = compile_source("#include \"fa2/reference.cuh\"\n", "fa2_reference", *device.arch);
+  CompiledKernel compiled = compile_source("#include \"fa2/reference.cuh\"\n#include \"fa2/bwd/bwd_reference.cuh\"\n",
+                                          "fa2_reference", *device.arch);
   kernels->module = Module::load(compiled.cubin);
   kernels->forward = kernels->module.function("fa2_reference_forward");
+  kernels->backward_rows = kernels->module.function("fa2_reference_backward_rows");
+  kernels->backward_keys = kernels->module.function("fa2_reference_backward_keys");
+  kernels->store_16bit = kernels->module.function("fa2_reference_store_16bit");
   kernels->fill = kernels->module.function("fa2_fill_random");
   kernels->max_smem = device.info.max_smem_optin - 1024;  // the static reduction scratch needs a little
-  driver::check(driver::api().FuncSetAttribute(kernels->forward, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                               kernels->max_smem),
-                "cuFuncSetAttribute(fa2_reference_forward)");
+  for (CUfunction row_kernel : {kernels->forward, kernels->backward_rows})
+    driver::check(driver::api().FuncSetAttribute(row_kernel, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                 kernels->max_smem),
+                  "cuFuncSetAttribute(reference row kernel)");
   std::unique_ptr<Reference> reference(new Reference(std::move(kernels)));
   return *by_context.emplace(context, std::move(reference)).first->second;
 }
@@ -78,6 +87,48 @@ void Reference::forward(const FwdArgs& args, const DeviceBuffer& o_ref, const De
                                            128, 1, 1, static_cast<unsigned>(smem), nullptr, kernel_args, nullptr),
                 "cuLaunchKernel(fa2_reference_forward)");
   driver::check(driver::api().CtxSynchronize(), "cuCtxSynchronize(fa2_reference_forward)");
+}
+
+void Reference::backward(const BwdArgs& args, const DeviceBuffer& o_ref, const DeviceBuffer& dq_ref,
+                         const DeviceBuffer& dk_ref, const DeviceBuffer& dv_ref) const {
+  const int smem = (2 * args.head_dim + args.seqlen_k) * static_cast<int>(sizeof(float));
+  if (smem > kernels_->max_smem)
+    throw Error(Stage::Argument, "Reference::backward",
+                fmt::format("seqlen_k {} is too long for the reference kernel (at most {} keys here)", args.seqlen_k,
+                            kernels_->max_smem / 4 - 2 * args.head_dim));
+  // P and dS of every (query, key) pair: the two kernels' hand-over.
+  const long long pairs = 1ll * args.batch * args.heads_q * args.seqlen_q * args.seqlen_k;
+  DeviceBuffer p_rows(pairs * 4), ds_rows(pairs * 4);
+  BwdParams params = make_bwd_params(args, nullptr);  // the workspace pointers are not used here
+  int head_dim = args.head_dim;
+  int causal = args.causal;
+  int bf16 = args.dtype == DType::bf16;
+  CUdeviceptr o_pointer = o_ref.address(), dq_pointer = dq_ref.address(), dk_pointer = dk_ref.address(),
+              dv_pointer = dv_ref.address(), p_pointer = p_rows.address(), ds_pointer = ds_rows.address();
+  void* row_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &dq_pointer, &p_pointer, &ds_pointer};
+  driver::check(driver::api().LaunchKernel(kernels_->backward_rows, static_cast<unsigned>(args.seqlen_q),
+                                           static_cast<unsigned>(args.heads_q), static_cast<unsigned>(args.batch),
+                                           128, 1, 1, static_cast<unsigned>(smem), nullptr, row_args, nullptr),
+                "cuLaunchKernel(fa2_reference_backward_rows)");
+  void* key_args[] = {&params, &head_dim, &bf16, &p_pointer, &ds_pointer, &dk_pointer, &dv_pointer};
+  driver::check(driver::api().LaunchKernel(kernels_->backward_keys, static_cast<unsigned>(args.seqlen_k),
+                                           static_cast<unsigned>(args.heads_kv), static_cast<unsigned>(args.batch),
+                                           128, 1, 1, 0, nullptr, key_args, nullptr),
+                "cuLaunchKernel(fa2_reference_backward_keys)");
+  driver::check(driver::api().CtxSynchronize(), "cuCtxSynchronize(reference backward)");
+}
+
+void Reference::store_16bit(const DeviceBuffer& src, void* dst, int batch, int heads, int seqlen, int head_dim,
+                            const Strides& strides, DType dtype) const {
+  CUdeviceptr src_pointer = src.address();
+  CUdeviceptr dst_pointer = reinterpret_cast<CUdeviceptr>(dst);
+  long long batch_stride = strides.batch, head_stride = strides.head, row_stride = strides.row;
+  int bf16 = dtype == DType::bf16;
+  void* kernel_args[] = {&src_pointer, &dst_pointer, &head_dim, &batch_stride, &head_stride, &row_stride, &bf16};
+  driver::check(driver::api().LaunchKernel(kernels_->store_16bit, static_cast<unsigned>(seqlen),
+                                           static_cast<unsigned>(heads), static_cast<unsigned>(batch), 128, 1, 1, 0,
+                                           nullptr, kernel_args, nullptr),
+                "cuLaunchKernel(fa2_reference_store_16bit)");
 }
 
 }  // namespace fa2

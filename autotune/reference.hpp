@@ -1,11 +1,12 @@
-// The reference path of every correctness check (tests, `fa2-tune check`, and the tuner's gate): a
-// naive fp32 attention kernel and a random fill, compiled with NVRTC for the current device.
+// The reference path of every correctness check (tests, `fa2-tune check`, and the tuner's gate): naive
+// fp32 attention kernels, forward and backward, and a random fill, compiled with NVRTC for the current
+// device.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
-#include "fa2jit/fa2jit.hpp"
+#include "common/attention_args.hpp"
 #include "runtime/device_buffer.hpp"
 
 namespace fa2 {
@@ -22,6 +23,16 @@ class Reference {
   // o_ref [batch, heads_q, seqlen_q, head_dim] and lse_ref [batch, heads_q, seqlen_q], both fp32,
   // for the problem `args` describes (its o and lse are not touched). Synchronous.
   void forward(const FwdArgs& args, const DeviceBuffer& o_ref, const DeviceBuffer& lse_ref) const;
+
+  // dq_ref [batch, heads_q, seqlen_q, head_dim] and dk_ref, dv_ref [batch, heads_kv, seqlen_k, head_dim],
+  // fp32, for the problem `args` describes, from its q, k, v and dout and `o_ref`, the reference forward's
+  // fp32 O (its own softmax: args.o and args.lse are not read, nor its outputs touched). Synchronous.
+  void backward(const BwdArgs& args, const DeviceBuffer& o_ref, const DeviceBuffer& dq_ref, const DeviceBuffer& dk_ref,
+                const DeviceBuffer& dv_ref) const;
+
+  // `src` (fp32, [batch, heads, seqlen, head_dim]) rounded to 16-bit into `dst` laid out by `strides`.
+  void store_16bit(const DeviceBuffer& src, void* dst, int batch, int heads, int seqlen, int head_dim,
+                   const Strides& strides, DType dtype) const;
 
  private:
   struct Kernels;

@@ -3,12 +3,22 @@
 #include <fmt/format.h>
 
 #include "autotune/tuner.hpp"
-#include "codegen/fnv1a.hpp"
+#include "common/fnv1a.hpp"
 #include "runtime/embedded_templates.hpp"
 
 namespace fa2 {
 
-const SearchSpace& search_space(Scheme scheme) {
+const SearchSpace& search_space(Family family, Scheme scheme) {
+  // Backward (mma_sync): 64 or 128 query rows per step and keys per block (FA2's tiles are among them),
+  // 4 or 8 warps, Q/dO single- or double-buffered.
+  static const SearchSpace backward{
+      /*block_m*/ {64, 128},
+      /*block_n*/ {64, 128},
+      /*warps*/ {4, 8},
+      /*stages*/ {1, 2},
+      /*blocks_per_sm*/ {1},
+  };
+  if (family == Family::bwd) return backward;
   // mma_sync: 16 or 32 query rows per warp (block_m / warps), K/V tiles of 32..128 keys, 1..3 stages.
   static const SearchSpace mma_sync{
       /*block_m*/ {64, 128, 256},
@@ -45,8 +55,8 @@ const SearchSpace& search_space(Scheme scheme) {
   return mma_sync;
 }
 
-std::vector<Scheme> tuned_schemes(Arch arch, int head_dim) {
-  if (arch == Arch::sm_90a && head_dim % 64 == 0) return {Scheme::wgmma, Scheme::wgmma_overlap};
+std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim) {
+  if (family == Family::fwd && arch == Arch::sm_90a && head_dim % 64 == 0) return {Scheme::wgmma, Scheme::wgmma_overlap};
   return {Scheme::mma_sync};
 }
 
@@ -54,9 +64,14 @@ std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch ar
                                             std::optional<Scheme> only_scheme) {
   std::vector<Candidate> candidates;
   const std::vector<Scheme> schemes =
-      only_scheme ? std::vector<Scheme>{*only_scheme} : tuned_schemes(arch, problem.head_dim);
+      only_scheme ? std::vector<Scheme>{*only_scheme} : tuned_schemes(problem.family, arch, problem.head_dim);
+  // The ordered dQ reduction satisfies every backward class; atomics only those that allow them.
+  const std::vector<bool> reductions = problem.family != Family::bwd ? std::vector<bool>{false}
+                                       : problem.deterministic        ? std::vector<bool>{true}
+                                                                      : std::vector<bool>{false, true};
   for (Scheme scheme : schemes) {
-    const SearchSpace& space = search_space(scheme);
+    const SearchSpace& space = search_space(problem.family, scheme);
+    for (bool deterministic : reductions)
     for (int block_m : space.block_m)
       for (int block_n : space.block_n)
         for (int warps : space.warps)
@@ -64,6 +79,8 @@ std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch ar
             for (int blocks_per_sm : space.blocks_per_sm) {
               Candidate candidate;
               TileConfig& config = candidate.config;
+              config.family = problem.family;
+              config.deterministic = deterministic;
               config.head_dim = problem.head_dim;
               config.dtype = problem.dtype;
               config.causal = problem.causal;
@@ -103,7 +120,8 @@ std::string search_space_hash(const ProblemClass& problem, Arch arch) {
   return hash.hex();
 }
 
-TileConfig fa2_static_config(int head_dim, DType dtype, bool causal, Arch arch) {
+TileConfig fa2_static_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic) {
+  if (family == Family::bwd) return default_config(family, head_dim, dtype, causal, arch, deterministic);
   TileConfig config;
   config.head_dim = head_dim;
   config.dtype = dtype;

@@ -1,5 +1,5 @@
-// The tuner's search space per scheme: plain data, so adding a candidate value or a dimension is a
-// local change here. Candidates are pruned by TileConfig::validate() and by the device's limits.
+// The tuner's search space per family and scheme: plain data, so adding a candidate value or a dimension
+// is a local change here. Candidates are pruned by TileConfig::validate() and by the device's limits.
 #pragma once
 
 #include <optional>
@@ -19,21 +19,22 @@ struct SearchSpace {
   std::vector<int> blocks_per_sm;
 };
 
-const SearchSpace& search_space(Scheme scheme);
+const SearchSpace& search_space(Family family, Scheme scheme);
 
 struct Candidate {
   TileConfig config;
   std::string rejection;  // empty when the config may be built on this device
 };
 
-// The schemes the tuner sweeps for a head dim on an arch: both wgmma variants where they apply (sm_90a,
-// head dims that are whole 64-column pages), where they beat mma_sync at every measured point
-// (bench/NOTES.md); mma_sync everywhere else.
-std::vector<Scheme> tuned_schemes(Arch arch, int head_dim);
+// The schemes the tuner sweeps for a family and head dim on an arch. Forward: both wgmma variants where
+// they apply (sm_90a, head dims that are whole 64-column pages), where they beat mma_sync at every
+// measured point (bench/NOTES.md); mma_sync everywhere else. Backward: mma_sync.
+std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim);
 
-// Every point of the space of `scheme` (default: of each of tuned_schemes()) for `problem` on `arch`,
-// each either buildable or rejected with the reason. `max_smem_per_block` is the device's opt-in limit
-// (0: use the arch's).
+// Every point of the space of `scheme` (default: of each of tuned_schemes()) for `problem` (whose family
+// it is) on `arch`, each either buildable or rejected with the reason. A backward class that does not ask
+// for determinism sweeps both dQ reductions (atomics and the ordered one); one that does, only the
+// ordered one. `max_smem_per_block` is the device's opt-in limit (0: use the arch's).
 std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch arch, int max_smem_per_block = 0,
                                             std::optional<Scheme> scheme = std::nullopt);
 
@@ -46,8 +47,10 @@ std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch
 // or the space, which makes the tunings of older releases stale.
 std::string search_space_hash(const ProblemClass& problem, Arch arch);
 
-// FlashAttention-2's static forward tile choice for H100 (flash_fwd_launch_template.h), expressed in
-// this kernel's terms: the baseline the tuner must beat. Stages 2 (K/V double buffering).
-TileConfig fa2_static_config(int head_dim, DType dtype, bool causal, Arch arch);
+// FlashAttention-2's static tile choice for H100 (flash_fwd_launch_template.h, flash_bwd_launch_template.h),
+// expressed in this kernel's terms: the baseline the tuner must beat. Forward stages 2 (K/V double
+// buffering); the backward's is its built-in default.
+TileConfig fa2_static_config(Family family, int head_dim, DType dtype, bool causal, Arch arch,
+                             bool deterministic = false);
 
 }  // namespace fa2

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::sqlite {
 

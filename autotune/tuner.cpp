@@ -6,15 +6,13 @@
 #include <map>
 
 #include "autotune/compile_pool.hpp"
-#include "autotune/forward_check.hpp"
 #include "autotune/kernel_store.hpp"
-#include "autotune/problem_buffers.hpp"
+#include "autotune/problem_bench.hpp"
 #include "autotune/search_space.hpp"
+#include "common/error.hpp"
+#include "runtime/context_device.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/error.hpp"
-#include "runtime/kernel_memo.hpp"
-#include "runtime/launch.hpp"
-#include "runtime/module.hpp"
+#include "runtime/kernel_module.hpp"
 
 namespace fa2 {
 
@@ -41,7 +39,7 @@ struct Runnable {
 }  // namespace
 
 DeviceFingerprint current_device_fingerprint() {
-  const ContextDevice& device = KernelMemo::instance().device(driver::current_context());
+  const ContextDevice& device = context_device(driver::current_context());
   DeviceFingerprint fingerprint;
   fingerprint.name = device.info.name;
   fingerprint.compute_capability = device.info.cc_major * 10 + device.info.cc_minor;
@@ -56,15 +54,14 @@ bool within_tuned_spill_limit(const ResourceUsage& r) {
 }
 
 Measurement measure_config(const TileConfig& config, const std::string& cubin_key, const std::vector<char>& cubin,
-                           const ResourceUsage& resources, const MeasureInputs& inputs,
-                           const TimingOptions& timing_options, bool allow_spills) {
+                           const ResourceUsage& resources, ProblemBench& bench, const TimingOptions& timing_options,
+                           bool allow_spills) {
   Measurement m = measurement_of(config, MeasurementStatus::ok, "");
   m.cubin_key = cubin_key;
   m.resources = resources;
   try {
-    Module module = Module::load(cubin);
-    const CUfunction function = module.function(config.name());
-    complete_resources(m.resources, function);
+    const KernelModule kernel = KernelModule::load(config, cubin);
+    complete_resources(m.resources, kernel.main());
     if (!allow_spills && !within_tuned_spill_limit(m.resources)) {
       m.status = MeasurementStatus::spills;
       m.reason = fmt::format("spills: {} bytes stored, {} loaded, {} bytes of local memory (limit {} each)",
@@ -72,31 +69,24 @@ Measurement measure_config(const TileConfig& config, const std::string& cubin_ke
                              m.resources.stack_frame_bytes, kMaxTunedLocalBytes);
       return m;
     }
-    prepare_function(function, config);
-    inputs.check.poison_outputs();
-    launch_forward(function, config, inputs.check.args(0), nullptr);
-    driver::check(driver::api().CtxSynchronize(), "cuCtxSynchronize(candidate)");
-    const OutputComparison comparison = compare_outputs(inputs.check, inputs.reference);
-    m.o_rel_error = comparison.o_rel_error;
-    if (!comparison.passed()) {
+    const BenchCheck check = bench.check(kernel);
+    m.o_rel_error = check.error;
+    if (!check.passed) {
       m.status = MeasurementStatus::incorrect;
-      m.reason = "on " + inputs.check.shape().describe() + ": " + comparison.summary();
+      m.reason = "on " + bench.check_shape().describe() + ": " + check.summary;
       return m;
     }
-    inputs.timed.poison_outputs();
-    launch_forward(function, config, inputs.timed.args(0), nullptr);
-    driver::check(driver::api().CtxSynchronize(), "cuCtxSynchronize(candidate)");
-    if (const long long unwritten = count_unwritten_outputs(inputs.timed)) {
+    const std::string unwritten = bench.check_timed(kernel);
+    if (!unwritten.empty()) {
       m.status = MeasurementStatus::incorrect;
-      m.reason = fmt::format("{} outputs unwritten or not finite on {}", unwritten, inputs.timed.shape().describe());
+      m.reason = unwritten + " on " + bench.shape().describe();
       return m;
     }
-    const Timing timing = time_launches(
-        [&](int set, CUstream stream) { launch_forward(function, config, inputs.timed.args(set), stream); },
-        inputs.timed.input_sets(), nullptr, timing_options);
+    const Timing timing = time_launches([&](int set, CUstream stream) { bench.launch(kernel, set, stream); },
+                                        bench.input_sets(), nullptr, timing_options);
     m.time_ms = timing.median_ms;
     m.spread_ms = timing.p90_ms - timing.p10_ms;
-    m.tflops = inputs.timed.shape().flops() / (timing.median_ms * 1e-3) / 1e12;
+    m.tflops = bench.shape().flops() / (timing.median_ms * 1e-3) / 1e12;
   } catch (const Error& error) {
     m.status = MeasurementStatus::launch_failed;
     m.reason = first_line(error.what());
@@ -107,7 +97,7 @@ Measurement measure_config(const TileConfig& config, const std::string& cubin_ke
 TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   const CUcontext context = driver::current_context();
-  const ContextDevice& device = KernelMemo::instance().device(context);
+  const ContextDevice& device = context_device(context);
   if (!device.arch)
     throw Error(Stage::Tune, "tune", fmt::format("no kernels for compute capability {}.{}", device.info.cc_major,
                                                  device.info.cc_minor));
@@ -157,15 +147,13 @@ TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& op
   }
 
   // 3. Check each against the reference, then time it over rotating inputs.
-  ProblemBuffers check_buffers(reference_check_shape(shape));
-  const ReferenceOutputs reference(check_buffers);
-  ProblemBuffers timed_buffers(shape, 0, rotation_sets(shape, device.info.l2_cache_bytes));
-  const MeasureInputs inputs{check_buffers, reference, timed_buffers};
+  const std::unique_ptr<ProblemBench> bench =
+      make_problem_bench(shape, rotation_sets(shape, device.info.l2_cache_bytes));
   int done = 0;
   for (Runnable& candidate : runnable) {
     ++done;
     Measurement m = measure_config(candidate.config, candidate.cubin_key, candidate.cubin, candidate.resources,
-                                   inputs, options.timing);
+                                   *bench, options.timing);
     report("measure", done, static_cast<int>(runnable.size()),
            fmt::format("{} {}", candidate.config.name(),
                        m.status == MeasurementStatus::ok ? fmt::format("{:.3f} ms {:.0f} TFLOP/s", m.time_ms, m.tflops)

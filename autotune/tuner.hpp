@@ -28,16 +28,7 @@ struct TuneOptions {
   std::string* store_fault = nullptr;
 };
 
-class ProblemBuffers;
-class ReferenceOutputs;
-
-// Where a candidate is checked and timed: `check` (small, same class; see reference_check_shape) with its
-// fp32 reference, and `timed`, the problem being tuned, whose outputs must all be written and finite.
-struct MeasureInputs {
-  ProblemBuffers& check;
-  const ReferenceOutputs& reference;
-  ProblemBuffers& timed;
-};
+class ProblemBench;
 
 // Bytes per thread of spill stores, of spill loads and of local memory, each, above which the tuner does not
 // time a config. A little is worth it: the fastest d128 kernel at 2 blocks per SM stores 40 bytes and was
@@ -47,16 +38,17 @@ inline constexpr int kMaxTunedLocalBytes = 128;
 bool within_tuned_spill_limit(const ResourceUsage& resources);
 
 // The tuner's inner step, also used by benchmarks: loads `cubin`, rejects it if it spills over
-// kMaxTunedLocalBytes (unless `allow_spills`), if its output differs from the reference, or if it leaves an
-// output of the timed problem unwritten; else times it over the timed buffers' rotating input sets.
+// kMaxTunedLocalBytes (unless `allow_spills`), if its output on the bench's check problem differs from the
+// reference, or if it leaves an output of the timed problem unwritten; else times it over the bench's
+// rotating input sets.
 Measurement measure_config(const TileConfig& config, const std::string& cubin_key, const std::vector<char>& cubin,
-                           const ResourceUsage& resources, const MeasureInputs& inputs, const TimingOptions& timing,
+                           const ResourceUsage& resources, ProblemBench& bench, const TimingOptions& timing,
                            bool allow_spills = false);
 
 // The current context's device, as the cache keys it.
 DeviceFingerprint current_device_fingerprint();
 
-// Tunes `shape` (its ProblemClass is what the result is stored under). With a cache, cubins found there
+// Tunes `shape` (its family's kernels; its ProblemClass is what the result is stored under). With a cache, cubins found there
 // are reused, compiled ones and the tuning with all its measurements are stored. Throws
 // fa2::Error(Stage::Tune) when no candidate both compiles cleanly and passes the correctness check.
 TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& options = {});

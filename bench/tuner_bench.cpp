@@ -27,17 +27,17 @@
 
 #include "autotune/cache.hpp"
 #include "autotune/compile_pool.hpp"
-#include "autotune/forward_check.hpp"
+#include "api/kernel_memo.hpp"
 #include "autotune/kernel_store.hpp"
+#include "autotune/problem_bench.hpp"
 #include "autotune/problem_buffers.hpp"
 #include "autotune/search_space.hpp"
 #include "autotune/tuner.hpp"
 #include "codegen/emit.hpp"
-#include "fa2/fwd_params.h"
+#include "fa2/fwd/fwd_params.h"
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/fwd_params_builder.hpp"
-#include "runtime/kernel_memo.hpp"
+#include "runtime/params_builder.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 
 namespace {
@@ -143,9 +143,9 @@ void bench_overhead() {
       fa2::KernelMemo::instance().kernel(fa2::forward_config(args), fa2::driver::current_context());
   fa2::FwdParams params = fa2::make_fwd_params(args);
   void* kernel_args[] = {&params};
-  const fa2::TileConfig& config = kernel.config;
+  const fa2::TileConfig& config = kernel.config();
   auto bare_launch = [&] {
-    fa2::driver::check(fa2::driver::api().LaunchKernel(kernel.function, 1, 1, 1, config.threads(), 1, 1,
+    fa2::driver::check(fa2::driver::api().LaunchKernel(kernel.module.main(), 1, 1, 1, config.threads(), 1, 1,
                                                        config.smem_bytes(), nullptr, kernel_args, nullptr),
                        "cuLaunchKernel");
   };
@@ -169,9 +169,9 @@ void bench_overhead() {
              kBatches, kBatch, bare, bare_again, ours, ours - std::min(bare, bare_again));
 }
 
-// A config's measurement on `inputs`, compiled or taken from the cache; spilling configs are timed too
+// A config's measurement on `bench`, compiled or taken from the cache; spilling configs are timed too
 // (FA2's static tiles may spill in this kernel, and the comparison should still show their speed).
-fa2::Measurement measure(const fa2::TileConfig& config, const fa2::MeasureInputs& inputs, fa2::Cache& cache,
+fa2::Measurement measure(const fa2::TileConfig& config, fa2::ProblemBench& bench, fa2::Cache& cache,
                          const fa2::TimingOptions& timing) {
   const std::string key = fa2::cubin_key(config);
   std::optional<fa2::CachedKernel> cached = fa2::find_usable_kernel(cache, config);
@@ -179,7 +179,7 @@ fa2::Measurement measure(const fa2::TileConfig& config, const fa2::MeasureInputs
     cache.put_kernels({fa2::cached_kernel_of(config, fa2::compile_source(fa2::emit(config), config.name(), config.arch))});
     cached = fa2::find_usable_kernel(cache, config);
   }
-  return fa2::measure_config(config, key, cached->cubin, cached->resources, inputs, timing, /*allow_spills*/ true);
+  return fa2::measure_config(config, key, cached->cubin, cached->resources, bench, timing, /*allow_spills*/ true);
 }
 
 std::string tflops_text(const fa2::Measurement& m) {
@@ -201,14 +201,12 @@ void bench_grid(fa2::Cache& cache) {
       for (int seqlen : {512, 1024, 2048, 4096, 8192, 16384}) {
         const fa2::ProblemShape shape = paper_shape(head_dim, causal, seqlen);
         const fa2::TuningRecord record = fa2::tune(shape, &cache, options);
-        fa2::ProblemBuffers check(fa2::reference_check_shape(shape));
-        const fa2::ReferenceOutputs reference(check);
-        fa2::ProblemBuffers timed(shape, 0, 1);
-        const fa2::MeasureInputs inputs{check, reference, timed};
-        const fa2::Measurement fa2_static = measure(fa2::fa2_static_config(head_dim, shape.dtype, causal, arch), inputs,
-                                                    cache, options.timing);
+        const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
+        const fa2::Measurement fa2_static =
+            measure(fa2::fa2_static_config(fa2::Family::fwd, head_dim, shape.dtype, causal, arch), *bench, cache,
+                    options.timing);
         const fa2::Measurement by_default =
-            measure(fa2::default_config(head_dim, shape.dtype, causal, arch), inputs, cache, options.timing);
+            measure(fa2::default_config(head_dim, shape.dtype, causal, arch), *bench, cache, options.timing);
         const bool comparable = fa2_static.status == fa2::MeasurementStatus::ok;
         const double ratio = comparable ? record.tflops / fa2_static.tflops : 0;
         if (comparable) ratios.push_back(ratio);

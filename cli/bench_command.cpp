@@ -7,9 +7,8 @@
 #include <optional>
 #include <string>
 
-#include "autotune/forward_check.hpp"
 #include "autotune/kernel_store.hpp"
-#include "autotune/problem_buffers.hpp"
+#include "autotune/problem_bench.hpp"
 #include "autotune/search_space.hpp"
 #include "autotune/tuner.hpp"
 #include "cli/commands.hpp"
@@ -17,7 +16,7 @@
 #include "cli/table.hpp"
 #include "codegen/emit.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 namespace {
@@ -33,6 +32,8 @@ ProblemShape shape_of(const BenchOptions& options) {
   const auto layout = parse_layout(options.layout);
   if (!layout) throw Error(Stage::Argument, "", fmt::format("unknown layout '{}'", options.layout));
   ProblemShape shape;
+  shape.family = family_of(options.pass);
+  shape.deterministic = options.pass.deterministic;
   shape.dtype = *dtype;
   shape.head_dim = options.head_dim;
   shape.causal = options.causal;
@@ -50,7 +51,7 @@ ProblemShape shape_of(const BenchOptions& options) {
 
 // The cubin from the cache when it is there (built or tuned before), else compiled now.
 // Kernels spilling over the tuner's limit are timed too: here the point is to see what they cost.
-Measurement measure(const TileConfig& config, const std::optional<Cache>& cache, const MeasureInputs& inputs,
+Measurement measure(const TileConfig& config, const std::optional<Cache>& cache, ProblemBench& bench,
                     const TimingOptions& timing) {
   if (const auto reason = config.validate()) {
     Measurement m;
@@ -61,10 +62,10 @@ Measurement measure(const TileConfig& config, const std::optional<Cache>& cache,
   }
   const std::string key = cubin_key(config);
   if (const std::optional<CachedKernel> cached = cache ? find_usable_kernel(*cache, config) : std::nullopt)
-    return measure_config(config, key, cached->cubin, cached->resources, inputs, timing, /*allow_spills=*/true);
+    return measure_config(config, key, cached->cubin, cached->resources, bench, timing, /*allow_spills=*/true);
   try {
     const CompiledKernel kernel = compile_source(emit(config), config.name(), config.arch);
-    return measure_config(config, key, kernel.cubin, kernel.resources, inputs, timing, /*allow_spills=*/true);
+    return measure_config(config, key, kernel.cubin, kernel.resources, bench, timing, /*allow_spills=*/true);
   } catch (const Error& error) {
     if (error.stage() != Stage::Compile) throw;
     Measurement m;
@@ -99,6 +100,7 @@ Command setup_bench(CLI::App& app, const GlobalOptions& global) {
 
   CLI::App* sub = app.add_subcommand(
       "bench", "Time the cached winner, the built-in config and FA2's static choice on one shape (GPU)");
+  add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
   add_size_flags(sub, options->batch, options->heads, options->heads_kv, options->seqlen_q, options->seqlen_k);
   sub->add_option("--layout", options->layout, "Memory layout of Q, K, V and O")
@@ -135,21 +137,20 @@ int run_bench(const BenchOptions& options, const GlobalOptions& global) {
   else
     fmt::print(stderr, "no tuning of '{}' for this device in {}: skipping the tuned row (see `fa2-tune tune`)\n",
                problem.key(), cache_path(global));
-  const TileConfig built_in = default_config(shape.head_dim, shape.dtype, shape.causal, *arch);
+  const TileConfig built_in =
+      default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, *arch, shape.deterministic);
   if (options.tile.any()) contenders.push_back({"given", apply_tile_flags(options.tile, built_in)});
   contenders.push_back({"default", built_in});
-  contenders.push_back({"fa2 static", fa2_static_config(shape.head_dim, shape.dtype, shape.causal, *arch)});
+  contenders.push_back({"fa2 static", fa2_static_config(shape.family, shape.head_dim, shape.dtype, shape.causal,
+                                                        *arch, shape.deterministic)});
 
   // As the tuner does: correctness on a small shape of the same class (the fp32 reference of a large
   // one takes minutes on the host), timing on the real shape.
-  ProblemBuffers check_buffers(reference_check_shape(shape));
-  const ReferenceOutputs reference(check_buffers);
-  ProblemBuffers timed_buffers(shape, 0, rotation_sets(shape, device.l2_cache_bytes));
-  const MeasureInputs inputs{check_buffers, reference, timed_buffers};
+  const std::unique_ptr<ProblemBench> bench = make_problem_bench(shape, rotation_sets(shape, device.l2_cache_bytes));
   const TimingOptions timing{options.warmup, options.repeats};
   std::vector<Measurement> results;
   for (const Contender& contender : contenders)
-    results.push_back(measure(contender.config, cache, inputs, timing));
+    results.push_back(measure(contender.config, cache, *bench, timing));
 
   // Speed-up over FA2's static choice (the last row): above 1 is faster.
   const Measurement& baseline = results.back();

@@ -12,7 +12,7 @@
 #include "cli/grid.hpp"
 #include "cli/progress.hpp"
 #include "cli/support.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 

@@ -6,16 +6,16 @@
 #include <memory>
 #include <string>
 
-#include "autotune/forward_check.hpp"
+#include "api/checks.hpp"
 #include "cli/commands.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 namespace {
 
-// The check's defaults are ForwardCheckSpec's, so the library and the CLI agree on them.
+// The check's defaults are CheckSpec's, so the library and the CLI agree on them.
 CheckOptions defaults() {
-  const ForwardCheckSpec spec;
+  const CheckSpec spec;
   CheckOptions options;
   options.head_dim = spec.shape.head_dim;
   options.dtype = dtype_name(spec.shape.dtype);
@@ -36,6 +36,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand(
       "check", "Run a problem's default kernel on the GPU against an fp32 reference");
 
+  add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
   add_size_flags(sub, options->batch, options->heads, options->heads_kv, options->seqlen_q, options->seqlen_k);
   sub->add_option("--policy", options->policy,
@@ -51,7 +52,9 @@ int run_check(const CheckOptions& options, const GlobalOptions& global) {
   const auto dtype = parse_dtype(options.dtype);
   if (!dtype) throw Error(Stage::Argument, "", fmt::format("unknown dtype '{}'", options.dtype));
 
-  ForwardCheckSpec spec;
+  CheckSpec spec;
+  spec.shape.family = family_of(options.pass);
+  spec.shape.deterministic = options.pass.deterministic;
   spec.shape.head_dim = options.head_dim;
   spec.shape.dtype = *dtype;
   spec.shape.causal = options.causal;
@@ -66,16 +69,27 @@ int run_check(const CheckOptions& options, const GlobalOptions& global) {
   spec.policy = *policy;
   spec.cache_path = global.db;  // empty: forward()'s default cache, the same one cache_path() resolves
 
-  const ForwardCheckResult result = run_forward_check(spec);
+  std::string kernel_name, summary;
+  double kernel_ms = 0;
+  bool passed = false;
+  if (spec.shape.family == Family::bwd) {
+    const BackwardCheckResult result = run_backward_check(spec);
+    kernel_name = result.kernel_name, summary = result.comparison.summary();
+    kernel_ms = result.kernel_ms, passed = result.passed;
+  } else {
+    const ForwardCheckResult result = run_forward_check(spec);
+    kernel_name = result.kernel_name, summary = result.comparison.summary();
+    kernel_ms = result.kernel_ms, passed = result.passed;
+  }
   const RuntimeStats stats = runtime_stats();
-  fmt::print("{}  {}\n  {}  {:.3f} ms  {}\n", result.kernel_name, spec.shape.describe(),
-             result.comparison.summary(), result.kernel_ms, result.passed ? "PASS" : "FAIL");
+  fmt::print("{}  {}\n  {}  {:.3f} ms  {}\n", kernel_name, spec.shape.describe(), summary, kernel_ms,
+             passed ? "PASS" : "FAIL");
   // What this process had to do to get the kernel: shows whether a cache was warm.
   fmt::print("  runtime: policy {}, compiled {}, cubins from cache {}, tuned {}, cubins rejected {}, cache faults {}\n",
              options.policy, stats.compiles, stats.cubins_loaded, stats.tunings, stats.cubins_rejected,
              stats.cache_faults);
   if (stats.cache_faults > 0) fmt::print("  last cache fault: {}\n", last_cache_fault());
-  return result.passed ? kOk : kCheckFailed;
+  return passed ? kOk : kCheckFailed;
 }
 
 }  // namespace fa2::cli

@@ -53,8 +53,19 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags);
 // `base` with the given flags applied; an unknown scheme throws fa2::Error (the flag's check catches it first).
 TileConfig apply_tile_flags(const TileFlags& flags, TileConfig base);
 
+// --pass of emit, check and bench: which family's kernel ("fwd" or "bwd"); --deterministic asks a
+// backward for the ordered dQ reduction.
+struct PassFlags {
+  std::string pass = "fwd";
+  bool deterministic = false;
+};
+void add_pass_flags(CLI::App* sub, PassFlags& flags);
+// The family named by --pass; throws fa2::Error for --deterministic with the forward.
+Family family_of(const PassFlags& flags);
+
 // ---- emit: print the generated source of one config, optionally compile it and report resources.
 struct EmitOptions {
+  PassFlags pass;
   int head_dim = 128;
   std::string dtype = "bf16";
   bool causal = false;
@@ -67,9 +78,10 @@ Command setup_emit(CLI::App& app, const GlobalOptions& global);
 int run_emit(const EmitOptions& options, const GlobalOptions& global);
 
 // ---- check: run the default kernel of a problem on the GPU against the fp32 reference.
-// These mirror fa2::ForwardCheckSpec's defaults; setup_check copies the spec's own values, so the
+// These mirror fa2::CheckSpec's defaults; setup_check copies the spec's own values, so the
 // spec stays the one source of what --help shows.
 struct CheckOptions {
+  PassFlags pass;
   int head_dim = 128;
   std::string dtype = "bf16";
   bool causal = false;
@@ -134,6 +146,7 @@ int run_show(const ShowOptions& options, const GlobalOptions& global);
 
 // ---- bench: time the cached winner, the built-in config and FA2's static choice on one shape.
 struct BenchOptions {
+  PassFlags pass;
   int head_dim = 128;
   std::string dtype = "bf16";
   bool causal = false;

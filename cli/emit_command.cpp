@@ -10,7 +10,7 @@
 #include "cli/commands.hpp"
 #include "codegen/emit.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 #include "runtime/module.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 
@@ -28,7 +28,8 @@ T parsed_or_throw(const std::optional<T>& value, const char* what, const std::st
 TileConfig config_from(const EmitOptions& options) {
   const DType dtype = parsed_or_throw(parse_dtype(options.dtype), "dtype", options.dtype);
   const Arch arch = parsed_or_throw(parse_arch(options.arch), "arch", options.arch);
-  return apply_tile_flags(options.tile, default_config(options.head_dim, dtype, options.causal, arch));
+  return apply_tile_flags(options.tile, default_config(family_of(options.pass), options.head_dim, dtype,
+                                                       options.causal, arch, options.pass.deterministic));
 }
 
 std::string bytes(int value) { return fmt::format("{} bytes", value); }
@@ -61,6 +62,21 @@ void print_source(const std::string& source) {
 
 }  // namespace
 
+void add_pass_flags(CLI::App* sub, PassFlags& flags) {
+  sub->add_option("--pass", flags.pass, "Kernel family: fwd (the forward) or bwd (the backward)")
+      ->check(parsed_by(parse_family, "pass", "fwd|bwd"))
+      ->capture_default_str();
+  sub->add_flag("--deterministic", flags.deterministic,
+                "Backward: add dQ in a fixed order (bitwise-reproducible gradients) instead of with atomics");
+}
+
+Family family_of(const PassFlags& flags) {
+  const Family family = parsed_or_throw(parse_family(flags.pass), "pass", flags.pass);
+  if (flags.deterministic && family != Family::bwd)
+    throw Error(Stage::Argument, "", "--deterministic applies to the backward only: add --pass bwd");
+  return family;
+}
+
 void add_tile_flags(CLI::App* sub, TileFlags& flags) {
   const std::string from_default = " (default: the built-in config's)";
   sub->add_option("--block-m", flags.block_m, "Query rows per block" + from_default)->check(positive_int());
@@ -89,6 +105,7 @@ Command setup_emit(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand(
       "emit", "Print a config's generated CUDA source, or with --compile its resources");
 
+  add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
   sub->add_option("--arch", options->arch, "Target architecture")
       ->check(parsed_by(parse_arch, "arch", "sm_80|sm_86|sm_89|sm_90a"))

@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 
 #include "autotune/presets.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 

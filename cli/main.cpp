@@ -10,7 +10,7 @@
 
 #include "cli/app.hpp"
 #include "cli/commands.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include "cli/json.hpp"
 #include "cli/support.hpp"
 #include "cli/table.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 namespace {

@@ -15,7 +15,7 @@
 #include "cli/progress.hpp"
 #include "cli/support.hpp"
 #include "cli/table.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 namespace {

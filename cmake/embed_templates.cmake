@@ -1,5 +1,5 @@
 # Embeds the device templates into the library (run at build time with cmake -P).
-#   -DTEMPLATE_DIR=<repo>/templates   every regular file of TEMPLATE_DIR/fa2/ is embedded as "fa2/<name>"
+#   -DTEMPLATE_DIR=<repo>/templates   every regular file under TEMPLATE_DIR/fa2/ is embedded as "fa2/<path>"
 #   -DOUTPUT=<file.cpp>               generated C++ defining fa2::embedded_templates()
 # Files become byte arrays, not raw string literals, so any byte sequence (including `)"` and
 # non-UTF-8) survives, and no compiler string-literal length limit applies. OUTPUT is only rewritten
@@ -13,7 +13,8 @@ if(NOT IS_DIRECTORY "${TEMPLATE_DIR}/fa2")
   message(FATAL_ERROR "embed_templates.cmake: '${TEMPLATE_DIR}/fa2' is not a directory")
 endif()
 
-file(GLOB template_paths LIST_DIRECTORIES false "${TEMPLATE_DIR}/fa2/*")
+# Shared pieces sit in fa2/ itself, each kernel family's templates in a folder of its own (fa2/fwd/, ...).
+file(GLOB_RECURSE template_paths LIST_DIRECTORIES false RELATIVE "${TEMPLATE_DIR}/fa2" "${TEMPLATE_DIR}/fa2/*")
 list(SORT template_paths COMPARE STRING)
 
 # A line break after every 16 bytes keeps the generated file readable in diffs and editors.
@@ -25,11 +26,11 @@ endforeach()
 set(arrays "")
 set(entries "")
 set(index 0)
-foreach(path IN LISTS template_paths)
-  get_filename_component(name "${path}" NAME)
+foreach(name IN LISTS template_paths)
+  set(path "${TEMPLATE_DIR}/fa2/${name}")
   # The name is emitted inside a C++ string literal; refuse anything that would need escaping.
-  if(NOT name MATCHES "^[A-Za-z0-9_.+-]+$")
-    message(FATAL_ERROR "embed_templates.cmake: template file name '${name}' has characters other than [A-Za-z0-9_.+-]")
+  if(NOT name MATCHES "^[A-Za-z0-9_.+/-]+$")
+    message(FATAL_ERROR "embed_templates.cmake: template file name '${name}' has characters other than [A-Za-z0-9_.+/-]")
   endif()
   file(SIZE "${path}" size)
   file(READ "${path}" hex HEX)

@@ -1,6 +1,6 @@
-// emit(): the CUDA source of one generated kernel. It stays tiny on purpose (one include of the
-// device templates, one type alias holding the config, one extern "C" entry point) so that a kernel's
-// whole identity is readable at a glance and its hash changes only when the config does.
+// emit(): the CUDA source of one generated module. It stays tiny on purpose (one include of the family's
+// device templates, one type alias holding the config, one extern "C" entry point per kernel) so that a
+// kernel's whole identity is readable at a glance and its hash changes only when the config does.
 #pragma once
 
 #include <string>

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "autotune/cache.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace {
 

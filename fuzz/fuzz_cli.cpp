@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cli/app.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace {
 

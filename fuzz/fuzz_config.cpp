@@ -12,7 +12,7 @@
 #include "codegen/emit.hpp"
 #include "codegen/tile_config.hpp"
 #include "fa2jit/fa2jit.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace {
 

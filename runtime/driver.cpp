@@ -6,7 +6,7 @@
 #include <mutex>
 #include <optional>
 
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2::driver {
 
@@ -60,6 +60,9 @@ Api resolve_all(void* handle) {
   resolve(handle, a.OccupancyMaxActiveBlocksPerMultiprocessor, {"cuOccupancyMaxActiveBlocksPerMultiprocessor"});
   resolve(handle, a.MemAlloc, {"cuMemAlloc_v2"});
   resolve(handle, a.MemFree, {"cuMemFree_v2"});
+  // The stream-ordered allocator (CUDA 11.2+): the backward's scratch when the caller passes none.
+  resolve(handle, a.MemAllocAsync, {"cuMemAllocAsync"});
+  resolve(handle, a.MemFreeAsync, {"cuMemFreeAsync"});
   resolve(handle, a.MemcpyHtoD, {"cuMemcpyHtoD_v2"});
   resolve(handle, a.MemcpyDtoH, {"cuMemcpyDtoH_v2"});
   resolve(handle, a.MemcpyDtoD, {"cuMemcpyDtoD_v2"});

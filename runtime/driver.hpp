@@ -34,6 +34,8 @@ struct Api {
   decltype(&::cuOccupancyMaxActiveBlocksPerMultiprocessor) OccupancyMaxActiveBlocksPerMultiprocessor;
   decltype(&::cuMemAlloc) MemAlloc;
   decltype(&::cuMemFree) MemFree;
+  decltype(&::cuMemAllocAsync) MemAllocAsync;
+  decltype(&::cuMemFreeAsync) MemFreeAsync;
   decltype(&::cuMemcpyHtoD) MemcpyHtoD;
   decltype(&::cuMemcpyDtoH) MemcpyDtoH;
   decltype(&::cuMemcpyDtoD) MemcpyDtoD;

@@ -9,7 +9,7 @@
 namespace fa2 {
 
 struct TemplateFile {
-  std::string include_name;  // the name a kernel #includes, e.g. "fa2/fwd_kernel.cuh"
+  std::string include_name;  // the name a kernel #includes, e.g. "fa2/fwd/fwd_kernel.cuh"
   std::string text;
 };
 
@@ -18,7 +18,7 @@ struct TemplateFile {
 const std::vector<TemplateFile>& embedded_templates();
 
 // The template set a compile uses: the embedded one, or, when the environment variable
-// FA2JIT_TEMPLATE_DIR is set, every regular file of $FA2JIT_TEMPLATE_DIR/fa2/ read from disk
+// FA2JIT_TEMPLATE_DIR is set, every regular file under $FA2JIT_TEMPLATE_DIR/fa2/ read from disk
 // (sorted by name), so templates can be edited without rebuilding. A missing or unreadable
 // override directory throws fa2::Error(Stage::Codegen, ...) naming the path.
 std::vector<TemplateFile> active_templates();

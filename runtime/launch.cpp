@@ -2,29 +2,68 @@
 
 #include <fmt/format.h>
 
+#include "common/error.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/fwd_params_builder.hpp"
+#include "runtime/params_builder.hpp"
 
 namespace fa2 {
 
-void launch_forward(CUfunction function, const TileConfig& config, const FwdArgs& args, CUstream stream) {
-  FwdParams params = make_fwd_params(args);
+namespace {
+
+struct Grid {
+  unsigned x, y, z;
+};
+
+template <class Params>
+void launch(CUfunction function, const char* what, const TileConfig& config, Grid grid, unsigned threads,
+            unsigned smem, Params& params, CUstream stream) {
   void* kernel_args[] = {&params};
-  const unsigned grid_x = static_cast<unsigned>((args.seqlen_q + config.block_m - 1) / config.block_m);
-  const CUresult result = driver::api().LaunchKernel(
-      function, grid_x, static_cast<unsigned>(args.heads_q), static_cast<unsigned>(args.batch),
-      static_cast<unsigned>(config.threads()), 1, 1, static_cast<unsigned>(config.smem_bytes()), stream, kernel_args,
-      nullptr);
+  const CUresult result = driver::api().LaunchKernel(function, grid.x, grid.y, grid.z, threads, 1, 1, smem, stream,
+                                                     kernel_args, nullptr);
   if (result != CUDA_SUCCESS)
     throw Error(Stage::Launch, "cuLaunchKernel",
-                fmt::format("{} on grid {}x{}x{}: {}", config.name(), grid_x, args.heads_q, args.batch,
+                fmt::format("{}{} on grid {}x{}x{}: {}", config.name(), what, grid.x, grid.y, grid.z,
                             driver::error_text(result)));
 }
 
-void prepare_function(CUfunction function, const TileConfig& config) {
-  driver::check(
-      driver::api().FuncSetAttribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, config.smem_bytes()),
-      "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+unsigned blocks(long long count, int per_block) { return static_cast<unsigned>((count + per_block - 1) / per_block); }
+
+}  // namespace
+
+void launch_forward(const KernelModule& kernel, const FwdArgs& args, CUstream stream) {
+  const TileConfig& config = kernel.config;
+  FwdParams params = make_fwd_params(args);
+  const Grid grid{blocks(args.seqlen_q, config.block_m), static_cast<unsigned>(args.heads_q),
+                  static_cast<unsigned>(args.batch)};
+  launch(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), params, stream);
+}
+
+void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream stream) {
+  const TileConfig& config = kernel.config;
+  const driver::Api& cu = driver::api();
+  void* workspace = args.workspace;
+  CUdeviceptr allocated = 0;
+  if (workspace == nullptr) {
+    driver::check(cu.MemAllocAsync(&allocated, bwd_workspace_layout(args).bytes, stream),
+                  "cuMemAllocAsync(backward workspace)");
+    workspace = reinterpret_cast<void*>(allocated);
+  }
+  BwdParams params = make_bwd_params(args, workspace);
+  const Grid rows{blocks(args.seqlen_q, kBwdRowsPerBlock), static_cast<unsigned>(args.heads_q),
+                  static_cast<unsigned>(args.batch)};
+  // Key blocks are the grid's x so that, under the deterministic mode's ordering, every block a block waits
+  // for was dispatched before it.
+  const Grid keys{blocks(args.seqlen_k, config.block_n), static_cast<unsigned>(args.heads_kv),
+                  static_cast<unsigned>(args.batch)};
+  try {
+    launch(kernel.functions.at(1), "_pre", config, rows, kBwdRowThreads, 0, params, stream);
+    launch(kernel.main(), "", config, keys, config.threads(), config.smem_bytes(), params, stream);
+    launch(kernel.functions.at(2), "_post", config, rows, kBwdRowThreads, 0, params, stream);
+  } catch (const Error&) {
+    if (allocated != 0) cu.MemFreeAsync(allocated, stream);  // the launch error is what the caller needs
+    throw;
+  }
+  if (allocated != 0) driver::check(cu.MemFreeAsync(allocated, stream), "cuMemFreeAsync(backward workspace)");
 }
 
 }  // namespace fa2

@@ -1,18 +1,21 @@
-// The launch of a loaded forward kernel: grid, block, dynamic shared memory and the by-value params.
+// The launches of a loaded kernel module: grids, blocks, dynamic shared memory and the by-value params
+// of each family's kernels.
 #pragma once
 
 #include <cuda.h>
 
-#include "codegen/tile_config.hpp"
-#include "fa2jit/fa2jit.hpp"
+#include "common/attention_args.hpp"
+#include "runtime/kernel_module.hpp"
 
 namespace fa2 {
 
-// Enqueues `function` (compiled from `config`, its dynamic shared memory limit already raised) on
-// `stream`. `args` must have passed check_forward_args. Throws fa2::Error(Stage::Launch) on failure.
-void launch_forward(CUfunction function, const TileConfig& config, const FwdArgs& args, CUstream stream);
+// Enqueues the forward `kernel` on `stream`. `args` must have passed check_forward_args. Throws
+// fa2::Error(Stage::Launch) on failure.
+void launch_forward(const KernelModule& kernel, const FwdArgs& args, CUstream stream);
 
-// Raises the function's dynamic shared memory limit to what `config` needs (above the 48 KB default).
-void prepare_function(CUfunction function, const TileConfig& config);
+// Enqueues the backward's three kernels (preprocess, main, dQ convert) on `stream`. `args` must have passed
+// check_backward_args; without a workspace one is taken from the driver's stream-ordered allocator and
+// given back after the last kernel, in stream order. Throws fa2::Error(Stage::Launch or Stage::Driver).
+void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream stream);
 
 }  // namespace fa2

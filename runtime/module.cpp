@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "runtime/driver.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 

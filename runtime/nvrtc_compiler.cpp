@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "runtime/embedded_templates.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 

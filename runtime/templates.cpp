@@ -1,7 +1,7 @@
 // Which template set a compile uses, and the hash that ties cached cubins to that set.
 #include "runtime/embedded_templates.hpp"
 
-#include "codegen/fnv1a.hpp"
+#include "common/fnv1a.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <iterator>
 #include <system_error>
 
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 
@@ -43,17 +43,18 @@ std::vector<TemplateFile> read_override_dir(const std::string& root) {
                     kOverrideEnv + "=" + root + ")");
   }
   std::vector<TemplateFile> files;
-  fs::directory_iterator it(dir, ec);
+  // Family folders (fa2/fwd/, fa2/bwd/) are read too, as the build-time embedding does.
+  fs::recursive_directory_iterator it(dir, ec);
   if (ec) {
     throw Error(Stage::Codegen, kOverrideEnv,
                 "cannot list template override directory '" + dir.string() + "': " + ec.message());
   }
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     std::error_code type_ec;
     // Same rule as the build-time embedding: regular files only (symlinks to files count).
     if (!it->is_regular_file(type_ec)) continue;
-    files.push_back({"fa2/" + it->path().filename().string(), read_file(it->path())});
+    files.push_back({"fa2/" + fs::relative(it->path(), dir).generic_string(), read_file(it->path())});
   }
   if (ec) {
     throw Error(Stage::Codegen, kOverrideEnv,

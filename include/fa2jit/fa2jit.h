@@ -1,4 +1,4 @@
-/* fa2jit C ABI: FlashAttention-2 forward for C callers and foreign-function interfaces (ctypes).
+/* fa2jit C ABI: FlashAttention-2 forward and backward for C callers and foreign-function interfaces (ctypes).
  * Every function returns a status and never lets an exception out; the message of the last failed
  * call on the calling thread is fa2_last_error(). The C++ API (fa2jit.hpp) documents the semantics. */
 #ifndef FA2JIT_FA2JIT_H
@@ -12,7 +12,7 @@ extern "C" {
 #endif
 
 /* Bumped when a declaration here changes incompatibly; fa2_abi_version() reports the library's. */
-#define FA2_ABI_VERSION 1
+#define FA2_ABI_VERSION 2
 
 typedef enum fa2_status {
   FA2_OK = 0,
@@ -76,6 +76,59 @@ int fa2_forward(const fa2_forward_args* args, void* stream);
 /* The kernel config fa2_forward would use for args (resolving it by the policy, which may tune), as
  * a NUL-terminated name in buffer. A buffer shorter than the name is FA2_ERROR_ARGUMENT. */
 int fa2_forward_config_name(const fa2_forward_args* args, char* buffer, size_t size);
+
+/* The backward of one forward call: Q, K, V, O, LSE as the forward had them, dO (dLoss/dO, shaped like O)
+ * in, dQ, dK, dV (shaped like Q, K, V) out. Layout rules as fa2_forward_args. struct_size comes first:
+ * set it to sizeof(fa2_backward_args), or start from fa2_backward_args_init(). */
+typedef struct fa2_backward_args {
+  int struct_size;
+  int dtype; /* fa2_dtype */
+  const void* q;
+  const void* k;
+  const void* v;
+  const void* o;
+  const float* lse; /* [batch, heads_q, seqlen_q] contiguous fp32 (natural log), from the forward */
+  const void* dout;
+  void* dq;
+  void* dk;
+  void* dv;
+  int batch;
+  int heads_q;
+  int heads_kv; /* divides heads_q; dK, dV of a KV head sum over its query heads */
+  int seqlen_q;
+  int seqlen_k;
+  int head_dim;
+  int64_t q_batch_stride, q_head_stride, q_row_stride;
+  int64_t k_batch_stride, k_head_stride, k_row_stride;
+  int64_t v_batch_stride, v_head_stride, v_row_stride;
+  int64_t o_batch_stride, o_head_stride, o_row_stride;
+  int64_t dout_batch_stride, dout_head_stride, dout_row_stride;
+  int64_t dq_batch_stride, dq_head_stride, dq_row_stride;
+  int64_t dk_batch_stride, dk_head_stride, dk_row_stride;
+  int64_t dv_batch_stride, dv_head_stride, dv_row_stride;
+  int causal;
+  float softmax_scale;  /* the forward's; 0: 1/sqrt(head_dim) */
+  int deterministic;    /* nonzero: bitwise-identical dQ, dK, dV from run to run */
+  void* workspace;      /* NULL: taken from the driver's stream-ordered allocator; else 256-byte aligned */
+  size_t workspace_bytes; /* at least fa2_backward_workspace_size() when workspace is given */
+  int tune_policy;        /* fa2_tune_policy */
+  const char* cache_path;
+} fa2_backward_args;
+
+/* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT. */
+void fa2_backward_args_init(fa2_backward_args* args);
+/* sizeof(fa2_backward_args) as the library was built, to check a binding's layout. */
+int fa2_backward_args_size(void);
+
+/* dQ, dK, dV enqueued on `stream` (three kernels), in the calling thread's current CUDA context. */
+int fa2_backward(const fa2_backward_args* args, void* stream);
+
+/* The kernel config fa2_backward would use for args (resolving it by the policy), as in
+ * fa2_forward_config_name. */
+int fa2_backward_config_name(const fa2_backward_args* args, char* buffer, size_t size);
+
+/* The bytes of workspace fa2_backward needs for args, in *bytes. */
+int fa2_backward_workspace_size(const fa2_backward_args* args, size_t* bytes);
 
 /* The message of the last failed call on this thread; "" after a successful one. Valid until the
  * thread's next fa2 call. */

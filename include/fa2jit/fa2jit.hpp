@@ -1,5 +1,5 @@
-// fa2jit public API: FlashAttention-2 forward through kernels generated, compiled (NVRTC) and launched
-// (CUDA Driver API) at run time, specialized to the problem's head dim, dtype and masking.
+// fa2jit public API: FlashAttention-2 forward and backward through kernels generated, compiled (NVRTC)
+// and launched (CUDA Driver API) at run time, specialized to the problem's head dim, dtype and masking.
 #pragma once
 
 #include <cstddef>
@@ -7,57 +7,15 @@
 #include <string>
 
 #include "codegen/tile_config.hpp"
-#include "runtime/error.hpp"
+#include "common/attention_args.hpp"
+#include "common/error.hpp"
 
 struct CUstream_st;  // CUstream without <cuda.h>
 
 namespace fa2 {
 
-// Element strides of a [batch, seqlen, heads, head_dim] tensor whose last dimension is contiguous.
-struct Strides {
-  long long batch = 0;
-  long long head = 0;
-  long long row = 0;  // between consecutive sequence positions
-};
-
-// Contiguous [batch, seqlen, heads, head_dim] (BSHD, FlashAttention's layout).
-Strides bshd_strides(int seqlen, int heads, int head_dim);
-// Contiguous [batch, heads, seqlen, head_dim] (BHSD, PyTorch SDPA's layout).
-Strides bhsd_strides(int seqlen, int heads, int head_dim);
-
-// How forward() picks a kernel for a problem class it has not seen in this process.
-enum class TunePolicy {
-  on_first_use,  // the tuned winner from the cache; on a miss, tune now and store it (the default)
-  heuristic,     // a built-in default config per (head dim, dtype, causal, arch); no tuning, no cache
-  cache_only,    // the tuned winner from the cache; a miss is an error naming the fa2-tune command
-};
-const char* tune_policy_name(TunePolicy policy);  // "on-first-use" | "heuristic" | "cache-only"
-std::optional<TunePolicy> parse_tune_policy(const std::string& text);
 // $FA2JIT_TUNE, else on-first-use. Throws fa2::Error naming the value when it is not a policy.
 TunePolicy default_tune_policy();
-
-struct FwdArgs {
-  const void* q = nullptr;  // [batch, seqlen_q, heads_q, head_dim], 16-byte aligned
-  const void* k = nullptr;  // [batch, seqlen_k, heads_kv, head_dim]
-  const void* v = nullptr;  // [batch, seqlen_k, heads_kv, head_dim]
-  void* o = nullptr;        // [batch, seqlen_q, heads_q, head_dim], same dtype as q
-  float* lse = nullptr;     // optional: [batch, heads_q, seqlen_q] contiguous fp32, natural log
-
-  DType dtype = DType::bf16;
-  int batch = 0;
-  int heads_q = 0;
-  int heads_kv = 0;  // heads_q must be a multiple (GQA/MQA); query head h reads KV head h / (heads_q / heads_kv)
-  int seqlen_q = 0;
-  int seqlen_k = 0;
-  int head_dim = 0;
-  Strides q_strides, k_strides, v_strides, o_strides;
-
-  bool causal = false;                 // bottom-right aligned when seqlen_q != seqlen_k
-  std::optional<float> softmax_scale;  // default 1/sqrt(head_dim)
-
-  std::optional<TunePolicy> tune_policy;  // default: $FA2JIT_TUNE as read at the first call, else on-first-use
-  std::string cache_path;                 // default: $FA2JIT_CACHE_DIR/kernels.db or ~/.cache/fa2jit/kernels.db
-};
 
 // O = softmax(Q K^T * scale) V, enqueued on `stream` (null = the legacy default stream) in the calling
 // thread's current CUDA context (device 0's primary context when there is none). The first call for a
@@ -70,14 +28,27 @@ void forward(const FwdArgs& args, CUstream_st* stream = nullptr);
 // The config forward() uses for `args` (resolving it, by the policy, if this process has not yet).
 TileConfig forward_config(const FwdArgs& args);
 
+// dQ, dK and dV of the forward call that produced args.o and args.lse, enqueued on `stream` as three
+// kernels (D = rowsum(dO * O) and zeroing, the main kernel over key blocks, the dQ conversion). Resolves
+// its kernel by the tune policy like forward() (the backward classes are tuned and cached on their own),
+// with the same argument checks. deterministic: bitwise-identical results from run to run.
+void backward(const BwdArgs& args, CUstream_st* stream = nullptr);
+
+// The config backward() uses for `args`.
+TileConfig backward_config(const BwdArgs& args);
+
+// Bytes of scratch backward() needs for `args` (the fp32 dQ accumulator dominates: 4 * batch * heads_q
+// * seqlen_q * head_dim), for callers that pass their own BwdArgs::workspace.
+std::size_t backward_workspace_bytes(const BwdArgs& args);
+
 // Counters of the process, for tests and diagnostics.
 struct RuntimeStats {
-  std::size_t compiles = 0;        // NVRTC compilations done for forward()
+  std::size_t compiles = 0;        // NVRTC compilations done for forward() and backward()
   std::size_t cubins_loaded = 0;   // cubins taken from the SQLite cache instead of compiling
-  std::size_t tunings = 0;         // problem classes tuned by forward() (on-first-use misses)
+  std::size_t tunings = 0;         // problem classes tuned by the passes (on-first-use misses)
   std::size_t resolutions = 0;     // problem classes resolved (first calls per class and policy)
-  std::size_t dispatch_hits = 0;   // forward() calls served from the in-memory dispatch table
-  // The cache failed (cannot be opened, read or written; a tuning not for its class) and forward()
+  std::size_t dispatch_hits = 0;   // calls served from the in-memory dispatch table
+  // The cache failed (cannot be opened, read or written; a tuning not for its class) and the pass
   // carried on without it: with the built-in config when no tuned winner was in hand, else with the
   // winner it had. cache-only is the exception: there a fault throws.
   std::size_t cache_faults = 0;
@@ -86,7 +57,7 @@ struct RuntimeStats {
 };
 RuntimeStats runtime_stats();
 // The message of the last cache fault counted in RuntimeStats::cache_faults (it names the cache file
-// and what forward() did instead); "" when there has been none.
+// and what the pass did instead); "" when there has been none.
 std::string last_cache_fault();
 
 }  // namespace fa2

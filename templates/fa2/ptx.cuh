@@ -19,6 +19,12 @@ __device__ __forceinline__ void cp_async_16(unsigned smem_dst, const void* globa
                : "memory");
 }
 
+// 4 bytes global -> shared (cp.async has no 4-byte .cg form), zero-filled when `src_bytes` is 0.
+__device__ __forceinline__ void cp_async_4(unsigned smem_dst, const void* global_src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_dst), "l"(global_src), "r"(src_bytes)
+               : "memory");
+}
+
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 
 // Waits until at most `kPending` committed groups are still in flight.
@@ -66,6 +72,33 @@ __device__ __forceinline__ unsigned pack_16bit(float lo, float hi) {
     asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(packed) : "f"(hi), "f"(lo));
   }
   return packed;
+}
+
+__device__ __forceinline__ void store_shared_32(unsigned smem_dst, unsigned value) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(smem_dst), "r"(value) : "memory");
+}
+
+// The two floats of a packed 16-bit pair, `lo` from the low half (the lower column index).
+template <bool kBf16>
+__device__ __forceinline__ void unpack_16bit(unsigned packed, float& lo, float& hi) {
+  if constexpr (kBf16) {
+    lo = __uint_as_float(packed << 16);
+    hi = __uint_as_float(packed & 0xffff0000u);
+  } else {
+    asm("{ .reg .f16 l, h; mov.b32 {l, h}, %2; cvt.f32.f16 %0, l; cvt.f32.f16 %1, h; }\n"
+        : "=f"(lo), "=f"(hi)
+        : "r"(packed));
+  }
+}
+
+// global[0] += a, global[1] += b without returning the old values; one vector reduction on sm_90.
+__device__ __forceinline__ void atomic_add_pair(float* global, float a, float b) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(global), "f"(a), "f"(b) : "memory");
+#else
+  asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(global), "f"(a) : "memory");
+  asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(global + 1), "f"(b) : "memory");
+#endif
 }
 
 __device__ __forceinline__ float exp2_approx(float x) {

@@ -3,7 +3,7 @@
 // hash-based random fill. Slow by design; compiled once per process.
 #pragma once
 
-#include "fa2/fwd_params.h"
+#include "fa2/fwd/fwd_params.h"
 
 namespace fa2_reference {
 

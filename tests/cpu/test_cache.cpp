@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "autotune/cache.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace {
 
@@ -34,6 +34,12 @@ using fa2::CachedKernel;
 using fa2::Measurement;
 using fa2::MeasurementStatus;
 using fa2::TuningRecord;
+
+// Takes a current file back to schema v2 (before kernel families): the columns v3 added, dropped.
+constexpr const char* kDropV3Columns =
+    "ALTER TABLE kernels DROP COLUMN family; ALTER TABLE kernels DROP COLUMN deterministic; "
+    "ALTER TABLE tunings DROP COLUMN family; ALTER TABLE tunings DROP COLUMN deterministic; "
+    "ALTER TABLE measurements DROP COLUMN family; ALTER TABLE measurements DROP COLUMN deterministic; ";
 
 class TempDir {
  public:
@@ -410,11 +416,11 @@ TEST_CASE("cache: an empty (v0) file is migrated to the current version") {
   write_file(path, "");  // zero bytes is a valid, empty SQLite database with user_version 0
   {
     Cache cache = Cache::open(path);
-    CHECK(cache.info().schema_version == 2);
+    CHECK(cache.info().schema_version == Cache::kSchemaVersion);
     cache.put_kernels({make_kernel("k")});
     cache.put_tuning(make_tuning("t", {make_measurement(MeasurementStatus::ok, 0)}));
   }
-  CHECK(raw_text(path, "PRAGMA user_version") == "2");
+  CHECK(raw_text(path, "PRAGMA user_version") == std::to_string(Cache::kSchemaVersion));
   CHECK(raw_text(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == "3");
   CHECK(raw_text(path, "PRAGMA journal_mode") == "wal");
   // Opening again is a no-op on the schema.
@@ -433,16 +439,17 @@ TEST_CASE("cache: a v1 file (before blocks_per_sm) is migrated, its rows read as
     cache.put_kernels({kernel});
     cache.put_tuning(make_tuning("t", {make_measurement(MeasurementStatus::ok, 0)}));
   }
-  raw_exec(path,
-           "ALTER TABLE kernels DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN blocks_per_sm; "
-           "ALTER TABLE measurements DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN space_hash; "
-           "PRAGMA user_version = 1;");
+  raw_exec(path, (std::string(kDropV3Columns) +
+                  "ALTER TABLE kernels DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN blocks_per_sm; "
+                  "ALTER TABLE measurements DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN space_hash; "
+                  "PRAGMA user_version = 1;")
+                     .c_str());
   REQUIRE(raw_text(path, "SELECT count(*) FROM pragma_table_info('kernels') WHERE name = 'blocks_per_sm'") == "0");
 
   // Read-only opening refuses to migrate (and so to read) it; a writable one migrates it in place.
-  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 2"));
+  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 3"));
   Cache cache = Cache::open(path);
-  CHECK(cache.info().schema_version == 2);
+  CHECK(cache.info().schema_version == Cache::kSchemaVersion);
   const auto found = cache.find_kernel("k");
   REQUIRE(found.has_value());
   CHECK(found->config == kernel.config);
@@ -456,6 +463,40 @@ TEST_CASE("cache: a v1 file (before blocks_per_sm) is migrated, its rows read as
   check_integrity(path);
 }
 
+TEST_CASE("cache: a v2 file (before kernel families) is migrated, its rows read as forward kernels") {
+  TempDir dir;
+  const std::string path = dir.file("kernels.db");
+  const CachedKernel kernel = make_kernel("k");
+  REQUIRE(kernel.config.family == fa2::Family::fwd);
+  {
+    Cache cache = Cache::open(path);
+    cache.put_kernels({kernel});
+    cache.put_tuning(make_tuning("t", {make_measurement(MeasurementStatus::ok, 0)}));
+  }
+  raw_exec(path, (std::string(kDropV3Columns) + "PRAGMA user_version = 2;").c_str());
+  REQUIRE(raw_text(path, "SELECT count(*) FROM pragma_table_info('tunings') WHERE name = 'family'") == "0");
+
+  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 3"));
+  Cache cache = Cache::open(path);
+  CHECK(cache.info().schema_version == 3);
+  const auto found = cache.find_kernel("k");
+  REQUIRE(found.has_value());
+  CHECK(found->config == kernel.config);
+  CHECK(found->config.family == fa2::Family::fwd);
+  CHECK_FALSE(found->config.deterministic);
+  const auto tuning = cache.find_tuning("t", true);
+  REQUIRE(tuning.has_value());
+  CHECK(tuning->winner.family == fa2::Family::fwd);
+  REQUIRE(tuning->measurements.size() == 1);
+  CHECK(tuning->measurements[0].config.family == fa2::Family::fwd);
+  // A backward row now fits beside them.
+  CachedKernel backward = make_kernel("b");
+  backward.config = fa2::default_config(fa2::Family::bwd, 128, fa2::DType::bf16, true, fa2::Arch::sm_90a, true);
+  cache.put_kernels({backward});
+  CHECK(cache.find_kernel("b")->config == backward.config);
+  check_integrity(path);
+}
+
 TEST_CASE("cache: a newer schema version is refused and the file left untouched") {
   TempDir dir;
   const std::string path = dir.file("kernels.db");
@@ -466,7 +507,7 @@ TEST_CASE("cache: a newer schema version is refused and the file left untouched"
     const std::string message = cache_error_of([&] { Cache::open(path, read_only); });
     CHECK(contains(message, path));
     CHECK(contains(message, "99"));
-    CHECK(contains(message, "version 2"));
+    CHECK(contains(message, "version 3"));
     CHECK(file_bytes(path) == before);
   }
   CHECK_FALSE(fs::exists(path + "-wal"));

@@ -24,9 +24,9 @@ TEST_CASE("emit prints the generated source") {
   CHECK(r.status == 0);
   const std::string name = fa2::default_config(128, fa2::DType::bf16, true, fa2::Arch::sm_90a).name();
   CHECK_MESSAGE(contains(r.output, name), r.output);
-  CHECK(contains(r.output, "#include \"fa2/fwd_kernel_wgmma.cuh\""));  // the sm_90a default
+  CHECK(contains(r.output, "#include \"fa2/fwd/fwd_kernel_wgmma.cuh\""));  // the sm_90a default
   const Run sm80 = run("emit --head-dim 128 --arch sm_80");
-  CHECK_MESSAGE(contains(sm80.output, "#include \"fa2/fwd_kernel.cuh\""), sm80.output);
+  CHECK_MESSAGE(contains(sm80.output, "#include \"fa2/fwd/fwd_kernel.cuh\""), sm80.output);
   const Run overlap = run("emit --head-dim 128 --scheme wgmma_overlap");
   CHECK_MESSAGE(contains(overlap.output, "/*overlap*/ true"), overlap.output);
 }

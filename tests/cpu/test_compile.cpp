@@ -19,7 +19,7 @@
 #include "codegen/emit.hpp"
 #include "codegen/tile_config.hpp"
 #include "runtime/embedded_templates.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 
 namespace fs = std::filesystem;
@@ -56,9 +56,7 @@ class TempTemplateCopy {
     std::string pattern = (fs::temp_directory_path() / "fa2jit_templates_XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
     root_ = pattern;
-    fs::create_directories(root_ / "fa2");
-    for (const auto& entry : fs::directory_iterator(fs::path(FA2JIT_SOURCE_DIR) / "templates" / "fa2"))
-      if (entry.is_regular_file()) fs::copy_file(entry.path(), root_ / "fa2" / entry.path().filename());
+    fs::copy(fs::path(FA2JIT_SOURCE_DIR) / "templates" / "fa2", root_ / "fa2", fs::copy_options::recursive);
   }
   ~TempTemplateCopy() {
     std::error_code ec;
@@ -160,10 +158,10 @@ TEST_CASE("every default config compiles for sm_80 and sm_90a: no spills at one 
 
 TEST_CASE("a broken template gives a Compile error carrying the NVRTC log") {
   TempTemplateCopy copy;
-  const std::string original = copy.read("fwd_kernel.cuh");
+  const std::string original = copy.read("fwd/fwd_kernel.cuh");
   REQUIRE(!original.empty());
   // An undeclared identifier used as a statement-level declaration: a plain syntax/semantic error.
-  copy.write("fwd_kernel.cuh", original + "\nfa2jit_injected_syntax_error ;;; )\n");
+  copy.write("fwd/fwd_kernel.cuh", original + "\nfa2jit_injected_syntax_error ;;; )\n");
 
   const fa2::TileConfig config = fa2::default_config(64, fa2::DType::fp16, false, fa2::Arch::sm_80);
   {
@@ -281,7 +279,7 @@ TEST_CASE("template_set_hash is stable and sensitive to one byte") {
     return a.include_name < b.include_name;
   }));
   bool has_kernel = false;
-  for (const auto& f : embedded) has_kernel |= f.include_name == "fa2/fwd_kernel.cuh";
+  for (const auto& f : embedded) has_kernel |= f.include_name == "fa2/fwd/fwd_kernel.cuh";
   CHECK(has_kernel);
 
   // Flip one byte in the middle of one file.

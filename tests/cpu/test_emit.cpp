@@ -8,7 +8,7 @@
 
 #include "codegen/emit.hpp"
 #include "codegen/tile_config.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 #include "tests/support/fa2_tune_process.hpp"
 
 namespace {
@@ -59,7 +59,7 @@ TEST_CASE("emission is deterministic across processes") {
 TEST_CASE("emitted source includes the templates and defines the named kernel") {
   const fa2::TileConfig config = golden_config();
   const std::string source = fa2::emit(config);
-  CHECK(source.find("#include \"fa2/fwd_kernel.cuh\"") != std::string::npos);
+  CHECK(source.find("#include \"fa2/fwd/fwd_kernel.cuh\"") != std::string::npos);
   CHECK(source.find("extern \"C\" __global__") != std::string::npos);
   CHECK(source.find(config.name() + "(") != std::string::npos);
   CHECK(source.find("/*head_dim*/ 128") != std::string::npos);
@@ -75,7 +75,7 @@ TEST_CASE("the wgmma schemes emit their own kernel, with or without the overlap"
     config.scheme = scheme;
     const std::string source = fa2::emit(config);
     CAPTURE(source);
-    CHECK(source.find("#include \"fa2/fwd_kernel_wgmma.cuh\"") != std::string::npos);
+    CHECK(source.find("#include \"fa2/fwd/fwd_kernel_wgmma.cuh\"") != std::string::npos);
     const bool overlap = scheme == fa2::Scheme::wgmma_overlap;
     CHECK(source.find(overlap ? "/*overlap*/ true" : "/*overlap*/ false") != std::string::npos);
     CHECK(source.find(config.name() + "(") != std::string::npos);

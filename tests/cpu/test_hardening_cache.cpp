@@ -18,10 +18,10 @@
 #include "autotune/kernel_store.hpp"
 #include "autotune/search_space.hpp"
 #include "codegen/emit.hpp"
-#include "runtime/error.hpp"
-#include "runtime/kernel_memo.hpp"
+#include "common/error.hpp"
+#include "api/kernel_memo.hpp"
 #include "runtime/nvrtc_compiler.hpp"
-#include "runtime/tune_resolution.hpp"
+#include "api/tune_resolution.hpp"
 #include "tests/cpu/test_hardening_support.hpp"
 
 namespace {
@@ -164,6 +164,9 @@ TEST_CASE("a cache of the previous schema: read commands migrate it in place ins
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   const int downgraded = sqlite3_exec(
       db,
+      "ALTER TABLE kernels DROP COLUMN family; ALTER TABLE kernels DROP COLUMN deterministic; "
+      "ALTER TABLE tunings DROP COLUMN family; ALTER TABLE tunings DROP COLUMN deterministic; "
+      "ALTER TABLE measurements DROP COLUMN family; ALTER TABLE measurements DROP COLUMN deterministic; "
       "ALTER TABLE kernels DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN blocks_per_sm; "
       "ALTER TABLE measurements DROP COLUMN blocks_per_sm; ALTER TABLE tunings DROP COLUMN space_hash; "
       "PRAGMA user_version = 1;",
@@ -174,7 +177,7 @@ TEST_CASE("a cache of the previous schema: read commands migrate it in place ins
   const Run listed = run("list --kernels --json --db '" + path + "'");
   CHECK_MESSAGE(listed.status == 0, listed.output);
   CHECK_MESSAGE(contains(listed.output, "\"blocks_per_sm\": 1"), listed.output);
-  CHECK(raw_query(path, "PRAGMA user_version") == "2");
+  CHECK(raw_query(path, "PRAGMA user_version") == std::to_string(fa2::Cache::kSchemaVersion));
   CHECK(row_count(path, "kernels") == 2);
   CHECK(integrity(path) == "ok");
 }
@@ -397,7 +400,7 @@ TEST_CASE("forward's resolution: cached winner, miss, unusable winner, and a sto
     const std::string message = error_of([&] {
       fa2::resolve_tuned(fa2::TunePolicy::cache_only, shape, kArch, "dev#other", path, no_tuning);
     });
-    CHECK(contains(message, "fa2-tune tune --head-dim 64"));
+    CHECK(contains(message, "fa2-tune tune --pass fwd --head-dim 64"));
     CHECK(contains(message, path));
   }
   SUBCASE("a cached winner of another class is not run: tuned again, or refused by cache-only") {
@@ -411,7 +414,7 @@ TEST_CASE("forward's resolution: cached winner, miss, unusable winner, and a sto
                                              });
     CHECK(resolved.tuned);
     CHECK(resolved.config == winner);
-    CHECK_MESSAGE(contains(resolved.cache_fault, "not a d64 bf16 causal kernel"), resolved.cache_fault);
+    CHECK_MESSAGE(contains(resolved.cache_fault, "not a fwd d64 bf16 causal kernel"), resolved.cache_fault);
     CHECK(Cache::open(path).find_tuning("dev#problem")->winner == winner);  // the bad row was replaced
 
     Cache::open(path).put_tuning(tuned(wrong));

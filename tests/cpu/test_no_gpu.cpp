@@ -8,8 +8,8 @@
 
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/error.hpp"
-#include "runtime/fwd_args_check.hpp"
+#include "common/error.hpp"
+#include "runtime/args_check.hpp"
 
 namespace {
 

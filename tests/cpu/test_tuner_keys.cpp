@@ -78,7 +78,7 @@ TEST_CASE("the search space covers every combination, each buildable or rejected
       const std::string scheme_name = fa2::scheme_name(scheme);
       CAPTURE(scheme_name);
       CAPTURE(head_dim);
-      const fa2::SearchSpace& space = fa2::search_space(scheme);
+      const fa2::SearchSpace& space = fa2::search_space(fa2::Family::fwd, scheme);
       const std::size_t points = space.block_m.size() * space.block_n.size() * space.warps.size() *
                                  space.stages.size() * space.blocks_per_sm.size();
       const auto candidates =
@@ -107,18 +107,18 @@ TEST_CASE("the search space covers every combination, each buildable or rejected
 
 TEST_CASE("the tuner sweeps both wgmma schemes where they apply, mma_sync elsewhere") {
   using fa2::Scheme;
-  CHECK(fa2::tuned_schemes(Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap});
-  CHECK(fa2::tuned_schemes(Arch::sm_90a, 96) == std::vector<Scheme>{Scheme::mma_sync});
-  CHECK(fa2::tuned_schemes(Arch::sm_80, 128) == std::vector<Scheme>{Scheme::mma_sync});
+  CHECK(fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap});
+  CHECK(fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_90a, 96) == std::vector<Scheme>{Scheme::mma_sync});
+  CHECK(fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_80, 128) == std::vector<Scheme>{Scheme::mma_sync});
   for (int head_dim : {64, 96, 128, 256}) {
     const ProblemClass problem = ProblemClass::of(shape(head_dim, false, 512, 512));
     std::size_t expected = 0;
-    for (Scheme scheme : fa2::tuned_schemes(Arch::sm_90a, head_dim))
+    for (Scheme scheme : fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_90a, head_dim))
       expected += fa2::enumerate_candidates(problem, Arch::sm_90a, 0, scheme).size();
     const auto all = fa2::enumerate_candidates(problem, Arch::sm_90a);
     CHECK(all.size() == expected);
     CHECK_FALSE(fa2::buildable_configs(problem, Arch::sm_90a).empty());
-    const std::vector<Scheme> schemes = fa2::tuned_schemes(Arch::sm_90a, head_dim);
+    const std::vector<Scheme> schemes = fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_90a, head_dim);
     for (const fa2::Candidate& c : all) CHECK(std::count(schemes.begin(), schemes.end(), c.config.scheme) == 1);
   }
 }
@@ -286,9 +286,9 @@ TEST_CASE("a cubin key changes with the arch and with any template byte, and onl
   // The same templates read from an override directory give the same key; one changed byte does not.
   fa2::test::TempDir dir;
   const std::filesystem::path root = dir.file("templates");
-  std::filesystem::create_directories(root / "fa2");
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(FA2JIT_SOURCE_DIR) + "/templates/fa2"))
-    std::filesystem::copy_file(entry.path(), root / "fa2" / entry.path().filename());
+  std::filesystem::create_directories(root);
+  std::filesystem::copy(std::string(FA2JIT_SOURCE_DIR) + "/templates/fa2", root / "fa2",
+                        std::filesystem::copy_options::recursive);
   {
     ScopedEnv override_dir("FA2JIT_TEMPLATE_DIR", root.string());
     CHECK(fa2::cubin_key(config) == key);

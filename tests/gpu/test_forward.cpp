@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "autotune/forward_check.hpp"
+#include "api/checks.hpp"
 #include "autotune/reference.hpp"
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/device_buffer.hpp"
@@ -17,10 +17,10 @@
 namespace {
 
 using fa2::DType;
-using fa2::ForwardCheckSpec;
+using fa2::CheckSpec;
 using fa2::Layout;
 
-void check_case(const ForwardCheckSpec& spec) {
+void check_case(const CheckSpec& spec) {
   const fa2::ForwardCheckResult result = fa2::run_forward_check(spec);
   const fa2::OutputComparison& c = result.comparison;
   INFO(spec.shape.describe(), "  ", result.kernel_name);
@@ -52,7 +52,7 @@ TEST_CASE("forward matches the fp32 reference over the full matrix") {
       for (bool causal : {false, true})
         for (int seqlen_q : kSeqlens)
           for (int seqlen_k : kSeqlens) {
-            ForwardCheckSpec spec;
+            CheckSpec spec;
             spec.shape.head_dim = head_dim;
             spec.shape.dtype = dtype;
             spec.shape.causal = causal;
@@ -70,7 +70,7 @@ TEST_CASE("forward matches the fp32 reference over the full matrix") {
 TEST_CASE("rows that see no key give O = 0 and LSE = +inf") {
   // Causal with seqlen_q > seqlen_k: the first seqlen_q - seqlen_k rows see nothing.
   for (int head_dim : {64, 128, 256}) {
-    ForwardCheckSpec spec;
+    CheckSpec spec;
     spec.shape.head_dim = head_dim;
     spec.shape.causal = true;
     spec.shape.batch = 1;
@@ -82,7 +82,7 @@ TEST_CASE("rows that see no key give O = 0 and LSE = +inf") {
 }
 
 TEST_CASE("a softmax scale other than 1/sqrt(d) is honoured") {
-  ForwardCheckSpec spec;
+  CheckSpec spec;
   spec.shape.batch = 1;
   spec.shape.heads_q = spec.shape.heads_kv = 2;
   spec.shape.seqlen_q = 200;
@@ -166,7 +166,7 @@ TEST_CASE("the reference agrees with a float64 computation on the host") {
 }
 
 TEST_CASE("a second call of the same problem class compiles nothing") {
-  ForwardCheckSpec spec;
+  CheckSpec spec;
   spec.shape.head_dim = 96;
   spec.shape.batch = 1;
   spec.shape.heads_q = spec.shape.heads_kv = 2;

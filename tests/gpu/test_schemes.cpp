@@ -7,11 +7,11 @@
 
 #include "autotune/forward_check.hpp"
 #include "autotune/kernel_store.hpp"
-#include "autotune/problem_buffers.hpp"
+#include "autotune/problem_bench.hpp"
 #include "autotune/tuner.hpp"
 #include "codegen/emit.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/launch.hpp"
+#include "runtime/kernel_module.hpp"
 #include "runtime/module.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 
@@ -73,12 +73,9 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
         shape.heads_kv = 2;
         shape.seqlen_q = seqlen_q;
         shape.seqlen_k = seqlen_k;
-        fa2::ProblemBuffers check(shape);
-        const fa2::ReferenceOutputs reference(check);
-        fa2::ProblemBuffers timed(shape);
-        const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources,
-                                                       fa2::MeasureInputs{check, reference, timed}, once,
-                                                       /*allow_spills*/ true);
+        const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
+        const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources, *bench,
+                                                       once, /*allow_spills*/ true);
         INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
         CHECK(m.status == fa2::MeasurementStatus::ok);
         CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
@@ -94,9 +91,8 @@ TEST_CASE("a kernel built for two blocks per SM keeps two resident; one built fo
     const fa2::TileConfig c =
         config(128, false, 128, 64, 8, 2, fa2::Scheme::wgmma, fa2::DType::bf16, blocks_per_sm);
     const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
-    const fa2::Module module = fa2::Module::load(kernel.cubin);
-    const CUfunction function = module.function(c.name());
-    fa2::prepare_function(function, c);
+    const fa2::KernelModule module = fa2::KernelModule::load(c, kernel.cubin);
+    const CUfunction function = module.main();
     int resident = 0;
     fa2::driver::check(fa2::driver::api().OccupancyMaxActiveBlocksPerMultiprocessor(&resident, function,
                                                                                     c.threads(), c.smem_bytes()),

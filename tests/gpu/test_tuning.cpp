@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "autotune/cache.hpp"
-#include "autotune/forward_check.hpp"
+#include "api/checks.hpp"
 #include "autotune/problem_buffers.hpp"
 #include "autotune/tuner.hpp"
 #include "codegen/emit.hpp"
@@ -39,7 +39,7 @@ fa2::ProblemShape small_shape(int head_dim, bool causal, int seqlen_q, int seqle
 TEST_CASE("on-first-use tunes once and stores; a second process loads it and compiles nothing") {
   TempDir dir;
   const std::string db = dir.file("kernels.db");
-  fa2::ForwardCheckSpec spec;
+  fa2::CheckSpec spec;
   spec.shape = small_shape(64, true, 300, 300);
   spec.policy = fa2::TunePolicy::on_first_use;
   spec.cache_path = db;
@@ -82,7 +82,7 @@ TEST_CASE("on-first-use tunes once and stores; a second process loads it and com
 
 TEST_CASE("cache-only with no tuning is an error that names the fa2-tune command") {
   TempDir dir;
-  fa2::ForwardCheckSpec spec;
+  fa2::CheckSpec spec;
   spec.shape = small_shape(128, false, 200, 333);
   spec.policy = fa2::TunePolicy::cache_only;
   spec.cache_path = dir.file("empty.db");
@@ -119,7 +119,7 @@ TEST_CASE("threads that meet the same new problem class tune it once") {
 
 TEST_CASE("the heuristic policy neither tunes nor touches the cache") {
   TempDir dir;
-  fa2::ForwardCheckSpec spec;
+  fa2::CheckSpec spec;
   spec.shape = small_shape(160, true, 100, 50);
   spec.policy = fa2::TunePolicy::heuristic;
   spec.cache_path = dir.file("untouched.db");
@@ -132,7 +132,7 @@ TEST_CASE("the heuristic policy neither tunes nor touches the cache") {
 TEST_CASE("a cached cubin the driver refuses is never used: it is compiled again and replaced") {
   TempDir dir;
   const std::string db = dir.file("kernels.db");
-  fa2::ForwardCheckSpec spec;
+  fa2::CheckSpec spec;
   spec.shape = small_shape(64, false, 200, 200);
   spec.policy = fa2::TunePolicy::on_first_use;
   spec.cache_path = db;
@@ -178,7 +178,7 @@ TEST_CASE("a cached cubin the driver refuses is never used: it is compiled again
 
 TEST_CASE("a class resolved from one cache is resolved again for another cache") {
   TempDir dir;
-  fa2::ForwardCheckSpec spec;
+  fa2::CheckSpec spec;
   spec.shape = small_shape(32, true, 120, 120);
   spec.policy = fa2::TunePolicy::on_first_use;
   spec.cache_path = dir.file("first.db");

@@ -1,5 +1,5 @@
-// How forward() picks the config of a problem class under on-first-use and cache-only, apart from the
-// GPU work it may start (tune_now), so that its handling of cache faults can be tested on any machine.
+// How a pass picks the config of a problem class under on-first-use and cache-only, apart from the GPU
+// work it may start (tune_now), so that its handling of cache faults can be tested on any machine.
 #pragma once
 
 #include <functional>
@@ -9,7 +9,7 @@
 #include "autotune/cache.hpp"
 #include "autotune/problem_shape.hpp"
 #include "codegen/tile_config.hpp"
-#include "fa2jit/fa2jit.hpp"
+#include "common/attention_args.hpp"
 
 namespace fa2 {
 
@@ -24,8 +24,9 @@ struct TunedResolution {
 // instead of throwing it, so that the winner is not lost with it.
 using TuneNow = std::function<TuningRecord(Cache& cache, std::string* store_fault)>;
 
-// Why a cached winner must not run the class of `shape` on `arch` (another head dim, dtype, mask or
-// arch, or a config that does not validate), or "" when it may.
+// Why a cached winner must not run the class of `shape` on `arch` (another family, head dim, dtype, mask
+// or arch, atomics for a class that asked for determinism, or a config that does not validate), or ""
+// when it may.
 std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape, Arch arch);
 
 // policy is on_first_use or cache_only; `requested_path` "" means Cache::default_path().

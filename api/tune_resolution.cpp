@@ -1,25 +1,26 @@
-#include "runtime/tune_resolution.hpp"
+#include "api/tune_resolution.hpp"
 
 #include <fmt/format.h>
 
 #include "autotune/search_space.hpp"
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 
 namespace {
 
 std::string tune_command(const ProblemShape& shape, const std::string& cache_path) {
-  return fmt::format("fa2-tune tune --head-dim {} --dtype {}{} --batch {} --heads {} --heads-kv {} --seqlen-q {} "
-                     "--seqlen-k {} --db '{}'",
-                     shape.head_dim, dtype_name(shape.dtype), shape.causal ? " --causal" : "", shape.batch,
-                     shape.heads_q, shape.heads_kv, shape.seqlen_q, shape.seqlen_k, cache_path);
+  return fmt::format("fa2-tune tune --pass {}{} --head-dim {} --dtype {} --causal {} --batch {} --heads {} "
+                     "--heads-kv {} --seqlen {} --seqlen-k {} --db '{}'",
+                     family_name(shape.family), shape.deterministic ? " --deterministic" : "", shape.head_dim,
+                     dtype_name(shape.dtype), shape.causal ? "on" : "off", shape.batch, shape.heads_q, shape.heads_kv,
+                     shape.seqlen_q, shape.seqlen_k, cache_path);
 }
 
 // The way out of a cache fault when no winner is in hand: the built-in config, which needs no cache.
 TunedResolution without_cache(const ProblemShape& shape, Arch arch, const std::string& fault) {
   TunedResolution result;
-  result.config = default_config(shape.head_dim, shape.dtype, shape.causal, arch);
+  result.config = default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic);
   result.cache_fault = fmt::format("{}; using the built-in config {} without the cache", fault, result.config.name());
   return result;
 }
@@ -30,9 +31,13 @@ std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape,
   if (winner.arch != arch)
     return fmt::format("its winner {} targets {}, but this device needs {}", winner.name(), arch_name(winner.arch),
                        arch_name(arch));
-  if (winner.head_dim != shape.head_dim || winner.dtype != shape.dtype || winner.causal != shape.causal)
-    return fmt::format("its winner {} is not a d{} {} {} kernel", winner.name(), shape.head_dim,
-                       dtype_name(shape.dtype), shape.causal ? "causal" : "non-causal");
+  if (winner.family != shape.family || winner.head_dim != shape.head_dim || winner.dtype != shape.dtype ||
+      winner.causal != shape.causal)
+    return fmt::format("its winner {} is not a {} d{} {} {} kernel", winner.name(), family_name(shape.family),
+                       shape.head_dim, dtype_name(shape.dtype), shape.causal ? "causal" : "non-causal");
+  if (shape.deterministic && !winner.deterministic)
+    return fmt::format("its winner {} adds dQ with atomics, but the call asks for deterministic gradients",
+                       winner.name());
   // A row edited or damaged into a config that cannot be built would fail later, at compile or launch.
   if (const auto reason = winner.validate()) return fmt::format("its winner {} is invalid: {}", winner.name(), *reason);
   return {};

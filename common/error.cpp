@@ -1,4 +1,4 @@
-#include "runtime/error.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 

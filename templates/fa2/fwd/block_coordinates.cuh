@@ -3,7 +3,7 @@
 // definition of the index and pointer arithmetic instead of each keeping a copy that could drift.
 #pragma once
 
-#include "fa2/fwd_params.h"
+#include "fa2/fwd/fwd_params.h"
 
 namespace fa2 {
 

@@ -2,9 +2,9 @@
 // staging each warp's rows through its own part of the (now idle) Q tile in shared memory.
 #pragma once
 
-#include "fa2/block_coordinates.cuh"
-#include "fa2/fwd_params.h"
-#include "fa2/online_softmax.cuh"
+#include "fa2/fwd/block_coordinates.cuh"
+#include "fa2/fwd/fwd_params.h"
+#include "fa2/fwd/online_softmax.cuh"
 #include "fa2/ptx.cuh"
 #include "fa2/smem_tile.cuh"
 

@@ -10,13 +10,13 @@
 // (more registers), so neither variant wins everywhere: the tuner measures both.
 #pragma once
 
-#include "fa2/block_coordinates.cuh"
-#include "fa2/fwd_config.cuh"
-#include "fa2/fwd_epilogue.cuh"
-#include "fa2/fwd_params.h"
-#include "fa2/key_range.cuh"
+#include "fa2/fwd/block_coordinates.cuh"
+#include "fa2/fwd/fwd_config.cuh"
+#include "fa2/fwd/fwd_epilogue.cuh"
+#include "fa2/fwd/fwd_params.h"
+#include "fa2/fwd/key_range.cuh"
 #include "fa2/mask.cuh"
-#include "fa2/online_softmax.cuh"
+#include "fa2/fwd/online_softmax.cuh"
 #include "fa2/ptx.cuh"
 #include "fa2/smem_tile.cuh"
 #include "fa2/tile_copy.cuh"

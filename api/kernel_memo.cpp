@@ -1,29 +1,17 @@
-#include "runtime/kernel_memo.hpp"
+#include "api/kernel_memo.hpp"
 
 #include <fmt/format.h>
 
 #include "autotune/cache.hpp"
 #include "autotune/kernel_store.hpp"
 #include "codegen/emit.hpp"
-#include "runtime/error.hpp"
-#include "runtime/launch.hpp"
+#include "common/error.hpp"
 
 namespace fa2 {
 
 KernelMemo& KernelMemo::instance() {
   static KernelMemo memo;
   return memo;
-}
-
-const ContextDevice& KernelMemo::device(CUcontext context) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto found = devices_.find(context);
-  if (found != devices_.end()) return found->second;
-  ContextDevice entry;
-  driver::check(driver::api().CtxGetDevice(&entry.device), "cuCtxGetDevice");
-  entry.info = driver::device_info(entry.device);
-  entry.arch = arch_for_compute_capability(entry.info.cc_major, entry.info.cc_minor);
-  return devices_.emplace(context, std::move(entry)).first->second;
 }
 
 const LoadedKernel& KernelMemo::kernel(const TileConfig& config, CUcontext context, Cache* cache) {
@@ -33,45 +21,40 @@ const LoadedKernel& KernelMemo::kernel(const TileConfig& config, CUcontext conte
   auto found = kernels_.find(key);
   if (found != kernels_.end()) return *found->second;
   auto loaded = std::make_unique<LoadedKernel>();
-  loaded->config = config;
-  if (cache && load_cached(*loaded, *cache, cubin_key(config))) {
+  if (cache && load_cached(*loaded, config, *cache, cubin_key(config))) {
     ++stats_.cubins_loaded;
   } else {
     CompiledKernel compiled = compile_source(emit(config), config.name(), config.arch);
     ++stats_.compiles;
     loaded->resources = compiled.resources;
-    loaded->module = Module::load(compiled.cubin);
-    loaded->function = loaded->module.function(config.name());
-    complete_resources(loaded->resources, loaded->function);
+    loaded->module = KernelModule::load(config, compiled.cubin);
+    complete_resources(loaded->resources, loaded->module.main());
     if (cache) store(*loaded, std::move(compiled), *cache);
   }
-  prepare_function(loaded->function, config);
   return *kernels_.emplace(key, std::move(loaded)).first->second;
 }
 
-bool KernelMemo::load_cached(LoadedKernel& loaded, Cache& cache, const std::string& key) {
+bool KernelMemo::load_cached(LoadedKernel& loaded, const TileConfig& config, Cache& cache, const std::string& key) {
   std::optional<CachedKernel> cached;
   try {
     cached = cache.find_kernel(key);
   } catch (const Error& error) {
     if (error.stage() != Stage::Cache) throw;
-    note_cache_fault(fmt::format("{}; compiling {} instead", error.what(), loaded.config.name()));
+    note_cache_fault(fmt::format("{}; compiling {} instead", error.what(), config.name()));
     return false;
   }
   if (!cached) return false;
-  std::string rejection = cached_kernel_rejection(*cached, loaded.config, key);
+  std::string rejection = cached_kernel_rejection(*cached, config, key);
   if (rejection.empty()) {
     try {
-      loaded.module = Module::load(cached->cubin);
-      loaded.function = loaded.module.function(loaded.config.name());
+      loaded.module = KernelModule::load(config, cached->cubin);
       loaded.resources = cached->resources;
-      complete_resources(loaded.resources, loaded.function);
+      complete_resources(loaded.resources, loaded.module.main());
       return true;
     } catch (const Error& error) {
       // Any refusal counts: if the driver itself is at fault, loading the fresh compile fails too and
       // that error is thrown; a module that half-loaded is never used.
-      loaded.function = nullptr;
-      loaded.module = Module();
+      loaded.module = KernelModule();
       const std::string message = error.what();
       rejection = "the driver refused it: " + message.substr(0, message.find('\n'));
     }
@@ -83,13 +66,13 @@ bool KernelMemo::load_cached(LoadedKernel& loaded, Cache& cache, const std::stri
 }
 
 void KernelMemo::store(const LoadedKernel& loaded, CompiledKernel&& compiled, Cache& cache) {
-  CachedKernel entry = cached_kernel_of(loaded.config, std::move(compiled));
+  CachedKernel entry = cached_kernel_of(loaded.config(), std::move(compiled));
   entry.resources = loaded.resources;
   try {
     cache.put_kernels({entry});  // replaces a rejected row under the same key
   } catch (const Error& error) {
     if (error.stage() != Stage::Cache) throw;
-    note_cache_fault(fmt::format("{}; {} is used without being stored", error.what(), loaded.config.name()));
+    note_cache_fault(fmt::format("{}; {} is used without being stored", error.what(), loaded.config().name()));
   }
 }
 

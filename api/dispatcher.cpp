@@ -1,6 +1,5 @@
-// forward(): argument checks, then the dispatch table (problem class -> loaded kernel). A miss
-// resolves the class by the tune policy: the built-in default, the cached tuning, or a tuning now
-// (runtime/tune_resolution.cpp, which also decides what a cache fault falls back to).
+#include "api/dispatcher.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -8,40 +7,13 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "api/tune_resolution.hpp"
 #include "autotune/cache.hpp"
-#include "autotune/problem_shape.hpp"
 #include "autotune/tuner.hpp"
-#include "fa2jit/fa2jit.hpp"
+#include "runtime/context_device.hpp"
 #include "runtime/driver.hpp"
-#include "runtime/fwd_args_check.hpp"
-#include "runtime/kernel_memo.hpp"
-#include "runtime/launch.hpp"
-#include "runtime/tune_resolution.hpp"
 
 namespace fa2 {
-
-Strides bshd_strides(int seqlen, int heads, int head_dim) {
-  return {static_cast<long long>(seqlen) * heads * head_dim, head_dim, static_cast<long long>(heads) * head_dim};
-}
-
-Strides bhsd_strides(int seqlen, int heads, int head_dim) {
-  return {static_cast<long long>(heads) * seqlen * head_dim, static_cast<long long>(seqlen) * head_dim, head_dim};
-}
-
-const char* tune_policy_name(TunePolicy policy) {
-  switch (policy) {
-    case TunePolicy::on_first_use: return "on-first-use";
-    case TunePolicy::heuristic: return "heuristic";
-    case TunePolicy::cache_only: return "cache-only";
-  }
-  return "unknown";
-}
-
-std::optional<TunePolicy> parse_tune_policy(const std::string& text) {
-  for (TunePolicy policy : {TunePolicy::on_first_use, TunePolicy::heuristic, TunePolicy::cache_only})
-    if (text == tune_policy_name(policy)) return policy;
-  return std::nullopt;
-}
 
 TunePolicy default_tune_policy() {
   const char* text = std::getenv("FA2JIT_TUNE");
@@ -52,15 +24,6 @@ TunePolicy default_tune_policy() {
 }
 
 namespace {
-
-Arch arch_of(const ContextDevice& device) {
-  if (!device.arch)
-    throw Error(Stage::Driver, "forward",
-                fmt::format("device '{}' has compute capability {}.{}; fa2jit generates kernels for sm_80, sm_86, "
-                            "sm_87, sm_89 and sm_90 devices",
-                            device.info.name, device.info.cc_major, device.info.cc_minor));
-  return *device.arch;
-}
 
 // Everything that selects a kernel, as plain values: building and hashing it allocates nothing.
 struct DispatchKey {
@@ -80,7 +43,8 @@ struct DispatchKeyHash {
   std::size_t operator()(const DispatchKey& key) const {
     const ProblemClass& p = key.problem;
     std::size_t h = std::hash<const void*>()(key.context);
-    for (long long part : {static_cast<long long>(p.dtype), static_cast<long long>(p.head_dim),
+    for (long long part : {static_cast<long long>(p.family), static_cast<long long>(p.deterministic),
+                           static_cast<long long>(p.dtype), static_cast<long long>(p.head_dim),
                            static_cast<long long>(p.causal), static_cast<long long>(p.gqa_ratio),
                            static_cast<long long>(p.layout), static_cast<long long>(p.seqlen_q_bucket),
                            static_cast<long long>(p.seqlen_k_bucket), static_cast<long long>(p.batch_heads_bucket),
@@ -104,12 +68,12 @@ class Dispatcher {
     return dispatcher;
   }
 
-  const LoadedKernel& kernel_for(const FwdArgs& args) {
+  const LoadedKernel& kernel_for(const ProblemShape& shape, const std::optional<TunePolicy>& requested_policy,
+                                 const std::string& cache_path) {
     const CUcontext context = driver::current_context();
-    const ProblemShape shape = ProblemShape::of(args);
-    const TunePolicy policy = args.tune_policy ? *args.tune_policy : process_tune_policy();
+    const TunePolicy policy = requested_policy ? *requested_policy : process_tune_policy();
     const std::size_t cache_path_hash =
-        policy == TunePolicy::heuristic ? 0 : std::hash<std::string>()(args.cache_path);  // no allocation
+        policy == TunePolicy::heuristic ? 0 : std::hash<std::string>()(cache_path);  // no allocation
     const DispatchKey key{context, ProblemClass::of(shape), policy, cache_path_hash};
     {
       std::shared_lock<std::shared_mutex> read(table_mutex_);
@@ -127,7 +91,7 @@ class Dispatcher {
       auto found = table_.find(key);
       if (found != table_.end()) return *found->second;
     }
-    const LoadedKernel& kernel = resolve(key, shape, args.cache_path);
+    const LoadedKernel& kernel = resolve(key, shape, cache_path);
     std::unique_lock<std::shared_mutex> write(table_mutex_);
     table_.emplace(key, &kernel);
     return kernel;
@@ -136,10 +100,12 @@ class Dispatcher {
  private:
   const LoadedKernel& resolve(const DispatchKey& key, const ProblemShape& shape, const std::string& requested_path) {
     KernelMemo& memo = KernelMemo::instance();
-    const Arch arch = arch_of(memo.device(key.context));
+    const Arch arch = current_arch(shape.family == Family::fwd ? "forward" : "backward");
     if (key.policy == TunePolicy::heuristic) {
       memo.count_resolution(false);
-      return memo.kernel(default_config(shape.head_dim, shape.dtype, shape.causal, arch), key.context);
+      return memo.kernel(
+          default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic),
+          key.context);
     }
     const std::string tuning = tuning_key(current_device_fingerprint(), key.problem);
     // A job must not die of its cache: under on-first-use a cache fault is counted and worked around.
@@ -161,15 +127,9 @@ class Dispatcher {
 
 }  // namespace
 
-TileConfig forward_config(const FwdArgs& args) {
-  check_forward_args(args);
-  return Dispatcher::instance().kernel_for(args).config;
-}
-
-void forward(const FwdArgs& args, CUstream_st* stream) {
-  check_forward_args(args);
-  const LoadedKernel& kernel = Dispatcher::instance().kernel_for(args);
-  launch_forward(kernel.function, kernel.config, args, stream);
+const LoadedKernel& dispatch(const ProblemShape& shape, const std::optional<TunePolicy>& policy,
+                             const std::string& cache_path) {
+  return Dispatcher::instance().kernel_for(shape, policy, cache_path);
 }
 
 RuntimeStats runtime_stats() { return KernelMemo::instance().stats(); }

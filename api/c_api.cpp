@@ -87,15 +87,15 @@ int guarded(Body&& body) noexcept {
 
 fa2::Strides strides(int64_t batch, int64_t head, int64_t row) { return {batch, head, row}; }
 
-// The C struct as FwdArgs; what FwdArgs cannot express (the enums, the scale's sentinel) is checked
-// here, the rest by forward() itself.
-fa2::FwdArgs to_fwd_args(const fa2_forward_args* in, const char* api_call) {
+// What both C structs share and their C++ forms cannot express (the enums, the scale's sentinel, the
+// struct's size), checked here; the rest is checked by forward() and backward() themselves.
+template <class CArgs, class Args>
+void convert_common(const CArgs* in, const char* struct_name, const char* api_call, Args& args) {
   if (in == nullptr) reject(api_call, "args is a null pointer");
-  if (in->struct_size != static_cast<int>(sizeof(fa2_forward_args)))
-    reject(api_call, fmt::format("args->struct_size is {} but this library's fa2_forward_args is {} bytes "
-                                 "(ABI version {}): set it to sizeof(fa2_forward_args) from the matching fa2jit.h",
-                                 in->struct_size, sizeof(fa2_forward_args), FA2_ABI_VERSION));
-  fa2::FwdArgs args;
+  if (in->struct_size != static_cast<int>(sizeof(CArgs)))
+    reject(api_call, fmt::format("args->struct_size is {} but this library's {} is {} bytes (ABI version {}): set "
+                                 "it to sizeof({}) from the matching fa2jit.h",
+                                 in->struct_size, struct_name, sizeof(CArgs), FA2_ABI_VERSION, struct_name));
   switch (in->dtype) {
     case FA2_DTYPE_FP16: args.dtype = fa2::DType::fp16; break;
     case FA2_DTYPE_BF16: args.dtype = fa2::DType::bf16; break;
@@ -118,11 +118,6 @@ fa2::FwdArgs to_fwd_args(const fa2_forward_args* in, const char* api_call) {
                                    in->softmax_scale));
     args.softmax_scale = in->softmax_scale;
   }
-  args.q = in->q;
-  args.k = in->k;
-  args.v = in->v;
-  args.o = in->o;
-  args.lse = in->lse;
   args.batch = in->batch;
   args.heads_q = in->heads_q;
   args.heads_kv = in->heads_kv;
@@ -135,7 +130,47 @@ fa2::FwdArgs to_fwd_args(const fa2_forward_args* in, const char* api_call) {
   args.o_strides = strides(in->o_batch_stride, in->o_head_stride, in->o_row_stride);
   args.causal = in->causal != 0;
   if (in->cache_path != nullptr) args.cache_path = in->cache_path;
+}
+
+fa2::FwdArgs to_fwd_args(const fa2_forward_args* in, const char* api_call) {
+  fa2::FwdArgs args;
+  convert_common(in, "fa2_forward_args", api_call, args);
+  args.q = in->q;
+  args.k = in->k;
+  args.v = in->v;
+  args.o = in->o;
+  args.lse = in->lse;
   return args;
+}
+
+fa2::BwdArgs to_bwd_args(const fa2_backward_args* in, const char* api_call) {
+  fa2::BwdArgs args;
+  convert_common(in, "fa2_backward_args", api_call, args);
+  args.q = in->q;
+  args.k = in->k;
+  args.v = in->v;
+  args.o = in->o;
+  args.lse = in->lse;
+  args.dout = in->dout;
+  args.dq = in->dq;
+  args.dk = in->dk;
+  args.dv = in->dv;
+  args.dout_strides = strides(in->dout_batch_stride, in->dout_head_stride, in->dout_row_stride);
+  args.dq_strides = strides(in->dq_batch_stride, in->dq_head_stride, in->dq_row_stride);
+  args.dk_strides = strides(in->dk_batch_stride, in->dk_head_stride, in->dk_row_stride);
+  args.dv_strides = strides(in->dv_batch_stride, in->dv_head_stride, in->dv_row_stride);
+  args.deterministic = in->deterministic != 0;
+  args.workspace = in->workspace;
+  args.workspace_bytes = in->workspace_bytes;
+  return args;
+}
+
+// The kernel name of a pass's config into a caller's buffer (checked for null before the config was resolved).
+void copy_name(const std::string& name, char* buffer, size_t size, const char* api_call) {
+  if (size < name.size() + 1)
+    reject(api_call, fmt::format("buffer of {} bytes is too small for '{}' ({} bytes with the NUL)", size, name,
+                                 name.size() + 1));
+  std::memcpy(buffer, name.c_str(), name.size() + 1);
 }
 
 }  // namespace
@@ -158,11 +193,36 @@ int fa2_forward(const fa2_forward_args* args, void* stream) {
 int fa2_forward_config_name(const fa2_forward_args* args, char* buffer, size_t size) {
   return guarded([&] {
     if (buffer == nullptr) reject("fa2_forward_config_name", "buffer is a null pointer");
-    const std::string name = fa2::forward_config(to_fwd_args(args, "fa2_forward_config_name")).name();
-    if (size < name.size() + 1)
-      reject("fa2_forward_config_name", fmt::format("buffer of {} bytes is too small for '{}' ({} bytes with the NUL)",
-                                                    size, name, name.size() + 1));
-    std::memcpy(buffer, name.c_str(), name.size() + 1);
+    copy_name(fa2::forward_config(to_fwd_args(args, "fa2_forward_config_name")).name(), buffer, size,
+              "fa2_forward_config_name");
+  });
+}
+
+void fa2_backward_args_init(fa2_backward_args* args) {
+  if (args == nullptr) return;
+  std::memset(args, 0, sizeof(*args));
+  args->struct_size = static_cast<int>(sizeof(*args));
+  args->tune_policy = FA2_TUNE_DEFAULT;
+}
+
+int fa2_backward_args_size(void) { return static_cast<int>(sizeof(fa2_backward_args)); }
+
+int fa2_backward(const fa2_backward_args* args, void* stream) {
+  return guarded([&] { fa2::backward(to_bwd_args(args, "fa2_backward"), static_cast<CUstream_st*>(stream)); });
+}
+
+int fa2_backward_config_name(const fa2_backward_args* args, char* buffer, size_t size) {
+  return guarded([&] {
+    if (buffer == nullptr) reject("fa2_backward_config_name", "buffer is a null pointer");
+    copy_name(fa2::backward_config(to_bwd_args(args, "fa2_backward_config_name")).name(), buffer, size,
+              "fa2_backward_config_name");
+  });
+}
+
+int fa2_backward_workspace_size(const fa2_backward_args* args, size_t* bytes) {
+  return guarded([&] {
+    if (bytes == nullptr) reject("fa2_backward_workspace_size", "bytes is a null pointer");
+    *bytes = fa2::backward_workspace_bytes(to_bwd_args(args, "fa2_backward_workspace_size"));
   });
 }
 

@@ -1,0 +1,27 @@
+// The element types and GPU architectures fa2jit knows, with the facts of each arch that sizing a kernel
+// needs. The bottom of the layers: codegen, runtime, autotune and the API all speak these.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace fa2 {
+
+enum class DType { fp16, bf16 };
+enum class Arch { sm_80, sm_86, sm_89, sm_90a };
+
+const char* dtype_name(DType dtype);  // "fp16" | "bf16"
+const char* arch_name(Arch arch);     // "sm_80" ...
+std::optional<DType> parse_dtype(const std::string& text);
+std::optional<Arch> parse_arch(const std::string& text);
+// The arch of a device from its compute capability (e.g. 9.0 -> sm_90a), if fa2jit targets it.
+std::optional<Arch> arch_for_compute_capability(int major, int minor);
+int compute_capability(Arch arch);   // 80, 86, 89, 90
+int max_smem_per_block(Arch arch);   // opt-in dynamic shared memory limit, bytes
+int smem_per_sm(Arch arch);          // shared memory of one SM, bytes (1 KB of it reserved per block)
+int max_threads_per_sm(Arch arch);
+
+// Every head dim fa2jit supports: the multiples of 32 up to 256.
+bool is_supported_head_dim(int head_dim);
+
+}  // namespace fa2

@@ -1,0 +1,128 @@
+#include "runtime/args_check.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "common/error.hpp"
+#include "runtime/params_builder.hpp"
+
+namespace fa2 {
+
+namespace {
+
+// Collects the rules under the name of the call they guard ("forward" or "backward").
+class Rules {
+ public:
+  explicit Rules(const char* call) : call_(call) {}
+
+  [[noreturn]] void reject(const std::string& message) const { throw Error(Stage::Argument, call_, message); }
+
+  // Tensors move as 16-byte vectors; the LSE and D one float at a time.
+  void pointer(const void* pointer, const char* name, bool required, int alignment) const {
+    if (pointer == nullptr) {
+      if (required) reject(fmt::format("{} is a null pointer", name));
+      return;
+    }
+    if (reinterpret_cast<std::uintptr_t>(pointer) % alignment != 0)
+      reject(fmt::format("{} = {} is not {}-byte aligned", name, pointer, alignment));
+  }
+
+  void strides(const Strides& strides, const char* name, int head_dim) const {
+    // Tile rows are addressed with 32-bit offsets inside the kernels: up to 256 rows * row stride must fit.
+    constexpr long long kMaxRowStride = (1ll << 31) / 256;
+    const long long values[] = {strides.batch, strides.head, strides.row};
+    const char* parts[] = {"batch", "head", "row"};
+    for (int i = 0; i < 3; ++i) {
+      if (values[i] < 0) reject(fmt::format("{} {} stride {} is negative", name, parts[i], values[i]));
+      if (values[i] % 8 != 0)
+        reject(fmt::format("{} {} stride {} is not a multiple of 8 elements (rows must start 16-byte aligned)",
+                           name, parts[i], values[i]));
+    }
+    if (strides.row < head_dim)
+      reject(fmt::format("{} row stride {} is smaller than head_dim {}: rows would overlap", name, strides.row,
+                         head_dim));
+    if (strides.row > kMaxRowStride)
+      reject(fmt::format("{} row stride {} exceeds {} elements", name, strides.row, kMaxRowStride));
+  }
+
+  // The sizes both passes share.
+  void sizes(int batch, int heads_q, int heads_kv, int seqlen_q, int seqlen_k, int head_dim,
+             const std::optional<float>& softmax_scale) const {
+    if (!is_supported_head_dim(head_dim))
+      reject(fmt::format("head_dim {} is not supported: use a multiple of 32 from 32 to 256", head_dim));
+    if (batch < 1 || batch > 65535) reject(fmt::format("batch {} must be in [1, 65535]", batch));
+    if (heads_q < 1 || heads_q > 65535) reject(fmt::format("heads_q {} must be in [1, 65535]", heads_q));
+    if (heads_kv < 1) reject(fmt::format("heads_kv {} must be at least 1", heads_kv));
+    if (heads_q % heads_kv != 0) reject(fmt::format("heads_q {} is not a multiple of heads_kv {}", heads_q, heads_kv));
+    // Row indices are ints, and the kernels form m0 + block_m + seqlen_k - seqlen_q (the causal diagonal)
+    // and seqlen + block_m - 1 (the block count): 2^30 keeps every such sum inside int.
+    constexpr int kMaxSeqlen = 1 << 30;
+    if (seqlen_q < 1 || seqlen_q > kMaxSeqlen)
+      reject(fmt::format("seqlen_q {} must be in [1, {}]", seqlen_q, kMaxSeqlen));
+    if (seqlen_k < 1 || seqlen_k > kMaxSeqlen)
+      reject(fmt::format("seqlen_k {} must be in [1, {}]", seqlen_k, kMaxSeqlen));
+    if (softmax_scale && !(std::isfinite(*softmax_scale) && *softmax_scale > 0.f))
+      reject(fmt::format("softmax_scale {} must be finite and positive", *softmax_scale));
+  }
+
+ private:
+  const char* call_;
+};
+
+}  // namespace
+
+void check_forward_args(const FwdArgs& args) {
+  const Rules rules("forward");
+  rules.pointer(args.q, "q", true, 16);
+  rules.pointer(args.k, "k", true, 16);
+  rules.pointer(args.v, "v", true, 16);
+  rules.pointer(args.o, "o", true, 16);
+  rules.pointer(args.lse, "lse", false, 4);
+  rules.sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim,
+              args.softmax_scale);
+  rules.strides(args.q_strides, "q", args.head_dim);
+  rules.strides(args.k_strides, "k", args.head_dim);
+  rules.strides(args.v_strides, "v", args.head_dim);
+  rules.strides(args.o_strides, "o", args.head_dim);
+}
+
+void check_backward_args(const BwdArgs& args) {
+  const Rules rules("backward");
+  rules.pointer(args.q, "q", true, 16);
+  rules.pointer(args.k, "k", true, 16);
+  rules.pointer(args.v, "v", true, 16);
+  rules.pointer(args.o, "o", true, 16);
+  rules.pointer(args.lse, "lse", true, 4);
+  rules.pointer(args.dout, "dout", true, 16);
+  rules.pointer(args.dq, "dq", true, 16);
+  rules.pointer(args.dk, "dk", true, 16);
+  rules.pointer(args.dv, "dv", true, 16);
+  rules.sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim,
+              args.softmax_scale);
+  rules.strides(args.q_strides, "q", args.head_dim);
+  rules.strides(args.k_strides, "k", args.head_dim);
+  rules.strides(args.v_strides, "v", args.head_dim);
+  rules.strides(args.o_strides, "o", args.head_dim);
+  rules.strides(args.dout_strides, "dout", args.head_dim);
+  rules.strides(args.dq_strides, "dq", args.head_dim);
+  rules.strides(args.dk_strides, "dk", args.head_dim);
+  rules.strides(args.dv_strides, "dv", args.head_dim);
+  if (args.workspace != nullptr) {
+    rules.pointer(args.workspace, "workspace", true, 256);
+    const std::size_t needed = bwd_workspace_layout(args).bytes;
+    if (args.workspace_bytes < needed)
+      rules.reject(fmt::format("workspace_bytes {} is smaller than the {} bytes this problem needs "
+                               "(backward_workspace_bytes); pass a larger workspace or none",
+                               args.workspace_bytes, needed));
+  }
+}
+
+void check_backward_sizes(const BwdArgs& args) {
+  Rules("backward_workspace_bytes")
+      .sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim, args.softmax_scale);
+}
+
+}  // namespace fa2

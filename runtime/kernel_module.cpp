@@ -1,0 +1,18 @@
+#include "runtime/kernel_module.hpp"
+
+#include "runtime/driver.hpp"
+
+namespace fa2 {
+
+KernelModule KernelModule::load(const TileConfig& config, const std::vector<char>& cubin) {
+  KernelModule loaded;
+  loaded.config = config;
+  loaded.module = Module::load(cubin);
+  for (const std::string& name : config.entry_points()) loaded.functions.push_back(loaded.module.function(name));
+  driver::check(driver::api().FuncSetAttribute(loaded.main(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                               config.smem_bytes()),
+                "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+  return loaded;
+}
+
+}  // namespace fa2

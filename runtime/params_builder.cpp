@@ -1,0 +1,100 @@
+#include "runtime/params_builder.hpp"
+
+#include <cmath>
+
+namespace fa2 {
+
+namespace {
+
+constexpr float kLog2e = 1.44269504088896340736f;  // kept in float: a double constant would make fp64 math
+
+std::size_t aligned(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+}  // namespace
+
+float softmax_scale_of(const std::optional<float>& softmax_scale, int head_dim) {
+  return softmax_scale.value_or(1.f / std::sqrt(static_cast<float>(head_dim)));
+}
+
+FwdParams make_fwd_params(const FwdArgs& args) {
+  FwdParams params{};
+  params.q = args.q;
+  params.k = args.k;
+  params.v = args.v;
+  params.o = args.o;
+  params.lse = args.lse;
+  params.q_batch_stride = args.q_strides.batch;
+  params.q_head_stride = args.q_strides.head;
+  params.q_row_stride = args.q_strides.row;
+  params.k_batch_stride = args.k_strides.batch;
+  params.k_head_stride = args.k_strides.head;
+  params.k_row_stride = args.k_strides.row;
+  params.v_batch_stride = args.v_strides.batch;
+  params.v_head_stride = args.v_strides.head;
+  params.v_row_stride = args.v_strides.row;
+  params.o_batch_stride = args.o_strides.batch;
+  params.o_head_stride = args.o_strides.head;
+  params.o_row_stride = args.o_strides.row;
+  params.batch = args.batch;
+  params.heads_q = args.heads_q;
+  params.heads_kv = args.heads_kv;
+  params.seqlen_q = args.seqlen_q;
+  params.seqlen_k = args.seqlen_k;
+  params.softmax_scale = softmax_scale_of(args.softmax_scale, args.head_dim);
+  params.softmax_scale_log2 = params.softmax_scale * kLog2e;
+  return params;
+}
+
+BwdWorkspaceLayout bwd_workspace_layout(const BwdArgs& args) {
+  BwdWorkspaceLayout layout;
+  const std::size_t rows = static_cast<std::size_t>(args.batch) * args.heads_q * args.seqlen_q;
+  layout.semaphore_stride = (args.seqlen_q + 15) / 16;
+  layout.dq_accum = 0;
+  layout.dpsum = aligned(rows * args.head_dim * sizeof(float));
+  layout.semaphore = layout.dpsum + aligned(rows * sizeof(float));
+  const std::size_t semaphores = static_cast<std::size_t>(args.batch) * args.heads_q * layout.semaphore_stride;
+  layout.bytes = layout.semaphore + aligned(semaphores * sizeof(int));
+  return layout;
+}
+
+BwdParams make_bwd_params(const BwdArgs& args, void* workspace) {
+  const BwdWorkspaceLayout layout = bwd_workspace_layout(args);
+  char* base = static_cast<char*>(workspace);
+  BwdParams params{};
+  params.q = args.q;
+  params.k = args.k;
+  params.v = args.v;
+  params.o = args.o;
+  params.dout = args.dout;
+  params.lse = args.lse;
+  params.dq = args.dq;
+  params.dk = args.dk;
+  params.dv = args.dv;
+  params.dq_accum = reinterpret_cast<float*>(base + layout.dq_accum);
+  params.dpsum = reinterpret_cast<float*>(base + layout.dpsum);
+  params.dq_semaphore = reinterpret_cast<int*>(base + layout.semaphore);
+  auto set = [](long long& batch, long long& head, long long& row, const Strides& strides) {
+    batch = strides.batch;
+    head = strides.head;
+    row = strides.row;
+  };
+  set(params.q_batch_stride, params.q_head_stride, params.q_row_stride, args.q_strides);
+  set(params.k_batch_stride, params.k_head_stride, params.k_row_stride, args.k_strides);
+  set(params.v_batch_stride, params.v_head_stride, params.v_row_stride, args.v_strides);
+  set(params.o_batch_stride, params.o_head_stride, params.o_row_stride, args.o_strides);
+  set(params.do_batch_stride, params.do_head_stride, params.do_row_stride, args.dout_strides);
+  set(params.dq_batch_stride, params.dq_head_stride, params.dq_row_stride, args.dq_strides);
+  set(params.dk_batch_stride, params.dk_head_stride, params.dk_row_stride, args.dk_strides);
+  set(params.dv_batch_stride, params.dv_head_stride, params.dv_row_stride, args.dv_strides);
+  params.batch = args.batch;
+  params.heads_q = args.heads_q;
+  params.heads_kv = args.heads_kv;
+  params.seqlen_q = args.seqlen_q;
+  params.seqlen_k = args.seqlen_k;
+  params.semaphore_stride = layout.semaphore_stride;
+  params.softmax_scale = softmax_scale_of(args.softmax_scale, args.head_dim);
+  params.softmax_scale_log2 = params.softmax_scale * kLog2e;
+  return params;
+}
+
+}  // namespace fa2

@@ -1,0 +1,31 @@
+// FwdArgs and BwdArgs (the public, validated descriptions of a call) -> FwdParams and BwdParams (the
+// kernels' by-value arguments), and the layout of the backward's workspace.
+#pragma once
+
+#include <cstddef>
+
+#include "common/attention_args.hpp"
+#include "fa2/bwd/bwd_params.h"
+#include "fa2/fwd/fwd_params.h"
+
+namespace fa2 {
+
+// The softmax scale a call uses: the given one, else 1/sqrt(head_dim).
+float softmax_scale_of(const std::optional<float>& softmax_scale, int head_dim);
+
+FwdParams make_fwd_params(const FwdArgs& args);
+
+// Where the backward's scratch lives inside one workspace allocation (offsets 256-byte aligned).
+struct BwdWorkspaceLayout {
+  std::size_t dq_accum = 0;   // fp32 dQ accumulator, batch x heads_q x seqlen_q x head_dim
+  std::size_t dpsum = 0;      // fp32 D, batch x heads_q x seqlen_q
+  std::size_t semaphore = 0;  // int32, batch x heads_q x semaphore_stride (deterministic mode)
+  int semaphore_stride = 0;   // ceil(seqlen_q / 16): enough for any block_m
+  std::size_t bytes = 0;      // the whole workspace
+};
+BwdWorkspaceLayout bwd_workspace_layout(const BwdArgs& args);
+
+// `workspace` must hold bwd_workspace_layout(args).bytes.
+BwdParams make_bwd_params(const BwdArgs& args, void* workspace);
+
+}  // namespace fa2
