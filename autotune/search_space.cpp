@@ -9,8 +9,8 @@
 namespace fa2 {
 
 const SearchSpace& search_space(Family family, Scheme scheme) {
-  // Backward (mma_sync): 64 or 128 query rows per step and keys per block (FA2's tiles are among them),
-  // 4 or 8 warps, Q/dO single- or double-buffered.
+  // Backward: 64 or 128 query rows per step and keys per block (FA2's tiles are among them), 4 or 8 warps
+  // (wgmma: one or two warpgroups of 64 keys each), Q/dO single- or double-buffered.
   static const SearchSpace backward{
       /*block_m*/ {64, 128},
       /*block_n*/ {64, 128},
@@ -57,6 +57,9 @@ const SearchSpace& search_space(Family family, Scheme scheme) {
 
 std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim) {
   if (family == Family::fwd && arch == Arch::sm_90a && head_dim % 64 == 0) return {Scheme::wgmma, Scheme::wgmma_overlap};
+  // The wgmma backward: head dims 64 and 128 (64 keys per warpgroup), 256 (the head dim split in two).
+  if (family == Family::bwd && arch == Arch::sm_90a && (head_dim == 64 || head_dim == 128 || head_dim == 256))
+    return {Scheme::wgmma, Scheme::mma_sync};
   return {Scheme::mma_sync};
 }
 
@@ -121,7 +124,16 @@ std::string search_space_hash(const ProblemClass& problem, Arch arch) {
 }
 
 TileConfig fa2_static_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic) {
-  if (family == Family::bwd) return default_config(family, head_dim, dtype, causal, arch, deterministic);
+  if (family == Family::bwd) {
+    // flash_bwd_launch_template.h (sm80 and H100): 8 warps, Q/dO double-buffered, mma.sync.
+    TileConfig config = default_config(family, head_dim, dtype, causal, arch, deterministic);
+    config.scheme = Scheme::mma_sync;
+    config.warps = 8;
+    config.stages = 2;
+    config.block_m = head_dim <= 64 ? 128 : 64;
+    config.block_n = head_dim <= 128 ? 128 : 64;
+    return config;
+  }
   TileConfig config;
   config.head_dim = head_dim;
   config.dtype = dtype;

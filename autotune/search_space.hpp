@@ -28,7 +28,8 @@ struct Candidate {
 
 // The schemes the tuner sweeps for a family and head dim on an arch. Forward: both wgmma variants where
 // they apply (sm_90a, head dims that are whole 64-column pages), where they beat mma_sync at every
-// measured point (bench/NOTES.md); mma_sync everywhere else. Backward: mma_sync.
+// measured point (bench/NOTES.md); mma_sync everywhere else. Backward: wgmma and mma_sync on sm_90a at
+// head dims 64, 128 and 256, mma_sync everywhere else.
 std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim);
 
 // Every point of the space of `scheme` (default: of each of tuned_schemes()) for `problem` (whose family
@@ -48,8 +49,8 @@ std::vector<TileConfig> buildable_configs(const ProblemClass& problem, Arch arch
 std::string search_space_hash(const ProblemClass& problem, Arch arch);
 
 // FlashAttention-2's static tile choice for H100 (flash_fwd_launch_template.h, flash_bwd_launch_template.h),
-// expressed in this kernel's terms: the baseline the tuner must beat. Forward stages 2 (K/V double
-// buffering); the backward's is its built-in default.
+// expressed in this kernel's terms: the baseline the tuner must beat. Stages 2 (K/V, or the backward's
+// Q/dO, double-buffered); the backward on mma_sync.
 TileConfig fa2_static_config(Family family, int head_dim, DType dtype, bool causal, Arch arch,
                              bool deterministic = false);
 

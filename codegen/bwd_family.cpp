@@ -39,9 +39,49 @@ std::optional<BwdWarpGrids> bwd_warp_grids(const TileConfig& c) {
 
 namespace {
 
+// The wgmma scheme's wide kernel (head dims over 128): both warpgroups share 64 keys and split the head dim.
+bool is_wide_wgmma(const TileConfig& c) { return c.scheme == Scheme::wgmma && c.head_dim > 128; }
+
+// The wgmma scheme: one warpgroup per 64 keys, S^T and dP^T of the whole query block and dK, dV of the
+// whole head dim in its registers; at d256 the wide kernel (codegen rules mirror
+// templates/fa2/bwd/bwd_config.cuh, BwdWgmmaConfig and BwdWgmmaWideConfig).
+std::optional<std::string> validate_backward_wgmma(const TileConfig& c) {
+  if (c.arch != Arch::sm_90a) return fmt::format("scheme wgmma needs arch sm_90a, not {}", arch_name(c.arch));
+  if (is_wide_wgmma(c)) {
+    if (c.head_dim != 256)
+      return fmt::format("the wgmma backward splits the head dim into whole 64-column pages per warpgroup: "
+                         "head_dim {} must be 64, 128 or 256 (use mma_sync)",
+                         c.head_dim);
+    if (c.warps != 8 || (c.block_m != 64 && c.block_m != 128) || c.block_n != 64)
+      return fmt::format("the wgmma backward at d256 has two warpgroups over 64 keys: warps 8, block_m 64 or 128, "
+                         "block_n 64 (not {}, {}, {})",
+                         c.warps, c.block_m, c.block_n);
+    return std::nullopt;
+  }
+  if (c.head_dim != 64 && c.head_dim != 128)
+    return fmt::format("the wgmma backward keeps dK and dV of the whole head dim in registers: head_dim {} must be "
+                       "64 or 128 (use mma_sync)",
+                       c.head_dim);
+  if (c.warps != 4 && c.warps != 8)
+    return fmt::format("the wgmma backward needs one or two warpgroups: warps {} must be 4 or 8", c.warps);
+  if (c.block_n != 16 * c.warps)
+    return fmt::format("the wgmma backward needs block_n = 64 keys per warpgroup = {}, not {}", 16 * c.warps,
+                       c.block_n);
+  if (c.block_m != 64 && c.block_m != 128)
+    return fmt::format("the wgmma backward needs block_m 64 or 128, not {}", c.block_m);
+  const int warpgroups = c.warps / 4;
+  const bool dq_splits_rows = c.block_m == 64 * warpgroups;
+  if (!dq_splits_rows && !(c.block_m == 64 && (c.head_dim / warpgroups) % 64 == 0))
+    return fmt::format("dQ ({} x {}) does not split into whole 64 x 64 tiles over {} warpgroup(s): use block_m {}",
+                       c.block_m, c.head_dim, warpgroups, 64 * warpgroups);
+  return std::nullopt;
+}
+
 std::optional<std::string> validate_backward(const TileConfig& c) {
+  if (c.scheme == Scheme::wgmma) return validate_backward_wgmma(c);
   if (c.scheme != Scheme::mma_sync)
-    return fmt::format("scheme {} has no backward kernel: the backward family has mma_sync", scheme_name(c.scheme));
+    return fmt::format("scheme {} has no backward kernel: the backward has mma_sync and wgmma",
+                       scheme_name(c.scheme));
   if (c.block_n % 32 != 0)
     return fmt::format("block_n {} must be a multiple of 32 (P and dS are kept as whole 32-column smem pages)",
                        c.block_n);
@@ -57,22 +97,64 @@ std::optional<std::string> validate_backward(const TileConfig& c) {
 }
 
 int backward_smem_bytes(const TileConfig& c) {
-  const int kv = 2 * c.block_n * c.head_dim * 2;                // K and V of the block's keys
-  const int q_do = c.stages * 2 * c.block_m * c.head_dim * 2;   // Q and dO, `stages` steps deep
-  const int p_ds = 2 * c.block_m * c.block_n * 2;               // P and dS of the current step
-  const int rows = c.stages * 2 * c.block_m * 4;                // LSE and D of each staged step
-  return kv + q_do + p_ds + rows;
+  const bool wgmma = c.scheme == Scheme::wgmma;
+  const int kv = 2 * c.block_n * c.head_dim * 2;               // K and V of the block's keys
+  const int q_do = c.stages * 2 * c.block_m * c.head_dim * 2;  // Q and dO, `stages` steps deep
+  // P and dS of the current step (the narrow wgmma kernel: dS^T only; P^T stays in registers)
+  const int p_ds = (wgmma && !is_wide_wgmma(c) ? 1 : 2) * c.block_m * c.block_n * 2;
+  const int rows = c.stages * 2 * c.block_m * 4;  // LSE and D of each staged step
+  // wgmma descriptors need 1024-byte aligned tiles: the kernel rounds its base up into 1 KB of slack.
+  return kv + q_do + p_ds + rows + (wgmma ? 1024 : 0);
 }
 
 int backward_accumulator_registers(const TileConfig& c) {
-  // dK and dV live through the whole block; S and dP, then dQ, live within a step.
+  // dK and dV live through the whole block; S and dP, then dQ, live within a step (the same counts for
+  // both schemes: wgmma spreads the same products over its warpgroups' threads; the wide wgmma kernel
+  // makes dQ 64 query rows at a time).
   const int dkv = 2 * c.block_n * c.head_dim / c.threads();
   const int sdp = 2 * c.block_m * c.block_n / c.threads();
-  const int dq = c.block_m * c.head_dim / c.threads();
+  const int dq = (is_wide_wgmma(c) ? 64 : c.block_m) * c.head_dim / c.threads();
   return dkv + (sdp > dq ? sdp : dq);
 }
 
+std::string emit_backward_wgmma(const TileConfig& config) {
+  const bool wide = is_wide_wgmma(config);
+  return fmt::format(
+      "// Generated by fa2jit: FlashAttention-2 backward, scheme {scheme}, {arch}.\n"
+      "#include \"fa2/bwd/{header}\"\n"
+      "\n"
+      "using Config = fa2::{config}</*head_dim*/ {head_dim}, /*block_m*/ {block_m}, /*block_n*/ {block_n},\n"
+      "                      /*warps*/ {warps}, /*stages*/ {stages}, /*causal*/ {causal}, /*bf16*/ {bf16},\n"
+      "                      /*deterministic*/ {deterministic}>;\n"
+      "\n"
+      "extern \"C\" __global__ void __launch_bounds__(Config::kThreads, {blocks_per_sm})\n"
+      "{name}(const fa2::BwdParams params) {{\n"
+      "  fa2::{kernel}<Config>(params);\n"
+      "}}\n"
+      "\n"
+      "extern \"C\" __global__ void __launch_bounds__(fa2::kBwdRowThreads)\n"
+      "{name}_pre(const fa2::BwdParams params) {{\n"
+      "  fa2::bwd_preprocess<Config>(params);\n"
+      "}}\n"
+      "\n"
+      "extern \"C\" __global__ void __launch_bounds__(fa2::kBwdRowThreads)\n"
+      "{name}_post(const fa2::BwdParams params) {{\n"
+      "  fa2::bwd_convert_dq<Config>(params);\n"
+      "}}\n",
+      fmt::arg("scheme", scheme_name(config.scheme)), fmt::arg("arch", arch_name(config.arch)),
+      fmt::arg("head_dim", config.head_dim), fmt::arg("block_m", config.block_m),
+      fmt::arg("block_n", config.block_n), fmt::arg("warps", config.warps), fmt::arg("stages", config.stages),
+      fmt::arg("causal", config.causal ? "true" : "false"),
+      fmt::arg("bf16", config.dtype == DType::bf16 ? "true" : "false"),
+      fmt::arg("deterministic", config.deterministic ? "true" : "false"),
+      fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()),
+      fmt::arg("header", wide ? "bwd_kernel_wgmma_wide.cuh" : "bwd_kernel_wgmma.cuh"),
+      fmt::arg("config", wide ? "BwdWgmmaWideConfig" : "BwdWgmmaConfig"),
+      fmt::arg("kernel", wide ? "bwd_kernel_wgmma_wide" : "bwd_kernel_wgmma"));
+}
+
 std::string emit_backward(const TileConfig& config) {
+  if (config.scheme == Scheme::wgmma) return emit_backward_wgmma(config);
   const BwdWarpGrids grids = *bwd_warp_grids(config);
   return fmt::format(
       "// Generated by fa2jit: FlashAttention-2 backward, scheme {scheme}, {arch}.\n"
@@ -115,25 +197,33 @@ TileConfig backward_default_config(int head_dim, DType dtype, bool causal, Arch 
   config.causal = causal;
   config.arch = arch;
   config.deterministic = deterministic;
-  config.scheme = Scheme::mma_sync;
   config.warps = 8;
   config.stages = 2;
-  // FA2's sm80 backward tiles (dK and dV of 128 or 64 keys in registers beside S/dP): the starting
-  // point the tuner must beat.
-  if (head_dim <= 64) {
-    config.block_m = 128;
-    config.block_n = 128;
-  } else if (head_dim <= 128) {
-    config.block_m = 64;
-    config.block_n = 128;
-  } else {
-    config.block_m = 64;
-    config.block_n = 64;
+  if (arch == Arch::sm_90a && (head_dim == 64 || head_dim == 128 || head_dim == 256)) {
+    // wgmma, two warpgroups: of 64 keys each (1.0-1.35x the mma_sync defaults and PyTorch's FA2 over the FA2
+    // grid probe on the H200, bench/NOTES.md "Backward v1"), or at d256 sharing 64 keys.
+    config.scheme = Scheme::wgmma;
+    config.block_n = head_dim == 256 ? 64 : 128;
+    config.block_m = head_dim == 64 ? 128 : 64;
+    return config;
   }
-  // Smaller shared memories (sm_80's 163 KB, sm_86/89's 99 KB) take one stage, then narrower tiles.
-  if (config.smem_bytes() > max_smem_per_block(arch)) config.stages = 1;
-  while (config.smem_bytes() > max_smem_per_block(arch) && config.block_n > 32) config.block_n /= 2;
-  while (config.smem_bytes() > max_smem_per_block(arch) && config.block_m > 32) config.block_m /= 2;
+  config.scheme = Scheme::mma_sync;
+  // FA2's backward tiles where they compile without spills (NVRTC 13.0, sm_80 and sm_90a): 64 query rows per
+  // step, 128 keys per block up to d64 and 64 beyond (FA2's 128 x 128 at d64 and 64 x 128 at d128 spill
+  // 120-180 bytes here). Archs with less shared memory take the first of the fallbacks that fits.
+  struct Tiles {
+    int block_m, block_n, warps, stages;
+  };
+  const int block_n = head_dim <= 64 ? 128 : 64;
+  const Tiles preferences[] = {{64, block_n, 8, 2}, {64, block_n, 8, 1}, {64, 64, 8, 1},
+                               {64, 32, 4, 1},      {32, 64, 4, 1},      {32, 32, 4, 1}};
+  for (const Tiles& tiles : preferences) {
+    config.block_m = tiles.block_m;
+    config.block_n = tiles.block_n;
+    config.warps = tiles.warps;
+    config.stages = tiles.stages;
+    if (!config.validate()) break;
+  }
   return config;
 }
 

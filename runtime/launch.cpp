@@ -51,10 +51,14 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
   BwdParams params = make_bwd_params(args, workspace);
   const Grid rows{blocks(args.seqlen_q, kBwdRowsPerBlock), static_cast<unsigned>(args.heads_q),
                   static_cast<unsigned>(args.batch)};
-  // Key blocks are the grid's x so that, under the deterministic mode's ordering, every block a block waits
-  // for was dispatched before it.
-  const Grid keys{blocks(args.seqlen_k, config.block_n), static_cast<unsigned>(args.heads_kv),
-                  static_cast<unsigned>(args.batch)};
+  // One dimension, the key block slowest (templates/fa2/bwd/key_block.cuh says why).
+  const long long key_blocks =
+      static_cast<long long>(blocks(args.seqlen_k, config.block_n)) * args.batch * args.heads_kv;
+  if (key_blocks > 0x7fffffffll)
+    throw Error(Stage::Launch, "backward",
+                fmt::format("{} key blocks of {} keys x batch {} x heads_kv {} exceed the 2^31 - 1 blocks of a grid",
+                            blocks(args.seqlen_k, config.block_n), config.block_n, args.batch, args.heads_kv));
+  const Grid keys{static_cast<unsigned>(key_blocks), 1, 1};
   try {
     launch(kernel.functions.at(1), "_pre", config, rows, kBwdRowThreads, 0, params, stream);
     launch(kernel.main(), "", config, keys, config.threads(), config.smem_bytes(), params, stream);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes templates/fa2/wgmma_ops.cuh: one wrapper per wgmma N for the FA2 forward on sm_90a.
+"""Writes templates/fa2/wgmma_ops.cuh: one wrapper per wgmma N for the FA2 kernels on sm_90a.
 
 wgmma names every accumulator register in its operand list, so each N needs its own asm statement;
 writing them by hand would be error-prone. Run from the repository root after changing N_VALUES:
@@ -19,19 +19,28 @@ def accumulators(n):
     return ", ".join(f'"+f"(d[{j}][{e}])' for j in range(n // 8) for e in range(4))
 
 
-def statement(n, ptx_type, a_from_registers):
+# The operand forms: (name, A from registers, A transposed (M-major), B transposed (N-major)).
+#   ss:   A and B from shared memory, both K-major (S = Q K^T).
+#   rs:   A from registers, B N-major (O += P V; the backward's dV += P^T dO, dK += dS^T Q).
+#   ss_n: A K-major and B N-major, both from shared memory (the d256 backward's dV += P^T dO, dK += dS^T Q).
+#   ss_t: A M-major and B N-major, both from shared memory (the backward's dQ = dS K, dS stored transposed).
+FORMS = [("ss", False, False, False), ("rs", True, False, True), ("ss_n", False, False, True),
+         ("ss_t", False, True, True)]
+
+
+def statement(n, ptx_type, a_from_registers, a_transposed, b_transposed):
     regs = n // 2
     d = operand_list(0, regs)
     if a_from_registers:
         a = operand_list(regs, 4)
         b, scale = f"%{regs + 4}", f"%{regs + 5}"
         inputs = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate)'
-        tail = "p, 1, 1, 1;"  # scale-a, scale-b, B transposed (N-major)
+        tail = f"p, 1, 1, {int(b_transposed)};"  # scale-a, scale-b, B's layout (registers have no A layout)
     else:
         a = f"%{regs}"
         b, scale = f"%{regs + 1}", f"%{regs + 2}"
         inputs = '"l"(desc_a), "l"(desc_b), "r"(accumulate)'
-        tail = "p, 1, 1, 0, 0;"  # scale-a, scale-b, A and B K-major
+        tail = f"p, 1, 1, {int(a_transposed)}, {int(b_transposed)};"  # scale-a, scale-b, A's and B's layouts
     return (
         f'      asm volatile(\n'
         f'          "{{ .reg .pred p; setp.ne.b32 p, {scale}, 0;\\n"\n'
@@ -45,19 +54,19 @@ def statement(n, ptx_type, a_from_registers):
 
 def specialization(n):
     out = [f"template <bool kBf16>\nstruct Wgmma<{n}, kBf16> {{\n"]
-    for a_from_registers in (False, True):
+    for name, a_from_registers, a_transposed, b_transposed in FORMS:
         if a_from_registers:
             out.append(
-                f"  __device__ static __forceinline__ void rs(float (&d)[{n // 8}][4], const unsigned (&a)[4], "
+                f"  __device__ static __forceinline__ void {name}(float (&d)[{n // 8}][4], const unsigned (&a)[4], "
                 f"unsigned long long desc_b, int accumulate) {{\n")
         else:
             out.append(
-                f"  __device__ static __forceinline__ void ss(float (&d)[{n // 8}][4], unsigned long long desc_a, "
+                f"  __device__ static __forceinline__ void {name}(float (&d)[{n // 8}][4], unsigned long long desc_a, "
                 f"unsigned long long desc_b, int accumulate) {{\n")
         out.append("    if constexpr (kBf16) {\n")
-        out.append(statement(n, "bf16", a_from_registers))
+        out.append(statement(n, "bf16", a_from_registers, a_transposed, b_transposed))
         out.append("    } else {\n")
-        out.append(statement(n, "f16", a_from_registers))
+        out.append(statement(n, "f16", a_from_registers, a_transposed, b_transposed))
         out.append("    }\n")
         out.append("  }\n")
     out.append("};\n\n")
@@ -70,7 +79,8 @@ def main():
         "// wgmma m64nNk16 with fp32 accumulators, one specialization per N. d[j][e] is the accumulator\n"
         "// layout of mma.sync m16n8k16 for the warp's 16 rows and columns 8j..8j+7: (row lane/4 + 8*(e/2),\n"
         "// column 8j + 2*(lane%4) + e%2). ss: A and B from shared memory, both K-major. rs: A from\n"
-        "// registers (the mma.sync A fragment), B N-major (transposed). accumulate = 0 overwrites d.\n"
+        "// registers (the mma.sync A fragment), B N-major (transposed). ss_n: A K-major and B N-major, ss_t:\n"
+        "// A M-major and B N-major, both from shared memory. accumulate = 0 overwrites d.\n"
         "#pragma once\n\nnamespace fa2 {\n\ntemplate <int N, bool kBf16>\nstruct Wgmma;\n\n")
     body = "".join(specialization(n) for n in N_VALUES)
     path = pathlib.Path(__file__).resolve().parent.parent / "templates" / "fa2" / "wgmma_ops.cuh"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Everything that needs the GPU, in one call. Parts (all by default, or name some in FA2JIT_GPU_PARTS):
-#   tests      the GPU test suite (correctness matrix, tuning end to end) and `fa2-tune check`
-#   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default configs of d64/128/256
+#   tests      the GPU test suite (forward and backward correctness matrices, determinism, tuning end to
+#              end) and `fa2-tune check` of both passes
+#   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default forward and backward
+#              configs of d64/128/256
 #   resources  the resource report (registers, spills, shared memory) of those default configs
 #   cli        fa2-tune tune (a model preset) into a fresh cache, then list, show and bench from it
 #   python     the Python package's tests (pytest python/tests) against torch SDPA
+#   train      bench/train_check.py: a small transformer trained with fa2jit attention and with SDPA
 #   bench      bench/tuner_bench: compile times, tuning time, first call, dispatch overhead, FA2 grid
 #   sdpa       bench/bench_sdpa.py: fa2jit against PyTorch SDPA (flash, cuDNN); not in the default set,
 #              takes FA2JIT_SDPA_ARGS (e.g. "--grid paper --db /tmp/k.db")
@@ -31,7 +34,7 @@ mkdir -p "$logs"
 # The carried build's RPATH points at the CPU machine's checkout: name the library folders here.
 export LD_LIBRARY_PATH="$PWD/$build_dir:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin="$build_dir"
-parts=" ${FA2JIT_GPU_PARTS:-tests sanitizer resources cli python bench} "
+parts=" ${FA2JIT_GPU_PARTS:-tests sanitizer resources cli python train bench} "
 want() { [[ $parts == *" $1 "* ]]; }
 status=0
 summary=()
@@ -56,27 +59,38 @@ if want tests; then
   grep -c " ok$" "$logs/gpu_tests.log" | sed 's/^/matrix cases ok: /'
   grep -E " FAIL$|ERROR" "$logs/gpu_tests.log" | head -20
   step "fa2-tune check (defaults)" check.log "$bin/fa2-tune" check
-  tail -3 "$logs/check.log"
+  step "fa2-tune check --pass bwd (defaults)" check.log "$bin/fa2-tune" check --pass bwd
+  tail -6 "$logs/check.log"
 fi
 
 if want sanitizer; then
-  for d in 64 128 256; do
-    for causal in "" "--causal"; do
-      for tool in memcheck racecheck synccheck; do
-        step "compute-sanitizer $tool d$d ${causal:---full}" sanitizer.log \
-          compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --head-dim "$d" $causal \
-          --batch 1 --heads 2 --heads-kv 1 --seqlen-q 257 --seqlen-k 190
+  for pass in fwd bwd; do
+    for d in 64 128 256; do
+      for causal in "" "--causal"; do
+        for tool in memcheck racecheck synccheck; do
+          step "compute-sanitizer $tool $pass d$d ${causal:---full}" sanitizer.log \
+            compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --pass "$pass" --head-dim "$d" \
+            $causal --batch 1 --heads 2 --heads-kv 1 --seqlen-q 257 --seqlen-k 190
+        done
       done
     done
+  done
+  # The deterministic backward's ordering (semaphores across blocks), under the race and sync checkers too.
+  for tool in memcheck racecheck synccheck; do
+    step "compute-sanitizer $tool bwd d128 --causal --deterministic" sanitizer.log \
+      compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --pass bwd --deterministic \
+      --head-dim 128 --causal --batch 1 --heads 4 --heads-kv 2 --seqlen-q 300 --seqlen-k 300
   done
 fi
 
 if want resources; then
   echo
   echo "== resources of the default configs (bf16, causal, sm_90a)"
-  for d in 64 128 256; do
-    "$bin/fa2-tune" --verbose emit --head-dim "$d" --causal --arch sm_90a --compile 2>>"$logs/nvrtc.log" |
-      grep -E "kernel|registers|spill|stack|smem"
+  for pass in fwd bwd; do
+    for d in 64 128 256; do
+      "$bin/fa2-tune" --verbose emit --pass "$pass" --head-dim "$d" --causal --arch sm_90a --compile \
+        2>>"$logs/nvrtc.log" | grep -E "kernel|registers|spill|stack|smem"
+    done
   done
 fi
 
@@ -97,6 +111,12 @@ if want python; then
   step "python tests (pytest python/tests)" python.log env PYTHONDONTWRITEBYTECODE=1 \
     FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 -m pytest -p no:cacheprovider python/tests -q -rs
   tail -5 "$logs/python.log"
+fi
+
+if want train; then
+  step "training check (bench/train_check.py)" train.log env PYTHONUNBUFFERED=1 \
+    FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 bench/train_check.py
+  tail -25 "$logs/train.log"
 fi
 
 if want bench; then

@@ -74,6 +74,11 @@ __device__ __forceinline__ unsigned pack_16bit(float lo, float hi) {
   return packed;
 }
 
+// Makes this thread's completed shared-memory writes (cp.async and plain stores alike) visible to the async
+// proxy that wgmma and TMA read through (sm_90); each writing thread runs it before the barrier that
+// publishes the tile.
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
 __device__ __forceinline__ void store_shared_32(unsigned smem_dst, unsigned value) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(smem_dst), "r"(value) : "memory");
 }

@@ -4,19 +4,10 @@
 // P^T, dS^T, Q, dO and K without ever writing a transposed copy.
 #pragma once
 
+#include "fa2/fragments.cuh"
 #include "fa2/ptx.cuh"
 
 namespace fa2 {
-
-template <int kMTiles, int kNTiles>
-__device__ __forceinline__ void zero_accumulators(float (&c)[kMTiles][kNTiles][4]) {
-#pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < kNTiles; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) c[mt][nt][e] = 0.f;
-}
 
 // c[mt][nt] += A[a_row0 + 16 mt .., 0 .. kK) * B[0 .. kK, b_col0 + 8 nt ..) for the warp's output tile.
 // A is stored [rows][k] in ATile at a_base, or [k][rows] when kATransposed; B is stored [cols][k] in BTile,
@@ -26,6 +17,10 @@ template <bool kBf16, int kMTiles, int kNTiles, int kK, class ATile, bool kATran
 __device__ __forceinline__ void warp_gemm(float (&c)[kMTiles][kNTiles][4], unsigned a_base, int a_row0,
                                           unsigned b_base, int b_col0, int lane) {
   static_assert(kK % 16 == 0 && kNTiles % 2 == 0, "whole 16 x 16 steps of k and of the output columns");
+  // The swizzled fragment addresses are invariant across a kernel's outer loop; hoisted out of it, they
+  // would all stay live beside the accumulators (dozens of registers). Laundering the offsets here makes
+  // each product recompute them, a few integer instructions per ldmatrix.
+  asm volatile("" : "+r"(a_row0), "+r"(b_col0), "+r"(lane));
 #pragma unroll
   for (int k16 = 0; k16 < kK / 16; ++k16) {
     // A: one x4 load is a 16 x 16 fragment (rows g and g+8, k columns 2t.. and 2t+8..).

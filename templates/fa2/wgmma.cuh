@@ -3,6 +3,7 @@
 // wgmma_ops.cuh (generated: every accumulator register is an operand).
 #pragma once
 
+#include "fa2/ptx.cuh"
 #include "fa2/wgmma_ops.cuh"
 
 namespace fa2 {
@@ -39,10 +40,6 @@ template <int kPending>
 __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 }
-
-// Makes this thread's completed shared-memory writes (cp.async included) visible to the async proxy
-// that wgmma reads through; each writing thread runs it before the barrier that publishes the tile.
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // Keeps the compiler from moving reads or writes of an accumulator across a wgmma boundary.
 __device__ __forceinline__ void register_fence(float& value) { asm volatile("" : "+f"(value)::"memory"); }

@@ -44,4 +44,79 @@ struct BwdConfig {
   static_assert(kStages >= 1, "at least one Q/dO stage");
 };
 
+// The wgmma scheme (sm_90a): one warpgroup per 64 keys (kBlockN = 64 x warpgroups), so S^T = K Q^T and
+// dP^T = V dO^T come out with the warpgroup's keys as rows: P^T and dS^T are then already the register A
+// operands of dV += P^T dO and dK += dS^T Q.
+template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
+          bool kDeterministic_>
+struct BwdWgmmaConfig {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockM = kBlockM_;
+  static constexpr int kBlockN = kBlockN_;
+  static constexpr int kWarps = kWarps_;
+  static constexpr int kStages = kStages_;
+  static constexpr bool kCausal = kCausal_;
+  static constexpr bool kBf16 = kBf16_;
+  static constexpr bool kDeterministic = kDeterministic_;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kWarpgroups = kWarps / 4;
+
+  // dQ = dS K (kBlockM x kHeadDim): a warpgroup takes 64 query rows when kBlockM has one 64-row block per
+  // warpgroup, else (kBlockM = 64) a slice of whole 64-column pages of the head dim.
+  static constexpr bool kDqSplitsRows = kBlockM == 64 * kWarpgroups;
+  static constexpr int kDqCols = kDqSplitsRows ? kHeadDim : kHeadDim / kWarpgroups;
+
+  // The fragments each warp holds, in the mma C layout (16 rows per warp): dK and dV rows are the block's keys.
+  struct Dkv {
+    static constexpr int kMTiles = 1;
+    static constexpr int kNTiles = kHeadDim / 8;
+    __device__ static __forceinline__ int row0(int warp) { return warp * 16; }
+    __device__ static __forceinline__ int col0(int) { return 0; }
+  };
+  struct Dq {
+    static constexpr int kMTiles = 1;
+    static constexpr int kNTiles = kDqCols / 8;
+    __device__ static __forceinline__ int row0(int warp) { return kDqSplitsRows ? warp * 16 : (warp % 4) * 16; }
+    __device__ static __forceinline__ int col0(int warp) { return kDqSplitsRows ? 0 : (warp / 4) * kDqCols; }
+  };
+
+  static_assert(kWarps % 4 == 0 && kBlockN == 64 * kWarpgroups, "one warpgroup per 64 keys");
+  static_assert(kHeadDim % 64 == 0, "whole 128-byte swizzle pages");
+  static_assert(kBlockM % 64 == 0, "whole 64-column pages of queries in dS^T");
+  static_assert(kDqSplitsRows || (kBlockM == 64 && kDqCols % 64 == 0), "dQ splits into whole warpgroup tiles");
+};
+
+// The wgmma scheme for head dims over 128 (d256), where dK and dV of 64 keys over the whole head dim would not
+// fit one warpgroup's registers: both warpgroups share the block's 64 keys and split the head dim instead.
+// Each computes S^T and dP^T for its half of the step's queries, and P^T and dS^T meet in shared memory.
+template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
+          bool kDeterministic_>
+struct BwdWgmmaWideConfig {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockM = kBlockM_;
+  static constexpr int kBlockN = kBlockN_;
+  static constexpr int kWarps = kWarps_;
+  static constexpr int kStages = kStages_;
+  static constexpr bool kCausal = kCausal_;
+  static constexpr bool kBf16 = kBf16_;
+  static constexpr bool kDeterministic = kDeterministic_;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kHalfM = kBlockM / 2;       // queries of S^T and dP^T per warpgroup
+  static constexpr int kHalfD = kHeadDim / 2;      // head-dim columns of dK, dV and dQ per warpgroup
+
+  // Each warp's 16 rows: the block's keys (dK, dV) or a 64-row half of the step's queries (dQ, one half
+  // at a time), over its warpgroup's half of the head dim.
+  struct Dkv {
+    static constexpr int kMTiles = 1;
+    static constexpr int kNTiles = kHalfD / 8;
+    __device__ static __forceinline__ int row0(int warp) { return (warp % 4) * 16; }
+    __device__ static __forceinline__ int col0(int warp) { return (warp / 4) * kHalfD; }
+  };
+  using Dq = Dkv;
+
+  static_assert(kWarps == 8 && kBlockN == 64, "two warpgroups over 64 keys");
+  static_assert(kBlockM == 64 || kBlockM == 128, "dQ in one or two 64-row halves");
+  static_assert(kHalfD % 64 == 0, "each warpgroup takes whole 64-column pages of the head dim");
+};
+
 }  // namespace fa2

@@ -40,23 +40,35 @@ __device__ __forceinline__ void add_dq_fragments(float* rows, const float (&dq)[
     }
 }
 
-// The whole block's dQ contribution for one query block: in key-block order when kDeterministic.
-// `semaphore` is the query block's counter; `turn` the key block's index.
-template <bool kDeterministic, class Tiling, int kHeadDim>
-__device__ __forceinline__ void accumulate_dq(float* rows, const float (&dq)[Tiling::kMTiles][Tiling::kNTiles][4],
-                                              int rows_valid, int* semaphore, int turn, int warp, int lane) {
+// The deterministic mode's turn: wait until the key blocks before `turn` have added into the query block
+// whose counter `semaphore` is, then (after this block's adds) pass the turn on. No-ops with atomics.
+template <bool kDeterministic>
+__device__ __forceinline__ void wait_dq_turn(const int* semaphore, int turn) {
   if constexpr (kDeterministic) {
     if (threadIdx.x == 0)
       while (load_acquire(semaphore) != turn) {
       }
     __syncthreads();
   }
-  add_dq_fragments<Tiling, kHeadDim>(rows, dq, rows_valid, warp, lane);
+}
+
+template <bool kDeterministic>
+__device__ __forceinline__ void pass_dq_turn(int* semaphore) {
   if constexpr (kDeterministic) {
     __threadfence();  // this thread's adds are visible GPU-wide...
     __syncthreads();  // ...for every thread of the block, before the next key block's turn
     if (threadIdx.x == 0) add_release(semaphore, 1);
   }
+}
+
+// The whole block's dQ contribution for one query block: in key-block order when kDeterministic.
+// `semaphore` is the query block's counter; `turn` the key block's index.
+template <bool kDeterministic, class Tiling, int kHeadDim>
+__device__ __forceinline__ void accumulate_dq(float* rows, const float (&dq)[Tiling::kMTiles][Tiling::kNTiles][4],
+                                              int rows_valid, int* semaphore, int turn, int warp, int lane) {
+  wait_dq_turn<kDeterministic>(semaphore, turn);
+  add_dq_fragments<Tiling, kHeadDim>(rows, dq, rows_valid, warp, lane);
+  pass_dq_turn<kDeterministic>(semaphore);
 }
 
 }  // namespace fa2
