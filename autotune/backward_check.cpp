@@ -12,7 +12,9 @@
 
 namespace fa2 {
 
-double gradient_tolerance(DType dtype) { return dtype == DType::bf16 ? 2e-2 : 5e-3; }
+// The 809 backward cases of the GPU matrix (every head dim, both dtypes, odd and unequal lengths, GQA/MQA)
+// peaked at 3.1e-3 (bf16) and 3.8e-4 (fp16): the bounds leave ~2.6x room, as the forward's do.
+double gradient_tolerance(DType dtype) { return dtype == DType::bf16 ? 8e-3 : 1e-3; }
 
 BwdReferenceOutputs::BwdReferenceOutputs(BwdProblemBuffers& buffers, int set, std::optional<float> softmax_scale) {
   const ProblemShape& shape = buffers.shape();

@@ -93,7 +93,7 @@ TEST_CASE("cache-only with no tuning is an error that names the fa2-tune command
     const std::string message = error.what();
     INFO(message);
     CHECK(error.stage() == fa2::Stage::Cache);
-    CHECK(message.find("fa2-tune tune --head-dim 128") != std::string::npos);
+    CHECK(message.find("fa2-tune tune --pass fwd --head-dim 128") != std::string::npos);
     CHECK(message.find("bf16 d128 full gqa4") != std::string::npos);
   }
 }

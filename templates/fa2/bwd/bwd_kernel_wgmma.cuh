@@ -79,8 +79,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
       wgmma_wait<0>();
       fence_accumulators(s);
       fence_accumulators(dp);
-      softmax_gradient<Cfg, kBlockM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, /*col0*/ 0,
-                                     block.needs_mask(m0, params), params, lane);
+      softmax_gradient<Cfg, kBlockM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, /*col0*/ 0, params,
+                                     lane);
       pack_a_fragments<Cfg::kBf16, kBlockM>(s, p);
       pack_a_fragments<Cfg::kBf16, kBlockM>(dp, ds);
     }

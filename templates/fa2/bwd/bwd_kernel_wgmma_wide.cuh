@@ -99,8 +99,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
       wgmma_wait<0>();
       fence_accumulators(s);
       fence_accumulators(dp);
-      softmax_gradient<Cfg, kHalfM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, query0,
-                                    block.needs_mask(m0, params), params, lane);
+      softmax_gradient<Cfg, kHalfM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, query0, params,
+                                    lane);
       store_pairs<PTile, Cfg::kBf16, kHalfM>(smem_p, s, key_row, query0, lane);
       store_pairs<PTile, Cfg::kBf16, kHalfM>(smem_ds, dp, key_row, query0, lane);
     }
