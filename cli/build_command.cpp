@@ -1,6 +1,6 @@
-// fa2-tune build: compile the search space of a problem grid for one arch and store the cubins in the
-// cache. Needs no GPU, so a cache can be filled on a build machine and shipped (export/import) to the
-// GPU machines, where `tune` then only benchmarks.
+// fa2-tune build: compile the search space of a problem grid (forward, backward or both passes) for one
+// arch and store the cubins in the cache. Needs no GPU, so a cache can be filled on a build machine and
+// shipped (export/import) to the GPU machines, where `tune` then only benchmarks.
 #include <fmt/core.h>
 
 #include <cstdio>
@@ -32,7 +32,11 @@ int run_build(const BuildOptions& options, const GlobalOptions& global) {
   const auto arch = parse_arch(options.arch);
   if (!arch) throw Error(Stage::Argument, "", fmt::format("unknown arch '{}'", options.arch));
   std::vector<ProblemClass> problems;
-  for (const ProblemShape& shape : grid_shapes(options.grid)) problems.push_back(ProblemClass::of(shape));
+  std::vector<Family> families;
+  for (const ProblemShape& shape : grid_shapes(options.grid)) {
+    problems.push_back(ProblemClass::of(shape));
+    families.push_back(shape.family);
+  }
 
   Cache cache = Cache::open(cache_path(global));
   BuildReport report;
@@ -46,7 +50,7 @@ int run_build(const BuildOptions& options, const GlobalOptions& global) {
   }
 
   fmt::print("cache       {}\n", cache.path());
-  fmt::print("problems    {}\n", problems.size());
+  fmt::print("problems    {}{}\n", problems.size(), problems.empty() ? "" : "  (" + family_counts(families) + ")");
   fmt::print("candidates  {}\n", report.candidates);
   fmt::print("reused      {}\n", report.reused);
   fmt::print("compiled    {}\n", report.compiled);

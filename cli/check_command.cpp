@@ -1,6 +1,6 @@
-// fa2-tune check: run the default kernel of one problem on the GPU and compare its output (O and
-// the log-sum-exp) with an fp32 reference. A quick end-to-end proof that codegen, NVRTC and the
-// Driver API path work on this machine.
+// fa2-tune check: run the default kernel of one problem on the GPU and compare its output with an fp32
+// reference: O and the log-sum-exp for the forward, dQ, dK and dV for the backward (--pass bwd). A quick
+// end-to-end proof that codegen, NVRTC and the Driver API path work on this machine.
 #include <fmt/core.h>
 
 #include <memory>
@@ -34,7 +34,7 @@ CheckOptions defaults() {
 Command setup_check(CLI::App& app, const GlobalOptions& global) {
   auto options = std::make_shared<CheckOptions>(defaults());
   CLI::App* sub = app.add_subcommand(
-      "check", "Run a problem's default kernel on the GPU against an fp32 reference");
+      "check", "Run a problem's default kernel (forward or backward) on the GPU against an fp32 reference");
 
   add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);

@@ -53,14 +53,17 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags);
 // `base` with the given flags applied; an unknown scheme throws fa2::Error (the flag's check catches it first).
 TileConfig apply_tile_flags(const TileFlags& flags, TileConfig base);
 
-// --pass of emit, check and bench: which family's kernel ("fwd" or "bwd"); --deterministic asks a
-// backward for the ordered dQ reduction.
+// --pass: which family's kernels a subcommand works on, "fwd" or "bwd" (tune and build also take "both":
+// every grid point as a forward and a backward problem). --deterministic asks a backward for the ordered
+// dQ reduction (bitwise-reproducible gradients). Defined in cli/pass_flags.cpp.
 struct PassFlags {
   std::string pass = "fwd";
   bool deterministic = false;
 };
-void add_pass_flags(CLI::App* sub, PassFlags& flags);
-// The family named by --pass; throws fa2::Error for --deterministic with the forward.
+// Registers both flags, and makes the parse reject --deterministic with --pass fwd (a CLI11 error like
+// any bad flag). Takes the subcommand's final callback for that check.
+void add_pass_flags(CLI::App* sub, PassFlags& flags, bool allow_both = false);
+// The one family --pass names; throws fa2::Error for "both", an unknown name, or --deterministic with the forward.
 Family family_of(const PassFlags& flags);
 
 // ---- emit: print the generated source of one config, optionally compile it and report resources.
@@ -97,6 +100,7 @@ int run_check(const CheckOptions& options, const GlobalOptions& global);
 
 // ---- The problem grid of `tune` and `build`: every combination of the listed values.
 struct GridOptions {
+  PassFlags pass;     // fwd, bwd or both; --deterministic applies to the backward problems
   std::string model;  // a preset: sets heads, heads_kv and head dim (which are then not given)
   std::vector<int> head_dims{128};
   std::vector<std::string> dtypes{"bf16"};
@@ -132,6 +136,7 @@ int run_build(const BuildOptions& options, const GlobalOptions& global);
 struct ListOptions {
   bool kernels = false;
   bool json = false;
+  std::string pass;  // fwd or bwd: only that family's tunings and kernels; empty: all
 };
 Command setup_list(CLI::App& app, const GlobalOptions& global);
 int run_list(const ListOptions& options, const GlobalOptions& global);
@@ -139,6 +144,7 @@ int run_list(const ListOptions& options, const GlobalOptions& global);
 // ---- show: one tuning with every measurement it made.
 struct ShowOptions {
   std::string key;  // a tuning key, or a problem key that only one device has tuned
+  PassFlags pass;   // the family (and determinism) of a key that does not name its own
   bool json = false;
 };
 Command setup_show(CLI::App& app, const GlobalOptions& global);

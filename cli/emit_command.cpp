@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "codegen/emit.hpp"
@@ -43,6 +44,14 @@ void print_report(const TileConfig& config, const CompiledKernel& kernel, bool a
   };
   const ResourceUsage& use = kernel.resources;
   line("kernel", kernel.kernel_name);
+  // A family with helper kernels (the backward's preprocess and dQ conversion) builds them into the same
+  // module; the figures below are the main kernel's, the one the tile flags shape.
+  const std::vector<std::string> entry_points = config.entry_points();
+  if (entry_points.size() > 1) {
+    std::string helpers;
+    for (std::size_t i = 1; i < entry_points.size(); ++i) helpers += (i > 1 ? ", " : "") + entry_points[i];
+    line("helpers", helpers);
+  }
   line("arch", arch_name(kernel.arch));
   line("threads", std::to_string(config.threads()));
   line("blocks/SM", std::to_string(config.blocks_per_sm));
@@ -62,27 +71,15 @@ void print_source(const std::string& source) {
 
 }  // namespace
 
-void add_pass_flags(CLI::App* sub, PassFlags& flags) {
-  sub->add_option("--pass", flags.pass, "Kernel family: fwd (the forward) or bwd (the backward)")
-      ->check(parsed_by(parse_family, "pass", "fwd|bwd"))
-      ->capture_default_str();
-  sub->add_flag("--deterministic", flags.deterministic,
-                "Backward: add dQ in a fixed order (bitwise-reproducible gradients) instead of with atomics");
-}
-
-Family family_of(const PassFlags& flags) {
-  const Family family = parsed_or_throw(parse_family(flags.pass), "pass", flags.pass);
-  if (flags.deterministic && family != Family::bwd)
-    throw Error(Stage::Argument, "", "--deterministic applies to the backward only: add --pass bwd");
-  return family;
-}
-
 void add_tile_flags(CLI::App* sub, TileFlags& flags) {
   const std::string from_default = " (default: the built-in config's)";
-  sub->add_option("--block-m", flags.block_m, "Query rows per block" + from_default)->check(positive_int());
-  sub->add_option("--block-n", flags.block_n, "Key rows per tile" + from_default)->check(positive_int());
+  sub->add_option("--block-m", flags.block_m, "Query rows per block (bwd: per step)" + from_default)
+      ->check(positive_int());
+  sub->add_option("--block-n", flags.block_n, "Key rows per tile (bwd: per block)" + from_default)
+      ->check(positive_int());
   sub->add_option("--warps", flags.warps, "Warps per block" + from_default)->check(positive_int());
-  sub->add_option("--stages", flags.stages, "K/V tiles in flight" + from_default)->check(positive_int());
+  sub->add_option("--stages", flags.stages, "K/V tiles in flight (bwd: Q/dO tiles)" + from_default)
+      ->check(positive_int());
   sub->add_option("--blocks-per-sm", flags.blocks_per_sm,
                   "Resident blocks per SM the kernel is compiled for (caps registers)" + from_default)
       ->check(positive_int());

@@ -17,9 +17,17 @@ std::vector<bool> causal_values(const std::string& causal) {
   throw Error(Stage::Argument, "", fmt::format("--causal must be on, off or both, got '{}'", causal));
 }
 
+// The families a grid point becomes, forward first. family_of() rejects an unknown name and
+// --deterministic with the forward alone; with "both" it applies to the backward problems.
+std::vector<Family> families(const PassFlags& pass) {
+  if (pass.pass == "both") return {Family::fwd, Family::bwd};
+  return {family_of(pass)};
+}
+
 }  // namespace
 
 void add_grid_options(CLI::App& sub, GridOptions& grid) {
+  add_pass_flags(&sub, grid.pass, /*allow_both=*/true);
   // Lists take either form: `--seqlen 1024,4096` or `--seqlen 1024 4096`.
   auto* model = sub.add_option("--model", grid.model,
                                "Model preset: sets heads, heads-kv and head dim")
@@ -66,14 +74,22 @@ std::vector<ProblemShape> grid_shapes(const GridOptions& grid) {
     throw Error(Stage::Argument, "",
                 fmt::format("--heads {} is not a multiple of --heads-kv {}", base.heads_q, base.heads_kv));
 
+  const std::vector<Family> passes = families(grid.pass);
+
   std::vector<ProblemShape> shapes;
   std::vector<ProblemClass> seen;
-  auto add = [&](const ProblemShape& shape) {
-    const ProblemClass problem = ProblemClass::of(shape);
-    for (const ProblemClass& other : seen)
-      if (other == problem) return;
-    seen.push_back(problem);
-    shapes.push_back(shape);
+  // One problem per family of the grid point, so `both` keeps each forward next to its backward.
+  auto add = [&](ProblemShape shape) {
+    for (const Family family : passes) {
+      shape.family = family;
+      shape.deterministic = family == Family::bwd && grid.pass.deterministic;
+      const ProblemClass problem = ProblemClass::of(shape);
+      bool known = false;
+      for (const ProblemClass& other : seen) known = known || other == problem;
+      if (known) continue;
+      seen.push_back(problem);
+      shapes.push_back(shape);
+    }
   };
   for (const std::string& dtype_text : grid.dtypes) {
     const auto dtype = parse_dtype(dtype_text);

@@ -10,12 +10,14 @@
 
 namespace fa2::cli {
 
-// Registers --model, --head-dim, --dtype, --causal, --batch, --heads, --heads-kv, --seqlen, --seqlen-k.
+// Registers --pass (fwd|bwd|both), --deterministic, --model, --head-dim, --dtype, --causal, --batch, --heads,
+// --heads-kv, --seqlen, --seqlen-k.
 void add_grid_options(CLI::App& sub, GridOptions& grid);
 
 // Every combination of the grid's values (bshd layout), one per problem class: shapes whose classes
-// coincide (e.g. seqlens 1000 and 1024) are kept once. Throws fa2::Error(Stage::Argument) when the
-// heads do not divide or the model is unknown.
+// coincide (e.g. seqlens 1000 and 1024) are kept once. With --pass both each grid point gives its forward
+// problem, then its backward one. Throws fa2::Error(Stage::Argument) when the heads do not divide, the
+// model or pass is unknown, or --deterministic comes without a backward pass.
 std::vector<ProblemShape> grid_shapes(const GridOptions& grid);
 
 }  // namespace fa2::cli

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "cli/support.hpp"
@@ -41,8 +42,15 @@ void print_cache(const GlobalOptions& global) {
   const CacheInfo info = cache->info();
   row("cache size", fmt::format("{} bytes", info.bytes));
   row("schema", fmt::format("version {} (this build: {})", info.schema_version, Cache::kSchemaVersion));
-  row("kernels", std::to_string(info.kernels));
-  row("tunings", std::to_string(info.tunings));
+  // Per family from the listings (no cubins read): which passes this cache can serve without compiling.
+  std::vector<Family> kernel_families, tuning_families;
+  for (const CachedKernel& k : cache->list_kernels()) kernel_families.push_back(k.config.family);
+  for (const TuningRecord& t : cache->list_tunings()) tuning_families.push_back(t.winner.family);
+  auto with_families = [](int count, const std::vector<Family>& families) {
+    return count > 0 ? fmt::format("{} ({})", count, family_counts(families)) : std::to_string(count);
+  };
+  row("kernels", with_families(info.kernels, kernel_families));
+  row("tunings", with_families(info.tunings, tuning_families));
   row("measurements", std::to_string(info.measurements));
 }
 

@@ -1,7 +1,8 @@
 // fa2-tune list: what the cache holds. Tunings (the winner per device and problem class) by default,
-// compiled kernels with --kernels, or both as JSON for scripts.
+// compiled kernels with --kernels, or both as JSON for scripts; --pass keeps one family's.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 #include "cli/json.hpp"
 #include "cli/support.hpp"
 #include "cli/table.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 namespace {
@@ -19,6 +21,8 @@ std::string kernel_json(const CachedKernel& k) {
   return JsonObject()
       .add("cubin_key", k.cubin_key)
       .add("config", c.name())
+      .add("family", family_name(c.family))
+      .add("deterministic", c.deterministic)
       .add("arch", arch_name(c.arch))
       .add("dtype", dtype_name(c.dtype))
       .add("head_dim", c.head_dim)
@@ -46,36 +50,53 @@ void print_json(const std::vector<TuningRecord>& tunings, const std::vector<Cach
   fmt::print("{{\n  \"tunings\": {},\n  \"kernels\": {}\n}}\n", json_array(t, 4), json_array(k, 4));
 }
 
-void print_tunings(const std::vector<TuningRecord>& tunings) {
-  Table table({"problem", "device", "winner", ">ms", ">TFLOP/s", "created"});
+void print_tunings(const std::vector<TuningRecord>& tunings, const std::string& pass) {
+  Table table({"pass", "problem", "device", "winner", ">ms", ">TFLOP/s", "created"});
   for (const TuningRecord& t : tunings)
-    table.add({t.problem_key, t.device_key, t.winner.name(), fixed(t.time_ms, 3), fixed(t.tflops, 1), t.created_at});
+    table.add({family_name(t.winner.family), t.problem_key, t.device_key, t.winner.name(), fixed(t.time_ms, 3),
+               fixed(t.tflops, 1), t.created_at});
   if (table.empty())
-    fmt::print("no tunings\n");
+    fmt::print("no {}tunings\n", pass.empty() ? "" : pass + " ");
   else
     table.print();
 }
 
-void print_kernels(const std::vector<CachedKernel>& kernels) {
-  Table table({"cubin key", "config", ">regs", ">spills", ">compile ms", "created"});
+void print_kernels(const std::vector<CachedKernel>& kernels, const std::string& pass) {
+  Table table({"pass", "cubin key", "config", ">regs", ">spills", ">compile ms", "created"});
   for (const CachedKernel& k : kernels)
-    table.add({k.cubin_key, k.config.name(),
+    table.add({family_name(k.config.family), k.cubin_key, k.config.name(),
                k.resources.registers >= 0 ? std::to_string(k.resources.registers) : "-",  // ptxas did not say
                std::to_string(k.resources.spill_store_bytes + k.resources.spill_load_bytes),
                fmt::format("{:.0f}", k.compile_ms), k.created_at});
   if (table.empty())
-    fmt::print("no kernels\n");
+    fmt::print("no {}kernels\n", pass.empty() ? "" : pass + " ");
   else
     table.print();
 }
 
-// "kernels: 42 (sm_80 30, sm_90a 12)"
+// "kernels: 42 (sm_80 30, sm_90a 12; fwd 40, bwd 2)"
 std::string kernel_summary(const std::vector<CachedKernel>& kernels) {
   std::map<std::string, int> per_arch;
-  for (const CachedKernel& k : kernels) ++per_arch[arch_name(k.config.arch)];
+  std::vector<Family> families;
+  for (const CachedKernel& k : kernels) {
+    ++per_arch[arch_name(k.config.arch)];
+    families.push_back(k.config.family);
+  }
   std::string parts;
   for (const auto& [arch, count] : per_arch) parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", arch, count);
+  if (!families.empty()) parts += "; " + family_counts(families);
   return fmt::format("kernels: {}{}", kernels.size(), parts.empty() ? "" : " (" + parts + ")");
+}
+
+// Keeps the items whose family --pass names (every item without --pass).
+template <class Item, class FamilyOf>
+void keep_pass(std::vector<Item>& items, const std::string& pass, FamilyOf family_of_item) {
+  if (pass.empty()) return;
+  const std::optional<Family> family = parse_family(pass);
+  if (!family) throw Error(Stage::Argument, "", fmt::format("--pass must be fwd or bwd, got '{}'", pass));
+  items.erase(std::remove_if(items.begin(), items.end(),
+                             [&](const Item& item) { return family_of_item(item) != *family; }),
+              items.end());
 }
 
 }  // namespace
@@ -85,6 +106,8 @@ Command setup_list(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand("list", "List the cache's tunings, or with --kernels its compiled kernels");
   sub->add_flag("--kernels", options->kernels, "List the kernels instead of the tunings");
   sub->add_flag("--json", options->json, R"(Print {"tunings": [...], "kernels": [...]} as JSON)");
+  sub->add_option("--pass", options->pass, "Only this kernel family's tunings and kernels, fwd or bwd (default: all)")
+      ->check(parsed_by(parse_family, "pass", "fwd|bwd"));
   return {sub, [options, &global] { return run_list(*options, global); }};
 }
 
@@ -95,15 +118,17 @@ int run_list(const ListOptions& options, const GlobalOptions& global) {
     tunings = cache->list_tunings();
     kernels = cache->list_kernels();
   }
+  keep_pass(tunings, options.pass, [](const TuningRecord& t) { return t.winner.family; });
+  keep_pass(kernels, options.pass, [](const CachedKernel& k) { return k.config.family; });
   if (options.json) {
     print_json(tunings, kernels);
     return kOk;
   }
   fmt::print("cache: {}\n", cache_path(global));
   if (options.kernels) {
-    print_kernels(kernels);
+    print_kernels(kernels, options.pass);
   } else {
-    print_tunings(tunings);
+    print_tunings(tunings, options.pass);
     fmt::print("{}\n", kernel_summary(kernels));
   }
   return kOk;

@@ -1,10 +1,13 @@
 // fa2-tune show: one tuning and every candidate it measured, fastest first, then the rejected ones
-// with the reason: what to read when a winner looks wrong or a config keeps failing.
+// with the reason: what to read when a winner looks wrong or a config keeps failing. --pass bwd (and
+// --deterministic) look a problem key up among the backward tunings without typing their prefix.
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "cli/json.hpp"
@@ -14,6 +17,25 @@
 
 namespace fa2::cli {
 namespace {
+
+bool ends_with(const std::string& text, const std::string& tail) {
+  return text.size() >= tail.size() && text.compare(text.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// `key` with its problem part (after the last '#', if a device is given) in the family of --pass: problem
+// keys of the forward have no prefix, those of the backward start "bwd " and, when deterministic, end
+// " det" (ProblemClass::key). A key that already names the backward is kept as it is, so a key copied
+// from `list` finds its tuning whatever --pass says.
+std::string qualified_key(const std::string& key, const PassFlags& pass) {
+  const Family family = family_of(pass);
+  const std::size_t hash = key.rfind('#');
+  const std::string device = hash == std::string::npos ? "" : key.substr(0, hash + 1);
+  std::string problem = hash == std::string::npos ? key : key.substr(hash + 1);
+  const std::string prefix = std::string(family_name(Family::bwd)) + " ";
+  if (family == Family::bwd && problem.compare(0, prefix.size(), prefix) != 0) problem = prefix + problem;
+  if (pass.deterministic && !ends_with(problem, " det")) problem += " det";
+  return device + problem;
+}
 
 // The tuning key of `key`: itself when a tuning has it, else the one tuning whose problem key (the part
 // after '#') it is. Empty when none; throws when several devices tuned that problem.
@@ -46,17 +68,32 @@ std::string registers_and_spills(const ResourceUsage& r) {
   return fmt::format("{}/{}", r.registers, r.spill_store_bytes + r.spill_load_bytes);
 }
 
+// How a backward kernel adds dQ: what --deterministic chooses, and what the tuner sweeps both ways.
+const char* dq_reduction(const TileConfig& config) { return config.deterministic ? "ordered" : "atomics"; }
+
 void print_text(const TuningRecord& t) {
+  const bool backward = t.winner.family == Family::bwd;
   fmt::print("tuning   {}\n", t.tuning_key);
+  fmt::print("pass     {}{}\n", family_name(t.winner.family),
+             backward ? fmt::format(" (winner's dQ reduction: {})",
+                                    t.winner.deterministic ? "ordered, reproducible" : "atomics")
+                      : "");
   fmt::print("winner   {}  {:.3f} ms  {:.1f} TFLOP/s\n", t.winner.name(), t.time_ms, t.tflops);
   fmt::print("tuned    {} in {:.1f} s\n\n", t.created_at, t.tune_seconds);
-  Table table({"config", "status", ">ms", ">spread ms", ">TFLOP/s", ">rel err", ">regs/spills", "reason"});
+  // A backward sweep holds both dQ reductions (unless the class asks for determinism): a column tells
+  // them apart at a glance, where the forward would only repeat one value.
+  std::vector<std::string> header{"config", "status", ">ms", ">spread ms", ">TFLOP/s", ">rel err", ">regs/spills",
+                                  "reason"};
+  if (backward) header.insert(header.begin() + 1, "dQ");
+  Table table(header);
   for (const Measurement& m : t.measurements) {
     const bool ok = m.status == MeasurementStatus::ok;
-    table.add({m.config.name(), measurement_status_name(m.status), ok ? fixed(m.time_ms, 3) : "-",
-               ok ? fmt::format("{:.3f}", m.spread_ms) : "-", ok ? fixed(m.tflops, 1) : "-",
-               m.o_rel_error > 0 ? fmt::format("{:.1e}", m.o_rel_error) : "-", registers_and_spills(m.resources),
-               m.reason});
+    std::vector<std::string> row{m.config.name(), measurement_status_name(m.status), ok ? fixed(m.time_ms, 3) : "-",
+                                 ok ? fmt::format("{:.3f}", m.spread_ms) : "-", ok ? fixed(m.tflops, 1) : "-",
+                                 m.o_rel_error > 0 ? fmt::format("{:.1e}", m.o_rel_error) : "-",
+                                 registers_and_spills(m.resources), m.reason};
+    if (backward) row.insert(row.begin() + 1, dq_reduction(m.config));
+    table.add(std::move(row));
   }
   table.print();
 }
@@ -66,6 +103,8 @@ void print_json(const TuningRecord& t) {
   for (const Measurement& m : t.measurements)
     measurements.push_back(JsonObject()
                                .add("config", m.config.name())
+                               .add("family", family_name(m.config.family))
+                               .add("deterministic", m.config.deterministic)
                                .add("cubin_key", m.cubin_key)
                                .add("status", measurement_status_name(m.status))
                                .add("time_ms", m.time_ms)
@@ -90,18 +129,24 @@ Command setup_show(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("key", options->key,
                   "Tuning key (device#problem), or a problem key (as `list` prints it) tuned on one device only")
       ->required();
+  add_pass_flags(sub, options->pass);
+  // Here the flags name a tuning rather than pick a kernel to build.
+  sub->get_option("--pass")->description("Family of a key that does not name its own: fwd, or bwd (adds the "
+                                         "\"bwd \" prefix)");
+  sub->get_option("--deterministic")->description("With --pass bwd: the class asking for reproducible gradients "
+                                                  "(adds the \" det\" suffix)");
   sub->add_flag("--json", options->json, "Print the tuning and its measurements as JSON");
   return {sub, [options, &global] { return run_show(*options, global); }};
 }
 
 int run_show(const ShowOptions& options, const GlobalOptions& global) {
+  const std::string wanted = qualified_key(options.key, options.pass);
   const std::optional<Cache> cache = open_existing_cache(global);
-  const std::string key = cache ? resolve_key(*cache, options.key) : std::string();
+  const std::string key = cache ? resolve_key(*cache, wanted) : std::string();
   std::optional<TuningRecord> record;
   if (!key.empty()) record = cache->find_tuning(key, /*with_measurements=*/true);
   if (!record) {
-    fmt::print(stderr, "fa2-tune: tuning '{}' not found in {} (see `fa2-tune list`)\n", options.key,
-               cache_path(global));
+    fmt::print(stderr, "fa2-tune: tuning '{}' not found in {} (see `fa2-tune list`)\n", wanted, cache_path(global));
     return kNotFound;
   }
   sort_measurements(record->measurements);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -30,6 +31,15 @@ bool gpu_usable(const char* command) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+std::string family_counts(const std::vector<Family>& families) {
+  std::string text;
+  for (const Family family : {Family::fwd, Family::bwd}) {
+    const auto n = std::count(families.begin(), families.end(), family);
+    if (n > 0) text += fmt::format("{}{} {}", text.empty() ? "" : ", ", family_name(family), n);
+  }
+  return text;
+}
+
 std::string fixed(double value, int decimals) { return value > 0 ? fmt::format("{:.{}f}", value, decimals) : "-"; }
 
 JsonObject tuning_json(const TuningRecord& t) {
@@ -37,6 +47,10 @@ JsonObject tuning_json(const TuningRecord& t) {
   object.add("tuning_key", t.tuning_key)
       .add("device", t.device_key)
       .add("problem", t.problem_key)
+      // The winner's: a backward class that does not ask for determinism may still be won by the ordered
+      // dQ reduction, and what runs is what a script wants to know.
+      .add("family", family_name(t.winner.family))
+      .add("deterministic", t.winner.deterministic)
       .add("winner", t.winner.name())
       .add("winner_cubin_key", t.winner_cubin_key)
       .add("time_ms", t.time_ms)

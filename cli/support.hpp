@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "autotune/cache.hpp"
 #include "cli/commands.hpp"
@@ -22,6 +23,10 @@ std::optional<Cache> open_existing_cache(const GlobalOptions& global);
 bool gpu_usable(const char* command);
 
 std::string first_line(const std::string& text);
+
+// "fwd 40, bwd 2": how many of `families` are of each family, forward first, leaving out absent ones;
+// "" for none. The per-family counts of build, list and info.
+std::string family_counts(const std::vector<Family>& families);
 
 class JsonObject;
 // A tuning's own fields as JSON (list prints it as is; show adds the measurements).

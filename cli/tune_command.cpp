@@ -1,7 +1,7 @@
-// fa2-tune tune: tune every problem of a grid (or a model preset's shapes) on this GPU and store the
-// winners in the cache, where forward() finds them. Problems already tuned on this device (by this
-// build's kernels and search space) are skipped unless --force, so an interrupted grid resumes where it
-// stopped.
+// fa2-tune tune: tune every problem of a grid (or a model preset's shapes; forward, backward or both
+// passes) on this GPU and store the winners in the cache, where forward() and backward() find them.
+// Problems already tuned on this device (by this build's kernels and search space) are skipped unless
+// --force, so an interrupted grid resumes where it stopped.
 #include <fmt/core.h>
 
 #include <memory>

@@ -21,28 +21,12 @@ namespace {
 namespace fs = std::filesystem;
 
 using fa2::test::contains;
+using fa2::test::count;
 using fa2::test::one_line;
 using fa2::test::run;
 using fa2::test::Run;
 using fa2::test::TempDir;
-
-int count(const std::string& text, const std::string& part) {
-  int n = 0;
-  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
-  return n;
-}
-
-// The string values of `"key": "..."` in order: enough JSON parsing for `list --json` (no escapes in
-// the values looked at).
-std::vector<std::string> values_of(const std::string& json, const std::string& key) {
-  std::vector<std::string> values;
-  const std::string opening = "\"" + key + "\": \"";
-  for (auto at = json.find(opening); at != std::string::npos; at = json.find(opening, at + 1)) {
-    const std::size_t start = at + opening.size();
-    values.push_back(json.substr(start, json.find('"', start) - start));
-  }
-  return values;
-}
+using fa2::test::values_of;
 
 // The number after `key` on a "key   value" line, as `build` and `info` print them; -1 when absent.
 int reported(const std::string& output, const std::string& key) {
@@ -81,6 +65,10 @@ TEST_CASE("build fills the cache, and list, info, export, import and clear see i
   CHECK(configs.size() == static_cast<std::size_t>(kernels));
   for (const std::string& arch : archs) CHECK(arch == "sm_80");
   for (const std::string& config : configs) CHECK_MESSAGE(contains(config, "_d64_"), config);
+  const std::vector<std::string> families = values_of(listed.output, "family");
+  CHECK(families.size() == static_cast<std::size_t>(kernels));
+  for (const std::string& family : families) CHECK(family == "fwd");  // the default --pass
+  CHECK(count(listed.output, "\"deterministic\": false") == kernels);
   CHECK(contains(listed.output, "\"tunings\": []"));
 
   // One case, steps in order (doctest re-runs a case per SUBCASE, and the build is the slow part).
@@ -93,13 +81,14 @@ TEST_CASE("build fills the cache, and list, info, export, import and clear see i
   {  // list prints a kernel summary per arch
     const Run r = run("list" + db);
     CHECK(r.status == 0);
-    CHECK_MESSAGE(contains(r.output, "kernels: " + std::to_string(kernels) + " (sm_80 " + std::to_string(kernels)),
-                  r.output);
+    const std::string n = std::to_string(kernels);
+    CHECK_MESSAGE(contains(r.output, "kernels: " + n + " (sm_80 " + n + "; fwd " + n + ")"), r.output);
   }
-  {  // info shows the counts
+  {  // info shows the counts, the kernels' per family
     const Run r = run("info" + db);
     CHECK(r.status == 0);
     CHECK(reported(r.output, "kernels") == kernels);
+    CHECK_MESSAGE(contains(r.output, "(fwd " + std::to_string(kernels) + ")"), r.output);
     CHECK(reported(r.output, "tunings") == 0);
     CHECK(contains(r.output, "nvrtc"));
   }
@@ -157,10 +146,15 @@ TEST_CASE("bad flags fail in one line naming the value") {
                                     {"build --arch sm_80 --head-dim 100", "100"},
                                     {"tune --causal maybe", "maybe"},
                                     {"tune --model nosuchmodel", "nosuchmodel"},
-                                    {"check --policy sometimes", "sometimes"}}) {
+                                    {"check --policy sometimes", "sometimes"},
+                                    {"tune --pass sideways", "fwd|bwd|both"},
+                                    {"build --arch sm_80 --pass fwd --deterministic", "--pass bwd"},
+                                    {"tune --deterministic", "--deterministic"},
+                                    {"list --pass both", "fwd|bwd"},
+                                    {"show --pass both somekey", "both"}}) {
     CAPTURE(args);
     const Run r = run(args + db);
-    CHECK(r.status != 0);
+    CHECK(r.status > 100);  // CLI11's own codes: a bad command line, not a failed command
     CHECK_MESSAGE(contains(r.output, value), r.output);
     CHECK_MESSAGE(one_line(r.output), r.output);
   }
@@ -173,7 +167,10 @@ TEST_CASE("tune and bench without a GPU fail in one line naming the driver") {
     return;
   }
   TempDir dir;
-  for (const std::string args : {"tune --head-dim 64 --causal on --seqlen 512", "bench --head-dim 64"}) {
+  // The pass flags parse (both passes, a deterministic backward) and the GPU is what is missing.
+  for (const std::string args : {"tune --head-dim 64 --causal on --seqlen 512", "bench --head-dim 64",
+                                 "tune --pass both --deterministic --head-dim 64 --causal on --seqlen 512",
+                                 "bench --pass bwd --deterministic --head-dim 64"}) {
     CAPTURE(args);
     const Run r = run(args + " --db '" + dir.file("k.db") + "'");
     CHECK(r.status == 4);

@@ -1,5 +1,5 @@
 // Test support: running the fa2-tune executable (built next to the test executables) as a process,
-// and temporary directories for cache files. Shared by the CPU and GPU suites.
+// reading what it prints, and temporary directories for cache files. Shared by the CPU and GPU suites.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace fa2::test {
 
@@ -44,6 +45,30 @@ inline Run run(const std::string& args) {
 }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// How many times `part` occurs in `text`, without overlaps.
+inline int count(const std::string& text, const std::string& part) {
+  int n = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
+  return n;
+}
+
+// The values of `"key": ...` in order, strings without their quotes, numbers and booleans as written:
+// enough JSON parsing for `list --json` and `show --json` (no escapes in the values looked at).
+inline std::vector<std::string> values_of(const std::string& json, const std::string& key) {
+  std::vector<std::string> values;
+  const std::string opening = "\"" + key + "\": ";
+  for (auto at = json.find(opening); at != std::string::npos; at = json.find(opening, at + 1)) {
+    std::size_t start = at + opening.size();
+    if (start < json.size() && json[start] == '"') {
+      ++start;
+      values.push_back(json.substr(start, json.find('"', start) - start));
+    } else {
+      values.push_back(json.substr(start, json.find_first_of(",}\n", start) - start));
+    }
+  }
+  return values;
+}
 
 // One line of text: ends in a newline, and has no other.
 inline bool one_line(const std::string& text) {
