@@ -1,18 +1,30 @@
 #!/usr/bin/env python3
 """fa2jit (tuned) vs PyTorch SDPA's flash and cuDNN backends, side by side on the same inputs and GPU.
 
-    python3 bench/bench_sdpa.py [--grid paper|gqa|all] [--quick] [--head-dim D ...] [--seqlen S ...]
-                                [--db PATH] [--csv PATH]
+    python3 bench/bench_sdpa.py [--pass fwd|bwd|fwd+bwd] [--grid paper|gqa|all] [--quick]
+                                [--head-dim D ...] [--seqlen S ...] [--deterministic] [--db PATH] [--csv PATH]
 
-SDPA gets [B, H, S, D] tensors; fa2jit gets BSHD copies of the same data. Only the attention call is
-timed (fa2jit writes into a preallocated O; its first call, which may tune, is outside the timing).
-TFLOP/s = 4*B*Hq*Sq*Sk*d / t, halved for causal (equal seqlens here). Ratios > 1: fa2jit is faster.
+SDPA gets [B, H, S, D] tensors; fa2jit gets BSHD copies of the same data. What is timed, by --pass:
+  fwd      the attention forward alone (default). fa2jit writes into a preallocated O.
+  bwd      the backward alone, from a forward done once beforehand: SDPA's as
+           torch.autograd.grad(out, (q, k, v), dout, retain_graph=True) on that graph; fa2jit's as
+           fa2jit.backward(dout, q, k, v, O, LSE) into preallocated dQ, dK, dV.
+  fwd+bwd  a forward that records the graph and its backward: SDPA vs fa2jit.attention, each followed by
+           torch.autograd.grad(out, (q, k, v), dout, retain_graph=True).
+fa2jit's first call of a pass, which may tune its kernel classes (the on-first-use policy), is timed on
+its own ("first s") and kept out of the measurement; for bwd, the forward that makes O and LSE uses the
+built-in config, so only the backward's class is tuned. The error column is a sanity check, not the test suite's
+tolerance: fa2jit's O (fwd) or dQ (bwd, fwd+bwd) relative to flash's (cuDNN's where flash cannot run).
+TFLOP/s = 4*B*Hq*Sq*Sk*d / t for the forward, halved for causal (equal seqlens here); the backward counts
+2.5x the forward's FLOPs (five GEMMs to the forward's two) and fwd+bwd 3.5x, as FlashAttention reports them.
+Ratios > 1: fa2jit is faster. --deterministic runs fa2jit's backward in its bitwise-reproducible mode
+(SDPA has no such switch). A GQA shape an SDPA backend cannot take natively runs on K/V with repeated
+heads, marked "repeat_kv" (for bwd and fwd+bwd that includes the gradient's sum over the copies).
 """
 
 import argparse
 import contextlib
 import csv
-import math
 import os
 import statistics
 import sys
@@ -33,6 +45,8 @@ except ImportError:
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 QUANTILES = [0.2, 0.5, 0.8]
+PASS_FLOPS = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}  # FLOPs of a pass, in forwards
+BACKENDS = (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION))
 
 
 def say(*parts):
@@ -82,18 +96,23 @@ def timings_ms(fn):
     return [cuts[1], statistics.median(times), cuts[7]]
 
 
-def sdpa_runner(backend, q, k, v, causal):
-    """A timed call for `backend`, preferring enable_gqa; falls back to repeated K/V heads (marked '*')."""
+def sdpa_calls(q, k, v, causal):
+    """The ways to call SDPA on these tensors, as (fn, mark), in order of preference: for GQA enable_gqa
+    first, then K/V with repeated heads (marked '*'; repeated here, outside any timing)."""
     def call(kk, vv, **extra):
         return lambda: F.scaled_dot_product_attention(q, kk, vv, is_causal=causal, **extra)
 
-    attempts = [(call(k, v), "")]
-    if q.shape[1] != k.shape[1]:
-        group = q.shape[1] // k.shape[1]
-        attempts = [(call(k, v, enable_gqa=True), ""),
-                    (call(k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)), "*")]
+    if q.shape[1] == k.shape[1]:
+        return [(call(k, v), "")]
+    group = q.shape[1] // k.shape[1]
+    return [(call(k, v, enable_gqa=True), ""),
+            (call(k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)), "*")]
+
+
+def sdpa_runner(backend, q, k, v, causal):
+    """A timed call for `backend`: (fn, mark, its output) of the first of sdpa_calls that runs."""
     errors = []
-    for fn, mark in attempts:
+    for fn, mark in sdpa_calls(q, k, v, causal):
         try:
             with sdpa_kernel(backend):
                 out = fn()
@@ -109,42 +128,144 @@ def time_sdpa(backend, q, k, v, causal):
         return timings_ms(fn), mark, out
 
 
-def bench_point(point, db):
+def point_inputs(point):
     dtype = DTYPES[point["dtype"]]
-    b, s, hq, hkv, d, causal = (point[key] for key in ("batch", "seqlen", "hq", "hkv", "d", "causal"))
+    b, s, hq, hkv, d = (point[key] for key in ("batch", "seqlen", "hq", "hkv", "d"))
     q = torch.randn(b, hq, s, d, device="cuda", dtype=dtype)
     k = torch.randn(b, hkv, s, d, device="cuda", dtype=dtype)
     v = torch.randn(b, hkv, s, d, device="cuda", dtype=dtype)
-    flops = 4 * b * hq * s * s * d / (2 if causal else 1)
+    return q, k, v
+
+
+def forward_flops(point):
+    b, s, hq, d = (point[key] for key in ("batch", "seqlen", "hq", "d"))
+    return 4 * b * hq * s * s * d / (2 if point["causal"] else 1)
+
+
+def record(row, name, flops, times):
+    row[name] = flops / (times[1] * 1e-3) / 1e12
+    row[name + "_spread"] = (times[2] - times[0]) / times[1]
+
+
+def relative_error(value, reference):
+    return ((value.float() - reference.float()).norm() / reference.float().norm()).item()
+
+
+def bench_forward(point, db, deterministic, tune):
+    del deterministic  # the forward has no such mode
+    q, k, v = point_inputs(point)
+    causal = point["causal"]
+    flops = forward_flops(point)
     row = dict(point)
     outputs = {}
-    for name, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+    for name, backend in BACKENDS:
         try:
             times, mark, outputs[name] = time_sdpa(backend, q, k, v, causal)
-            row[name] = flops / (times[1] * 1e-3) / 1e12
-            row[name + "_spread"] = (times[2] - times[0]) / times[1]
+            record(row, name, flops, times)
             row[name + "_note"] = "repeat_kv" if mark else ""
         except RuntimeError as error:
             row[name], row[name + "_note"] = None, str(error)[:200]
 
     qs, ks, vs = (t.transpose(1, 2).contiguous() for t in (q, k, v))
     out = torch.empty_like(qs)
-    options = dict(causal=causal, tune="on-first-use", cache_path=db, out=out)
+    options = dict(causal=causal, tune=tune, cache_path=db, out=out)
     try:
         started = time.perf_counter()
         fa2jit.forward(qs, ks, vs, **options)
         torch.cuda.synchronize()
         row["fa2jit_first_s"] = time.perf_counter() - started
         row["fa2jit_config"] = fa2jit.config_name(qs, ks, vs, **options)
-        times = timings_ms(lambda: fa2jit.forward(qs, ks, vs, **options))
-        row["fa2jit"] = flops / (times[1] * 1e-3) / 1e12
-        row["fa2jit_spread"] = (times[2] - times[0]) / times[1]
+        record(row, "fa2jit", flops, timings_ms(lambda: fa2jit.forward(qs, ks, vs, **options)))
         reference = outputs.get("flash", outputs.get("cudnn"))
-        if reference is not None:  # a sanity check, not the test suite's tolerance
-            diff = (out.transpose(1, 2).float() - reference.float()).norm() / reference.float().norm()
-            row["fa2jit_rel_err"] = diff.item()
+        if reference is not None:
+            row["fa2jit_rel_err"] = relative_error(out.transpose(1, 2), reference)
     except fa2jit.Fa2Error as error:
         row["fa2jit"], row["fa2jit_note"] = None, str(error).splitlines()[0][:200]
+    return row
+
+
+def sdpa_gradients(backend, q, k, v, dout, causal, with_forward):
+    """(timings, mark, dQ) of SDPA's backward on `backend` (with_forward: of its forward + backward), from
+    the first of sdpa_calls whose forward and backward both run."""
+    leaves = [t.detach().requires_grad_() for t in (q, k, v)]
+    errors = []
+    for fn, mark in sdpa_calls(*leaves, causal):
+        try:
+            with sdpa_kernel(backend):
+                out = fn()
+                if with_forward:
+                    def step():
+                        return torch.autograd.grad(fn(), leaves, dout, retain_graph=True)
+                else:
+                    def step():
+                        return torch.autograd.grad(out, leaves, dout, retain_graph=True)
+                dq = step()[0]
+                return timings_ms(step), mark, dq
+        except RuntimeError as error:
+            errors.append(str(error).splitlines()[0])
+    raise RuntimeError("; ".join(errors))
+
+
+def bench_backward(point, db, deterministic, with_forward, tune):
+    """The bwd and fwd+bwd passes of one point."""
+    q, k, v = point_inputs(point)
+    dout = torch.randn_like(q)
+    causal = point["causal"]
+    flops = forward_flops(point) * PASS_FLOPS["fwd+bwd" if with_forward else "bwd"]
+    row = dict(point)
+    dqs = {}
+    for name, backend in BACKENDS:
+        try:
+            times, mark, dqs[name] = sdpa_gradients(backend, q, k, v, dout, causal, with_forward)
+            record(row, name, flops, times)
+            row[name + "_note"] = "repeat_kv" if mark else ""
+        except RuntimeError as error:
+            row[name], row[name + "_note"] = None, str(error)[:200]
+
+    qs, ks, vs, douts = (t.transpose(1, 2).contiguous() for t in (q, k, v, dout))
+    options = dict(causal=causal, tune=tune, cache_path=db)
+    # --pass bwd measures the backward only: its O and LSE come from the built-in forward config, which
+    # saves tuning the forward's class (O and LSE are the same up to rounding either way).
+    forward_options = options if with_forward else dict(options, tune="heuristic")
+    try:
+        if with_forward:
+            leaves = [t.requires_grad_() for t in (qs, ks, vs)]
+
+            def step():
+                out = fa2jit.attention(*leaves, deterministic=deterministic, **options)
+                return torch.autograd.grad(out, leaves, douts, retain_graph=True)
+        else:
+            out, lse = fa2jit.forward(qs, ks, vs, return_lse=True, **forward_options)
+            grads = [torch.empty_like(t) for t in (qs, ks, vs)]
+
+            def step():
+                return fa2jit.backward(douts, qs, ks, vs, out, lse, deterministic=deterministic, dq=grads[0],
+                                       dk=grads[1], dv=grads[2], **options)
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        dq = step()[0]
+        torch.cuda.synchronize()
+        row["fa2jit_first_s"] = time.perf_counter() - started
+        inputs = [t.detach() for t in (qs, ks, vs)]
+        named_out, named_lse = fa2jit.forward(*inputs, return_lse=True, **forward_options)  # resolved by now
+        if with_forward:
+            row["fa2jit_config"] = fa2jit.config_name(*inputs, **options)
+        row["fa2jit_bwd_config"] = fa2jit.backward_config_name(douts, *inputs, named_out, named_lse,
+                                                               deterministic=deterministic, **options)
+        record(row, "fa2jit", flops, timings_ms(step))
+        reference = dqs.get("flash", dqs.get("cudnn"))
+        if reference is not None:
+            row["fa2jit_rel_err"] = relative_error(dq.transpose(1, 2), reference)
+    except fa2jit.Fa2Error as error:
+        row["fa2jit"], row["fa2jit_note"] = None, str(error).splitlines()[0][:200]
+    return row
+
+
+def bench_point(point, db, pass_, deterministic, tune):
+    if pass_ == "fwd":
+        row = bench_forward(point, db, deterministic, tune)
+    else:
+        row = bench_backward(point, db, deterministic, with_forward=pass_ == "fwd+bwd", tune=tune)
     for name in ("flash", "cudnn"):
         if row.get("fa2jit") and row.get(name):
             row["fa2jit/" + name] = row["fa2jit"] / row[name]
@@ -195,10 +316,16 @@ def write_csv(path, rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pass", dest="pass_", choices=tuple(PASS_FLOPS), default="fwd",
+                        help="what is timed: the forward, the backward, or both (default fwd)")
+    parser.add_argument("--deterministic", action="store_true", help="fa2jit's backward in its deterministic mode")
     parser.add_argument("--grid", choices=("paper", "gqa", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="a handful of points instead of --grid")
     parser.add_argument("--head-dim", type=int, action="append", help="only these head dims (repeatable)")
     parser.add_argument("--seqlen", type=int, action="append", help="only these seqlens (repeatable)")
+    parser.add_argument("--tune", choices=("on-first-use", "heuristic"), default="on-first-use",
+                        help="fa2jit's policy: tune each class on its first call (default), or run the built-in "
+                             "configs (no tuning: what a fresh install runs, and minutes less of GPU time)")
     parser.add_argument("--db", help="fa2jit kernel cache (default: a temporary file, so every class is tuned)")
     parser.add_argument("--csv", help="write every measured field here")
     args = parser.parse_args()
@@ -219,12 +346,15 @@ def main():
             db = os.path.join(folder, "kernels.db")
         say(f"GPU {torch.cuda.get_device_name()} | torch {torch.__version__} | "
             f"timing {'triton do_bench' if do_bench else 'CUDA events'} (median, spread = (p80-p20)/p50) | "
-            f"fa2jit {fa2jit.library_version()} | cache {db}")
-        say(f"columns: TFLOP/s of flash, cudnn, fa2jit; fa2jit/backend ratios; fa2jit's O error vs flash; "
+            f"fa2jit {fa2jit.library_version()} | policy {args.tune} | cache {db}")
+        compared = "O" if args.pass_ == "fwd" else "dQ"
+        mode = " (fa2jit deterministic)" if args.deterministic and args.pass_ != "fwd" else ""
+        say(f"pass {args.pass_}{mode}, {PASS_FLOPS[args.pass_]:g}x the forward's FLOPs\n"
+            f"columns: TFLOP/s of flash, cudnn, fa2jit; fa2jit/backend ratios; fa2jit's {compared} error vs flash; "
             f"seconds of fa2jit's first call (tuning)\n{HEADER}")
         rows = []
         for point in points:
-            row = bench_point(point, db)
+            row = bench_point(point, db, args.pass_, args.deterministic, args.tune)
             rows.append(row)
             print_row(row)
             torch.cuda.empty_cache()

@@ -8,7 +8,7 @@ import ctypes
 import os
 import threading
 
-ABI_VERSION = 1  # FA2_ABI_VERSION of include/fa2jit/fa2jit.h this binding was written against
+ABI_VERSION = 2  # FA2_ABI_VERSION of include/fa2jit/fa2jit.h this binding was written against
 
 OK = 0
 ERROR_ARGUMENT = 1
@@ -67,6 +67,48 @@ class ForwardArgs(ctypes.Structure):
     ]
 
 
+class BackwardArgs(ctypes.Structure):
+    """fa2_backward_args; field for field the C struct (checked against the library on load). ctypes
+    inserts the same padding a C compiler does (before `workspace` and `cache_path` on LP64)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_int),
+        ("dtype", ctypes.c_int),
+        ("q", ctypes.c_void_p),
+        ("k", ctypes.c_void_p),
+        ("v", ctypes.c_void_p),
+        ("o", ctypes.c_void_p),
+        ("lse", ctypes.c_void_p),
+        ("dout", ctypes.c_void_p),
+        ("dq", ctypes.c_void_p),
+        ("dk", ctypes.c_void_p),
+        ("dv", ctypes.c_void_p),
+        ("batch", ctypes.c_int),
+        ("heads_q", ctypes.c_int),
+        ("heads_kv", ctypes.c_int),
+        ("seqlen_q", ctypes.c_int),
+        ("seqlen_k", ctypes.c_int),
+        ("head_dim", ctypes.c_int),
+    ] + [
+        (f"{tensor}_{part}_stride", ctypes.c_int64)
+        for tensor in ("q", "k", "v", "o", "dout", "dq", "dk", "dv")
+        for part in ("batch", "head", "row")
+    ] + [
+        ("causal", ctypes.c_int),
+        ("softmax_scale", ctypes.c_float),
+        ("deterministic", ctypes.c_int),
+        ("workspace", ctypes.c_void_p),
+        ("workspace_bytes", ctypes.c_size_t),
+        ("tune_policy", ctypes.c_int),
+        ("cache_path", ctypes.c_char_p),
+    ]
+
+
+# Each struct the binding passes by pointer, with the library function reporting its C size.
+STRUCTS = {"fa2_forward_args": (ForwardArgs, "fa2_forward_args_size"),
+           "fa2_backward_args": (BackwardArgs, "fa2_backward_args_size")}
+
+
 def _package_dir():
     return os.path.dirname(os.path.abspath(__file__))
 
@@ -86,11 +128,16 @@ def candidate_paths():
 
 
 def _declare(lib):
-    args_p = ctypes.POINTER(ForwardArgs)
+    forward_p = ctypes.POINTER(ForwardArgs)
+    backward_p = ctypes.POINTER(BackwardArgs)
     signatures = {
-        "fa2_forward": (ctypes.c_int, [args_p, ctypes.c_void_p]),
-        "fa2_forward_config_name": (ctypes.c_int, [args_p, ctypes.c_char_p, ctypes.c_size_t]),
+        "fa2_forward": (ctypes.c_int, [forward_p, ctypes.c_void_p]),
+        "fa2_forward_config_name": (ctypes.c_int, [forward_p, ctypes.c_char_p, ctypes.c_size_t]),
         "fa2_forward_args_size": (ctypes.c_int, []),
+        "fa2_backward": (ctypes.c_int, [backward_p, ctypes.c_void_p]),
+        "fa2_backward_config_name": (ctypes.c_int, [backward_p, ctypes.c_char_p, ctypes.c_size_t]),
+        "fa2_backward_workspace_size": (ctypes.c_int, [backward_p, ctypes.POINTER(ctypes.c_size_t)]),
+        "fa2_backward_args_size": (ctypes.c_int, []),
         "fa2_last_error": (ctypes.c_char_p, []),
         "fa2_version": (ctypes.c_char_p, []),
         "fa2_abi_version": (ctypes.c_int, []),
@@ -103,15 +150,20 @@ def _declare(lib):
 
 def _open(path):
     lib = ctypes.CDLL(path)
-    _declare(lib)
+    # The version is read before the other declarations: an older library may lack the newer functions,
+    # and its version makes the better message.
+    lib.fa2_abi_version.restype = ctypes.c_int
+    lib.fa2_abi_version.argtypes = []
     abi = lib.fa2_abi_version()
     if abi != ABI_VERSION:
         raise Fa2Error(f"{path} has C ABI version {abi}, but this fa2jit package needs {ABI_VERSION}: "
                        "rebuild the library or use the package from the same checkout")
-    size = lib.fa2_forward_args_size()
-    if size != ctypes.sizeof(ForwardArgs):
-        raise Fa2Error(f"{path} has a {size}-byte fa2_forward_args but the package's is "
-                       f"{ctypes.sizeof(ForwardArgs)} bytes: the package and the library disagree")
+    _declare(lib)
+    for struct_name, (struct, size_function) in STRUCTS.items():
+        size = getattr(lib, size_function)()
+        if size != ctypes.sizeof(struct):
+            raise Fa2Error(f"{path} has a {size}-byte {struct_name} but the package's is "
+                           f"{ctypes.sizeof(struct)} bytes: the package and the library disagree")
     return lib
 
 

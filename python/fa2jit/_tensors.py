@@ -30,12 +30,16 @@ def argument_error(message):
     return Fa2Error(message, ERROR_ARGUMENT)
 
 
+def check_cuda(name, tensor):
+    if tensor.device.type != "cuda":
+        raise argument_error(f"{name} is on device '{tensor.device}'; fa2jit needs CUDA tensors")
+
+
 def _torch_view(name, tensor, torch):
     dtype = {torch.float16: FP16, torch.bfloat16: BF16}.get(tensor.dtype)
     if dtype is None:
         raise argument_error(f"{name} has dtype {tensor.dtype}; fa2jit takes torch.float16 or torch.bfloat16")
-    if tensor.device.type != "cuda":
-        raise argument_error(f"{name} is on device '{tensor.device}'; fa2jit needs CUDA tensors")
+    check_cuda(name, tensor)
     return View(tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()), dtype, tensor.device, tensor)
 
 
@@ -53,10 +57,7 @@ def _cai_view(name, obj, writable):
         raise argument_error(f"{name} is read-only (__cuda_array_interface__ data[1] is True)")
     shape = tuple(int(extent) for extent in cai["shape"])
     if cai.get("strides") is None:  # C-contiguous
-        strides, step = [], 1
-        for extent in reversed(shape):
-            strides.insert(0, step)
-            step *= extent
+        strides = contiguous_strides(shape)
     else:
         byte_strides = tuple(int(stride) for stride in cai["strides"])
         if any(stride % 2 for stride in byte_strides):
@@ -80,3 +81,44 @@ def view(name, obj, writable=False):
     raise argument_error(
         f"{name} is a {type(obj).__name__}; fa2jit takes torch tensors, objects with __cuda_array_interface__ "
         "(float16) or, with torch installed, objects with __dlpack__")
+
+
+def contiguous_strides(shape):
+    """Element strides of a C-contiguous array of `shape`."""
+    strides, step = [], 1
+    for extent in reversed(shape):
+        strides.insert(0, step)
+        step *= extent
+    return tuple(strides)
+
+
+def float32_view(name, obj):
+    """The View of a float32 array (the forward's LSE): a torch tensor, an object with
+    __cuda_array_interface__ typestr '<f4' or, with torch, one with __dlpack__. dtype is "float32"."""
+    torch = import_torch()
+    if torch is not None and not isinstance(obj, torch.Tensor) and hasattr(obj, "__dlpack__") \
+            and getattr(obj, "__cuda_array_interface__", None) is None:
+        obj = torch.from_dlpack(obj)
+    if torch is not None and isinstance(obj, torch.Tensor):
+        if obj.dtype != torch.float32:
+            raise argument_error(f"{name} has dtype {obj.dtype}; it must be torch.float32 (the forward's LSE)")
+        check_cuda(name, obj)
+        return View(obj.data_ptr(), tuple(obj.shape), tuple(obj.stride()), "float32", obj.device, obj)
+    cai = getattr(obj, "__cuda_array_interface__", None)
+    if cai is None:
+        raise argument_error(f"{name} is a {type(obj).__name__}; fa2jit takes a float32 torch tensor or an object "
+                             "with __cuda_array_interface__ typestr '<f4' there")
+    if cai.get("typestr") != "<f4":
+        raise argument_error(f"{name} has __cuda_array_interface__ typestr {cai.get('typestr')!r}; it must be "
+                             "'<f4' (float32, the forward's LSE)")
+    if cai.get("mask") is not None:
+        raise argument_error(f"{name} has a __cuda_array_interface__ mask; fa2jit takes unmasked arrays")
+    shape = tuple(int(extent) for extent in cai["shape"])
+    if cai.get("strides") is None:
+        strides = contiguous_strides(shape)
+    else:
+        byte_strides = tuple(int(stride) for stride in cai["strides"])
+        if any(stride % 4 for stride in byte_strides):
+            raise argument_error(f"{name} has byte strides {byte_strides}, not whole float32 elements")
+        strides = tuple(stride // 4 for stride in byte_strides)
+    return View(int(cai["data"][0] or 0), shape, strides, "float32", None, None)

@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+PYTHON_DIR = os.path.dirname(TESTS_DIR)
 sys.path.insert(0, PYTHON_DIR)
+sys.path.insert(0, TESTS_DIR)
 
 import fa2jit  # noqa: E402
 
@@ -20,28 +22,11 @@ try:
 except fa2jit.Fa2Error as error:
     pytest.skip(f"libfa2jit.so cannot be loaded: {error}", allow_module_level=True)
 
+from attention_reference import make, relative_error, to_bhsd, visible  # noqa: E402
+
 F = torch.nn.functional
 TOLERANCE = {torch.bfloat16: 6e-3, torch.float16: 1e-3}  # ||o - ref|| / ||ref||
 SEQLENS = [(1, 17), (128, 128), (1000, 333), (333, 1000)]
-
-
-def make(batch, seqlen, heads, head_dim, dtype, layout, seed):
-    generator = torch.Generator(device="cuda").manual_seed(seed)
-    shape = (batch, seqlen, heads, head_dim) if layout == "bshd" else (batch, heads, seqlen, head_dim)
-    return torch.randn(shape, generator=generator, device="cuda", dtype=torch.float32).to(dtype)
-
-
-def to_bhsd(tensor, layout):
-    return tensor.transpose(1, 2) if layout == "bshd" else tensor
-
-
-def visible(seqlen_q, seqlen_k, causal):
-    """[Sq, Sk] True where query i may see key j; causal is bottom-right aligned, as in FlashAttention."""
-    if not causal:
-        return torch.ones(seqlen_q, seqlen_k, dtype=torch.bool, device="cuda")
-    rows = torch.arange(seqlen_q, device="cuda")[:, None]
-    cols = torch.arange(seqlen_k, device="cuda")[None, :]
-    return cols <= rows + (seqlen_k - seqlen_q)
 
 
 def reference(q, k, v, causal, scale, layout):
@@ -57,10 +42,6 @@ def reference(q, k, v, causal, scale, layout):
     lse = torch.logsumexp(scores.masked_fill(~mask, -math.inf), dim=-1)
     lse[:, :, empty_rows] = math.inf
     return out, lse
-
-
-def relative_error(out, ref):
-    return ((out.float() - ref).norm() / ref.norm().clamp_min(1e-30)).item()
 
 
 def check(q, k, v, *, causal, layout, dtype, scale=None, **kwargs):
