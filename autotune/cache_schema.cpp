@@ -1,0 +1,150 @@
+#include "autotune/cache_schema.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include "autotune/cache.hpp"
+#include "autotune/sqlite_statement.hpp"
+#include "common/error.hpp"
+
+namespace fa2::cache_schema {
+
+using sqlite::Statement;
+using sqlite::Transaction;
+
+namespace {
+
+// kMigrations[v] takes a database from user_version v to v + 1. Steps are append-only: a released
+// step is never edited, a schema change is a new step. The readable name columns (config_name,
+// winner_name, dtype, arch...) sit beside the keys so that a plain `SELECT *` reads like a table.
+// NULL in a measurement's REAL column stands for NaN, which SQLite cannot store.
+const char* const kMigrations[] = {
+    // v0 -> v1
+    R"sql(
+CREATE TABLE kernels (
+  cubin_key         TEXT PRIMARY KEY NOT NULL,
+  config_name       TEXT NOT NULL,
+  head_dim          INTEGER NOT NULL,
+  dtype             TEXT NOT NULL,
+  causal            INTEGER NOT NULL CHECK (causal IN (0, 1)),
+  block_m           INTEGER NOT NULL,
+  block_n           INTEGER NOT NULL,
+  warps             INTEGER NOT NULL,
+  stages            INTEGER NOT NULL,
+  arch              TEXT NOT NULL,
+  scheme            TEXT NOT NULL,
+  nvrtc_version     TEXT NOT NULL,
+  template_hash     TEXT NOT NULL,
+  cubin             BLOB NOT NULL,
+  registers         INTEGER NOT NULL,
+  spill_store_bytes INTEGER NOT NULL,
+  spill_load_bytes  INTEGER NOT NULL,
+  stack_frame_bytes INTEGER NOT NULL,
+  static_smem_bytes INTEGER NOT NULL,
+  compile_ms        REAL NOT NULL,
+  created_at        TEXT NOT NULL
+);
+CREATE TABLE tunings (
+  tuning_key        TEXT PRIMARY KEY NOT NULL,
+  device_key        TEXT NOT NULL,
+  problem_key       TEXT NOT NULL,
+  winner_name       TEXT NOT NULL,
+  head_dim          INTEGER NOT NULL,
+  dtype             TEXT NOT NULL,
+  causal            INTEGER NOT NULL CHECK (causal IN (0, 1)),
+  block_m           INTEGER NOT NULL,
+  block_n           INTEGER NOT NULL,
+  warps             INTEGER NOT NULL,
+  stages            INTEGER NOT NULL,
+  arch              TEXT NOT NULL,
+  scheme            TEXT NOT NULL,
+  winner_cubin_key  TEXT NOT NULL,
+  time_ms           REAL NOT NULL,
+  tflops            REAL NOT NULL,
+  tune_seconds      REAL NOT NULL,
+  created_at        TEXT NOT NULL
+);
+CREATE TABLE measurements (
+  tuning_key        TEXT NOT NULL REFERENCES tunings (tuning_key) ON DELETE CASCADE,
+  ordinal           INTEGER NOT NULL,
+  config_name       TEXT NOT NULL,
+  head_dim          INTEGER NOT NULL,
+  dtype             TEXT NOT NULL,
+  causal            INTEGER NOT NULL CHECK (causal IN (0, 1)),
+  block_m           INTEGER NOT NULL,
+  block_n           INTEGER NOT NULL,
+  warps             INTEGER NOT NULL,
+  stages            INTEGER NOT NULL,
+  arch              TEXT NOT NULL,
+  scheme            TEXT NOT NULL,
+  cubin_key         TEXT NOT NULL,
+  status            TEXT NOT NULL
+                    CHECK (status IN ('ok', 'invalid', 'compile_failed', 'spills', 'launch_failed', 'incorrect')),
+  time_ms           REAL,
+  spread_ms         REAL,
+  tflops            REAL,
+  o_rel_error       REAL,
+  reason            TEXT NOT NULL,
+  registers         INTEGER NOT NULL,
+  spill_store_bytes INTEGER NOT NULL,
+  spill_load_bytes  INTEGER NOT NULL,
+  stack_frame_bytes INTEGER NOT NULL,
+  static_smem_bytes INTEGER NOT NULL,
+  PRIMARY KEY (tuning_key, ordinal)
+);
+)sql",
+    // v1 -> v2: TileConfig::blocks_per_sm (kernels from before it are one-block kernels), and the
+    // search-space hash of each tuning (tunings from before it read as stale).
+    R"sql(
+ALTER TABLE kernels ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1);
+ALTER TABLE tunings ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1);
+ALTER TABLE measurements ADD COLUMN blocks_per_sm INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1);
+ALTER TABLE tunings ADD COLUMN space_hash TEXT NOT NULL DEFAULT '';
+)sql",
+    // v2 -> v3: kernel families (rows from before them are forward kernels) and the backward's
+    // deterministic mode, in every table that holds a config.
+    R"sql(
+ALTER TABLE kernels ADD COLUMN family TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd'));
+ALTER TABLE kernels ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1));
+ALTER TABLE tunings ADD COLUMN family TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd'));
+ALTER TABLE tunings ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1));
+ALTER TABLE measurements ADD COLUMN family TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd'));
+ALTER TABLE measurements ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1));
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Cache::kSchemaVersion,
+              "one migration step per schema version");
+
+}  // namespace
+
+int query_int(sqlite3* db, const std::string& sql, const std::string& path) {
+  Statement statement(db, sql, path);
+  if (!statement.step()) throw Error(Stage::Cache, "sqlite3_step", "`" + sql + "` returned no row on " + path);
+  return statement.column_int(0);
+}
+
+void require_newer_or_equal(int version, const std::string& path) {
+  // A negative user_version indexes no migration (found by fuzz/fuzz_cache_row: it read kMigrations[-N]).
+  if (version < 0)
+    throw Error(Stage::Cache, "",
+                fmt::format("{} has schema version {}, which no fa2jit writes: not an fa2jit cache (the file was left "
+                            "untouched)",
+                            path, version));
+  if (version > Cache::kSchemaVersion)
+    throw Error(Stage::Cache, "",
+                fmt::format("{} has schema version {}, newer than the version {} this build of fa2jit knows; use "
+                            "a newer fa2jit or another cache file (the file was left untouched)",
+                            path, version, Cache::kSchemaVersion));
+}
+
+void migrate(sqlite3* db, const std::string& path) {
+  Transaction transaction(db, path);
+  const int version = query_int(db, "PRAGMA user_version", path);
+  require_newer_or_equal(version, path);
+  if (version == Cache::kSchemaVersion) return;  // the destructor ends the empty transaction
+  for (int step = version; step < Cache::kSchemaVersion; ++step) sqlite::exec(db, kMigrations[step], path);
+  sqlite::exec(db, fmt::format("PRAGMA user_version = {}", Cache::kSchemaVersion).c_str(), path);
+  transaction.commit();
+}
+
+}  // namespace fa2::cache_schema
