@@ -22,9 +22,10 @@ struct WarpTiling {
   __device__ static __forceinline__ int col0(int warp) { return (warp % kWarpsN) * kTileCols; }
 };
 
+// What every backward module's config holds: the host TileConfig's fields as constants.
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
-          bool kDeterministic_, int kSdpWarpsM, int kDkvWarpsM, int kDqWarpsM>
-struct BwdConfig {
+          bool kDeterministic_>
+struct BwdShape {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = kBlockM_;  // query rows per step
   static constexpr int kBlockN = kBlockN_;  // keys per thread block
@@ -34,14 +35,18 @@ struct BwdConfig {
   static constexpr bool kBf16 = kBf16_;
   static constexpr bool kDeterministic = kDeterministic_;
   static constexpr int kThreads = kWarps * 32;
-
-  using Sdp = WarpTiling<kBlockM, kBlockN, kWarps, kSdpWarpsM>;   // S = Q K^T, dP = dO V^T
-  using Dkv = WarpTiling<kBlockN, kHeadDim, kWarps, kDkvWarpsM>;  // dV += P^T dO, dK += dS^T Q
-  using Dq = WarpTiling<kBlockM, kHeadDim, kWarps, kDqWarpsM>;    // dQ = dS K
-
   static_assert(kHeadDim % 32 == 0 && kHeadDim <= 256, "head dim must be a multiple of 32 up to 256");
-  static_assert(kBlockN % 32 == 0, "P and dS rows are whole 32-column shared-memory pages");
   static_assert(kStages >= 1, "at least one Q/dO stage");
+};
+
+template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
+          bool kDeterministic_, int kSdpWarpsM, int kDkvWarpsM, int kDqWarpsM>
+struct BwdConfig : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_> {
+  using Sdp = WarpTiling<kBlockM_, kBlockN_, kWarps_, kSdpWarpsM>;   // S = Q K^T, dP = dO V^T
+  using Dkv = WarpTiling<kBlockN_, kHeadDim_, kWarps_, kDkvWarpsM>;  // dV += P^T dO, dK += dS^T Q
+  using Dq = WarpTiling<kBlockM_, kHeadDim_, kWarps_, kDqWarpsM>;    // dQ = dS K
+
+  static_assert(kBlockN_ % 32 == 0, "P and dS rows are whole 32-column shared-memory pages");
 };
 
 // The wgmma scheme (sm_90a): one warpgroup per 64 keys (kBlockN = 64 x warpgroups), so S^T = K Q^T and
@@ -49,27 +54,19 @@ struct BwdConfig {
 // operands of dV += P^T dO and dK += dS^T Q.
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
           bool kDeterministic_>
-struct BwdWgmmaConfig {
-  static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kBlockM = kBlockM_;
-  static constexpr int kBlockN = kBlockN_;
-  static constexpr int kWarps = kWarps_;
-  static constexpr int kStages = kStages_;
-  static constexpr bool kCausal = kCausal_;
-  static constexpr bool kBf16 = kBf16_;
-  static constexpr bool kDeterministic = kDeterministic_;
-  static constexpr int kThreads = kWarps * 32;
-  static constexpr int kWarpgroups = kWarps / 4;
+struct BwdWgmmaConfig
+    : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_> {
+  static constexpr int kWarpgroups = kWarps_ / 4;
 
   // dQ = dS K (kBlockM x kHeadDim): a warpgroup takes 64 query rows when kBlockM has one 64-row block per
   // warpgroup, else (kBlockM = 64) a slice of whole 64-column pages of the head dim.
-  static constexpr bool kDqSplitsRows = kBlockM == 64 * kWarpgroups;
-  static constexpr int kDqCols = kDqSplitsRows ? kHeadDim : kHeadDim / kWarpgroups;
+  static constexpr bool kDqSplitsRows = kBlockM_ == 64 * kWarpgroups;
+  static constexpr int kDqCols = kDqSplitsRows ? kHeadDim_ : kHeadDim_ / kWarpgroups;
 
   // The fragments each warp holds, in the mma C layout (16 rows per warp): dK and dV rows are the block's keys.
   struct Dkv {
     static constexpr int kMTiles = 1;
-    static constexpr int kNTiles = kHeadDim / 8;
+    static constexpr int kNTiles = kHeadDim_ / 8;
     __device__ static __forceinline__ int row0(int warp) { return warp * 16; }
     __device__ static __forceinline__ int col0(int) { return 0; }
   };
@@ -80,10 +77,10 @@ struct BwdWgmmaConfig {
     __device__ static __forceinline__ int col0(int warp) { return kDqSplitsRows ? 0 : (warp / 4) * kDqCols; }
   };
 
-  static_assert(kWarps % 4 == 0 && kBlockN == 64 * kWarpgroups, "one warpgroup per 64 keys");
-  static_assert(kHeadDim % 64 == 0, "whole 128-byte swizzle pages");
-  static_assert(kBlockM % 64 == 0, "whole 64-column pages of queries in dS^T");
-  static_assert(kDqSplitsRows || (kBlockM == 64 && kDqCols % 64 == 0), "dQ splits into whole warpgroup tiles");
+  static_assert(kWarps_ % 4 == 0 && kBlockN_ == 64 * kWarpgroups, "one warpgroup per 64 keys");
+  static_assert(kHeadDim_ % 64 == 0, "whole 128-byte swizzle pages");
+  static_assert(kBlockM_ % 64 == 0, "whole 64-column pages of queries in dS^T");
+  static_assert(kDqSplitsRows || (kBlockM_ == 64 && kDqCols % 64 == 0), "dQ splits into whole warpgroup tiles");
 };
 
 // The wgmma scheme for head dims over 128 (d256), where dK and dV of 64 keys over the whole head dim would not
@@ -91,18 +88,10 @@ struct BwdWgmmaConfig {
 // Each computes S^T and dP^T for its half of the step's queries, and P^T and dS^T meet in shared memory.
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
           bool kDeterministic_>
-struct BwdWgmmaWideConfig {
-  static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kBlockM = kBlockM_;
-  static constexpr int kBlockN = kBlockN_;
-  static constexpr int kWarps = kWarps_;
-  static constexpr int kStages = kStages_;
-  static constexpr bool kCausal = kCausal_;
-  static constexpr bool kBf16 = kBf16_;
-  static constexpr bool kDeterministic = kDeterministic_;
-  static constexpr int kThreads = kWarps * 32;
-  static constexpr int kHalfM = kBlockM / 2;       // queries of S^T and dP^T per warpgroup
-  static constexpr int kHalfD = kHeadDim / 2;      // head-dim columns of dK, dV and dQ per warpgroup
+struct BwdWgmmaWideConfig
+    : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_> {
+  static constexpr int kHalfM = kBlockM_ / 2;   // queries of S^T and dP^T per warpgroup
+  static constexpr int kHalfD = kHeadDim_ / 2;  // head-dim columns of dK, dV and dQ per warpgroup
 
   // Each warp's 16 rows: the block's keys (dK, dV) or a 64-row half of the step's queries (dQ, one half
   // at a time), over its warpgroup's half of the head dim.
@@ -114,8 +103,8 @@ struct BwdWgmmaWideConfig {
   };
   using Dq = Dkv;
 
-  static_assert(kWarps == 8 && kBlockN == 64, "two warpgroups over 64 keys");
-  static_assert(kBlockM == 64 || kBlockM == 128, "dQ in one or two 64-row halves");
+  static_assert(kWarps_ == 8 && kBlockN_ == 64, "two warpgroups over 64 keys");
+  static_assert(kBlockM_ == 64 || kBlockM_ == 128, "dQ in one or two 64-row halves");
   static_assert(kHalfD % 64 == 0, "each warpgroup takes whole 64-column pages of the head dim");
 };
 
