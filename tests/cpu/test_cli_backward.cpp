@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 using fa2::test::contains;
 using fa2::test::count;
 using fa2::test::one_line;
+using fa2::test::reported;
 using fa2::test::run;
 using fa2::test::Run;
 using fa2::test::TempDir;
@@ -28,15 +29,6 @@ using fa2::test::values_of;
 
 fa2::TileConfig backward_default(bool deterministic, fa2::Arch arch, int head_dim = 128) {
   return fa2::default_config(fa2::Family::bwd, head_dim, fa2::DType::bf16, false, arch, deterministic);
-}
-
-// The number after `key` on a "key   value" line, as `build` and `info` print them; -1 when absent.
-int reported(const std::string& output, const std::string& key) {
-  const std::string text = "\n" + output;
-  const auto line = text.find("\n" + key + " ");
-  if (line == std::string::npos) return -1;
-  const auto start = text.find_first_not_of(' ', line + 1 + key.size());
-  return std::atoi(text.c_str() + start);
 }
 
 // The number on the report line of `emit --compile` that starts with `key`; -1 when absent.

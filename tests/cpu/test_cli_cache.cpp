@@ -23,19 +23,11 @@ namespace fs = std::filesystem;
 using fa2::test::contains;
 using fa2::test::count;
 using fa2::test::one_line;
+using fa2::test::reported;
 using fa2::test::run;
 using fa2::test::Run;
 using fa2::test::TempDir;
 using fa2::test::values_of;
-
-// The number after `key` on a "key   value" line, as `build` and `info` print them; -1 when absent.
-int reported(const std::string& output, const std::string& key) {
-  const std::string text = "\n" + output;
-  const auto line = text.find("\n" + key + " ");
-  if (line == std::string::npos) return -1;
-  const auto start = text.find_first_not_of(' ', line + 1 + key.size());
-  return std::atoi(text.c_str() + start);
-}
 
 // A small grid: one head dim, causal only, one seqlen. About 40 configs at ~0.4 s each.
 const char* const kBuild = "build --arch sm_80 --head-dim 64 --causal on --seqlen 512";

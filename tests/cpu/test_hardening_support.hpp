@@ -132,13 +132,4 @@ inline CachedKernel fake_kernel(const std::string& key, std::size_t bytes = 256)
   return kernel;
 }
 
-// The number after `key` on a "key   value" line, as `build` and `info` print them; -1 when absent.
-inline int reported(const std::string& output, const std::string& key) {
-  const std::string text = "\n" + output;
-  const auto line = text.find("\n" + key + " ");
-  if (line == std::string::npos) return -1;
-  const auto start = text.find_first_not_of(' ', line + 1 + key.size());
-  return std::atoi(text.c_str() + start);
-}
-
 }  // namespace fa2::test

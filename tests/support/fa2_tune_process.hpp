@@ -71,6 +71,15 @@ inline std::vector<std::string> values_of(const std::string& json, const std::st
 }
 
 // One line of text: ends in a newline, and has no other.
+// The number after `key` on a "key   value" line, as `build` and `info` print them; -1 when absent.
+inline int reported(const std::string& output, const std::string& key) {
+  const std::string text = "\n" + output;
+  const auto line = text.find("\n" + key + " ");
+  if (line == std::string::npos) return -1;
+  const auto start = text.find_first_not_of(' ', line + 1 + key.size());
+  return std::atoi(text.c_str() + start);
+}
+
 inline bool one_line(const std::string& text) {
   return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
 }
