@@ -63,6 +63,26 @@ std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim) {
   return {Scheme::mma_sync};
 }
 
+namespace {
+
+// One point of a space for `problem` on `arch`: buildable, or rejected with the reason.
+Candidate candidate_of(const ProblemClass& problem, Arch arch, int max_smem_per_block, TileConfig config) {
+  config.family = problem.family;
+  config.head_dim = problem.head_dim;
+  config.dtype = problem.dtype;
+  config.causal = problem.causal;
+  config.arch = arch;
+  Candidate candidate{config, ""};
+  if (auto reason = config.validate())
+    candidate.rejection = *reason;
+  else if (max_smem_per_block > 0 && config.smem_bytes() > max_smem_per_block)
+    candidate.rejection = fmt::format("needs {} bytes of shared memory, the device allows {}", config.smem_bytes(),
+                                      max_smem_per_block);
+  return candidate;
+}
+
+}  // namespace
+
 std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch arch, int max_smem_per_block,
                                             std::optional<Scheme> only_scheme) {
   std::vector<Candidate> candidates;
@@ -72,36 +92,29 @@ std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch ar
   const std::vector<bool> reductions = problem.family != Family::bwd ? std::vector<bool>{false}
                                        : problem.deterministic        ? std::vector<bool>{true}
                                                                       : std::vector<bool>{false, true};
+  TileConfig point;
   for (Scheme scheme : schemes) {
+    point.scheme = scheme;
     const SearchSpace& space = search_space(problem.family, scheme);
-    for (bool deterministic : reductions)
-    for (int block_m : space.block_m)
-      for (int block_n : space.block_n)
-        for (int warps : space.warps)
-          for (int stages : space.stages)
-            for (int blocks_per_sm : space.blocks_per_sm) {
-              Candidate candidate;
-              TileConfig& config = candidate.config;
-              config.family = problem.family;
-              config.deterministic = deterministic;
-              config.head_dim = problem.head_dim;
-              config.dtype = problem.dtype;
-              config.causal = problem.causal;
-              config.block_m = block_m;
-              config.block_n = block_n;
-              config.warps = warps;
-              config.stages = stages;
-              config.arch = arch;
-              config.scheme = scheme;
-              config.blocks_per_sm = blocks_per_sm;
-              if (auto reason = config.validate()) {
-                candidate.rejection = *reason;
-              } else if (max_smem_per_block > 0 && config.smem_bytes() > max_smem_per_block) {
-                candidate.rejection = fmt::format("needs {} bytes of shared memory, the device allows {}",
-                                                  config.smem_bytes(), max_smem_per_block);
+    for (bool deterministic : reductions) {
+      point.deterministic = deterministic;
+      for (int block_m : space.block_m) {
+        point.block_m = block_m;
+        for (int block_n : space.block_n) {
+          point.block_n = block_n;
+          for (int warps : space.warps) {
+            point.warps = warps;
+            for (int stages : space.stages) {
+              point.stages = stages;
+              for (int blocks_per_sm : space.blocks_per_sm) {
+                point.blocks_per_sm = blocks_per_sm;
+                candidates.push_back(candidate_of(problem, arch, max_smem_per_block, point));
               }
-              candidates.push_back(std::move(candidate));
             }
+          }
+        }
+      }
+    }
   }
   return candidates;
 }
