@@ -99,7 +99,7 @@ void Reference::backward(const BwdArgs& args, const DeviceBuffer& o_ref, const D
   // P and dS of every (query, key) pair: the two kernels' hand-over.
   const long long pairs = 1ll * args.batch * args.heads_q * args.seqlen_q * args.seqlen_k;
   DeviceBuffer p_rows(pairs * 4), ds_rows(pairs * 4);
-  BwdParams params = make_bwd_params(args, nullptr);  // the workspace pointers are not used here
+  BwdParams params = make_bwd_params(args, nullptr, 1, 0);  // the workspace and the grid order are not used here
   int head_dim = args.head_dim;
   int causal = args.causal;
   int bf16 = args.dtype == DType::bf16;

@@ -83,8 +83,8 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags) {
   sub->add_option("--blocks-per-sm", flags.blocks_per_sm,
                   "Resident blocks per SM the kernel is compiled for (caps registers)" + from_default)
       ->check(positive_int());
-  sub->add_option("--scheme", flags.scheme, "Kernel scheme, mma_sync|wgmma|wgmma_overlap" + from_default)
-      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap"));
+  sub->add_option("--scheme", flags.scheme, "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss (wgmma_ss: backward only)" + from_default)
+      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss"));
 }
 
 TileConfig apply_tile_flags(const TileFlags& flags, TileConfig config) {

@@ -9,6 +9,8 @@ namespace fa2 {
 namespace {
 
 std::optional<std::string> validate_forward(const TileConfig& c) {
+  if (c.scheme == Scheme::wgmma_ss)
+    return "scheme wgmma_ss is the backward's: the forward has mma_sync, wgmma and wgmma_overlap";
   if (c.block_m % (16 * c.warps) != 0)
     return fmt::format("block_m {} must be a multiple of 16 * warps = {} (each warp owns whole 16-row mma tiles)",
                        c.block_m, 16 * c.warps);

@@ -20,16 +20,18 @@ const char* scheme_name(Scheme scheme) {
     case Scheme::mma_sync: return "mma_sync";
     case Scheme::wgmma: return "wgmma";
     case Scheme::wgmma_overlap: return "wgmma_overlap";
+    case Scheme::wgmma_ss: return "wgmma_ss";
   }
   return "unknown";
 }
 
-bool is_wgmma(Scheme scheme) { return scheme == Scheme::wgmma || scheme == Scheme::wgmma_overlap; }
+bool is_wgmma(Scheme scheme) { return scheme != Scheme::mma_sync; }
 
 std::optional<Scheme> parse_scheme(const std::string& text) {
   if (text == "mma_sync") return Scheme::mma_sync;
   if (text == "wgmma") return Scheme::wgmma;
   if (text == "wgmma_overlap") return Scheme::wgmma_overlap;
+  if (text == "wgmma_ss") return Scheme::wgmma_ss;
   return std::nullopt;
 }
 
@@ -104,6 +106,7 @@ static const char* scheme_tag(Scheme scheme) {
     case Scheme::mma_sync: return "mma";
     case Scheme::wgmma: return "wgmma";
     case Scheme::wgmma_overlap: return "wgmmao";
+    case Scheme::wgmma_ss: return "wgmmass";
   }
   return "unknown";
 }

@@ -23,9 +23,11 @@ std::optional<Family> parse_family(const std::string& text);
 // mma_sync: mma.sync m16n8k16 + ldmatrix + cp.async (sm_80 and later).
 // wgmma: the same algorithm on Hopper's warpgroup MMA (sm_90a only), one warpgroup per 64 rows.
 // wgmma_overlap: wgmma with the softmax of one key tile overlapping the P V product of the previous one.
-enum class Scheme { mma_sync, wgmma, wgmma_overlap };
-bool is_wgmma(Scheme scheme);  // wgmma or wgmma_overlap
-const char* scheme_name(Scheme scheme);  // "mma_sync" | "wgmma" | "wgmma_overlap"
+// wgmma_ss (backward, d64 and d128): wgmma with P^T and dS^T read by dV and dK from shared memory instead of
+// held in registers, which operands stay resident being the difference (templates/fa2/bwd/bwd_kernel_wgmma.cuh).
+enum class Scheme { mma_sync, wgmma, wgmma_overlap, wgmma_ss };
+bool is_wgmma(Scheme scheme);  // any of the wgmma schemes
+const char* scheme_name(Scheme scheme);  // "mma_sync" | "wgmma" | "wgmma_overlap" | "wgmma_ss"
 std::optional<Scheme> parse_scheme(const std::string& text);
 
 struct TileConfig {

@@ -1,5 +1,6 @@
 #include "runtime/kernel_module.hpp"
 
+#include "runtime/context_device.hpp"
 #include "runtime/driver.hpp"
 
 namespace fa2 {
@@ -12,6 +13,11 @@ KernelModule KernelModule::load(const TileConfig& config, const std::vector<char
   driver::check(driver::api().FuncSetAttribute(loaded.main(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                                config.smem_bytes()),
                 "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+  int per_sm = 0;
+  driver::check(driver::api().OccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, loaded.main(), config.threads(),
+                                                                         config.smem_bytes()),
+                "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+  loaded.resident_blocks = per_sm * context_device(driver::current_context()).info.sm_count;
   return loaded;
 }
 

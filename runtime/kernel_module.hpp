@@ -15,6 +15,7 @@ struct KernelModule {
   TileConfig config;
   Module module;
   std::vector<CUfunction> functions;  // config.entry_points(), in order: the main kernel first
+  int resident_blocks = 0;            // main kernel blocks resident on the whole device at once (SMs x per SM)
 
   // Loads `cubin` (compiled from `config`), looks up its entry points and raises the main kernel's dynamic
   // shared memory limit to what the config needs. Throws fa2::Error(Stage::Driver) on any failure.

@@ -48,10 +48,10 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
                   "cuMemAllocAsync(backward workspace)");
     workspace = reinterpret_cast<void*>(allocated);
   }
-  BwdParams params = make_bwd_params(args, workspace);
+  BwdParams params = make_bwd_params(args, workspace, config.block_n, kernel.resident_blocks);
   const Grid rows{blocks(args.seqlen_q, kBwdRowsPerBlock), static_cast<unsigned>(args.heads_q),
                   static_cast<unsigned>(args.batch)};
-  // One dimension, the key block slowest (templates/fa2/bwd/key_block.cuh says why).
+  // One dimension, in groups of pairs with the key block slowest inside (templates/fa2/bwd/key_block.cuh).
   const long long key_blocks =
       static_cast<long long>(blocks(args.seqlen_k, config.block_n)) * args.batch * args.heads_kv;
   if (key_blocks > 0x7fffffffll)

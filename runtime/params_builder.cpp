@@ -1,5 +1,6 @@
 #include "runtime/params_builder.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fa2 {
@@ -57,7 +58,14 @@ BwdWorkspaceLayout bwd_workspace_layout(const BwdArgs& args) {
   return layout;
 }
 
-BwdParams make_bwd_params(const BwdArgs& args, void* workspace) {
+int bwd_pairs_per_wave(const BwdArgs& args, int block_n, int resident_blocks) {
+  const long long pairs = static_cast<long long>(args.batch) * args.heads_kv;
+  const long long key_blocks = (args.seqlen_k + block_n - 1) / block_n;
+  if (resident_blocks <= 0 || key_blocks <= 0) return static_cast<int>(pairs);
+  return static_cast<int>(std::clamp<long long>(resident_blocks / key_blocks, 1, pairs));
+}
+
+BwdParams make_bwd_params(const BwdArgs& args, void* workspace, int block_n, int resident_blocks) {
   const BwdWorkspaceLayout layout = bwd_workspace_layout(args);
   char* base = static_cast<char*>(workspace);
   BwdParams params{};
@@ -92,6 +100,7 @@ BwdParams make_bwd_params(const BwdArgs& args, void* workspace) {
   params.seqlen_q = args.seqlen_q;
   params.seqlen_k = args.seqlen_k;
   params.semaphore_stride = layout.semaphore_stride;
+  params.pairs_per_wave = bwd_pairs_per_wave(args, block_n, resident_blocks);
   params.softmax_scale = softmax_scale_of(args.softmax_scale, args.head_dim);
   params.softmax_scale_log2 = params.softmax_scale * kLog2e;
   return params;

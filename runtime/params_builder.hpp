@@ -25,7 +25,12 @@ struct BwdWorkspaceLayout {
 };
 BwdWorkspaceLayout bwd_workspace_layout(const BwdArgs& args);
 
-// `workspace` must hold bwd_workspace_layout(args).bytes.
-BwdParams make_bwd_params(const BwdArgs& args, void* workspace);
+// How many (batch, KV head) pairs the main kernel dispatches together (BwdParams::pairs_per_wave): as many
+// as keep `resident_blocks` (the main kernel's blocks resident on the device at once) busy with all their
+// key blocks of `block_n` keys, at least 1; every pair when resident_blocks is 0 (not known).
+int bwd_pairs_per_wave(const BwdArgs& args, int block_n, int resident_blocks);
+
+// `workspace` must hold bwd_workspace_layout(args).bytes; `block_n` and `resident_blocks` as above.
+BwdParams make_bwd_params(const BwdArgs& args, void* workspace, int block_n, int resident_blocks);
 
 }  // namespace fa2

@@ -125,6 +125,23 @@ TEST_CASE("backward configs: names, hashes and the family's rules") {
   CHECK(contains(*backward(128, Scheme::wgmma, 64, 64, 8).validate(), "block_n = 64 keys per warpgroup = 128"));
   CHECK(contains(*backward(64, Scheme::wgmma, 64, 128, 8).validate(), "use block_m 128"));
   CHECK(contains(*backward(128, Scheme::wgmma_overlap, 64, 128, 8).validate(), "no backward kernel"));
+  // wgmma_ss: the same shapes as wgmma below d256, P^T and dS^T read from shared memory (one more tile there).
+  const TileConfig shared_a = backward(128, Scheme::wgmma_ss, 64, 128, 8);
+  CHECK_FALSE(shared_a.validate().has_value());
+  CHECK(shared_a.name() == "fa2_bwd_wgmmass_d128_bf16_causal_m64n128w8s2_sm90a");
+  CHECK(shared_a.hash() != backward(128, Scheme::wgmma, 64, 128, 8).hash());
+  CHECK(shared_a.smem_bytes() == backward(128, Scheme::wgmma, 64, 128, 8).smem_bytes() + 64 * 128 * 2);
+  CHECK(contains(*backward(256, Scheme::wgmma_ss, 64, 64, 8).validate(), "already reads P^T and dS^T from shared"));
+  CHECK(contains(*backward(128, Scheme::wgmma_ss, 64, 128, 8, 2, Arch::sm_80).validate(),
+                 "scheme wgmma_ss needs arch sm_90a"));
+  CHECK(contains(*backward(64, Scheme::wgmma_ss, 64, 128, 8).validate(), "use block_m 128"));
+  TileConfig forward_ss = shared_a;
+  forward_ss.family = Family::fwd;
+  forward_ss.block_m = 128;
+  REQUIRE(forward_ss.validate().has_value());
+  CHECK(contains(*forward_ss.validate(), "scheme wgmma_ss is the backward's"));
+  CHECK(fa2::parse_scheme("wgmma_ss") == Scheme::wgmma_ss);
+  CHECK(std::string(fa2::scheme_name(Scheme::wgmma_ss)) == "wgmma_ss");
 }
 
 TEST_CASE("backward warp grids: the squarest tiles of whole 16 x 16 blocks") {
@@ -217,15 +234,10 @@ TEST_CASE("backward emission matches the committed golden files byte for byte") 
   }
 }
 
-TEST_CASE("every default backward config compiles for sm_80 and sm_90a within the tuner's spill limit") {
-  std::vector<TileConfig> configs;
-  for (Arch arch : {Arch::sm_80, Arch::sm_90a})
-    for (int d = 32; d <= 256; d += 32)
-      for (DType dtype : {DType::bf16, DType::fp16})
-        for (bool causal : {false, true})
-          for (bool deterministic : {false, true})
-            configs.push_back(fa2::default_config(Family::bwd, d, dtype, causal, arch, deterministic));
-  REQUIRE(configs.size() == 128);
+namespace {
+
+// Compiles `configs` with NVRTC on every core and checks each against the tuner's spill limit.
+void check_compiles_within_spill_limit(const std::vector<TileConfig>& configs) {
   struct Outcome {
     bool ok = false;
     std::string error;
@@ -259,6 +271,34 @@ TEST_CASE("every default backward config compiles for sm_80 and sm_90a within th
     CHECK(r.registers <= 255);
     CHECK(fa2::within_tuned_spill_limit(r));
   }
+}
+
+}  // namespace
+
+TEST_CASE("every default backward config compiles for sm_80 and sm_90a within the tuner's spill limit") {
+  std::vector<TileConfig> configs;
+  for (Arch arch : {Arch::sm_80, Arch::sm_90a})
+    for (int d = 32; d <= 256; d += 32)
+      for (DType dtype : {DType::bf16, DType::fp16})
+        for (bool causal : {false, true})
+          for (bool deterministic : {false, true})
+            configs.push_back(fa2::default_config(Family::bwd, d, dtype, causal, arch, deterministic));
+  REQUIRE(configs.size() == 128);
+  check_compiles_within_spill_limit(configs);
+}
+
+TEST_CASE("the wgmma_ss backward (P^T and dS^T from shared memory) compiles at the default tiles of d64 and d128") {
+  std::vector<TileConfig> configs;
+  for (int d : {64, 128})
+    for (bool causal : {false, true})
+      for (bool deterministic : {false, true}) {
+        TileConfig config = fa2::default_config(Family::bwd, d, DType::bf16, causal, Arch::sm_90a, deterministic);
+        REQUIRE(config.scheme == Scheme::wgmma);
+        config.scheme = Scheme::wgmma_ss;
+        REQUIRE_FALSE(config.validate().has_value());
+        configs.push_back(config);
+      }
+  check_compiles_within_spill_limit(configs);
 }
 
 TEST_CASE("check_backward_args rejects each bad value, naming it") {

@@ -34,7 +34,7 @@ TEST_CASE("emit prints the generated source") {
 TEST_CASE("emit rejects an unknown scheme and a wgmma config off sm_90a, naming what is allowed") {
   const Run unknown = run("emit --scheme wmma");
   CHECK(unknown.status != 0);
-  CHECK_MESSAGE(contains(unknown.output, "mma_sync|wgmma|wgmma_overlap"), unknown.output);
+  CHECK_MESSAGE(contains(unknown.output, "mma_sync|wgmma|wgmma_overlap|wgmma_ss"), unknown.output);
   const Run sm80 = run("emit --head-dim 128 --arch sm_80 --scheme wgmma");
   CHECK(sm80.status == 2);
   CHECK_MESSAGE(contains(sm80.output, "needs arch sm_90a"), sm80.output);

@@ -7,7 +7,7 @@ using Config = fa2::BwdWgmmaConfig</*head_dim*/ 128, /*block_m*/ 64, /*block_n*/
 
 extern "C" __global__ void __launch_bounds__(Config::kThreads, 1)
 fa2_bwd_wgmma_d128_bf16_causal_m64n128w8s2_sm90a(const fa2::BwdParams params) {
-  fa2::bwd_kernel_wgmma<Config>(params);
+  fa2::bwd_kernel_wgmma<Config, /*shared A*/ false>(params);
 }
 
 extern "C" __global__ void __launch_bounds__(fa2::kBwdRowThreads)

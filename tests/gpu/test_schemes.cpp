@@ -101,3 +101,57 @@ TEST_CASE("a kernel built for two blocks per SM keeps two resident; one built fo
     CHECK(resident == blocks_per_sm);
   }
 }
+
+TEST_CASE("non-default backward configs match the reference on odd shapes") {
+  // The operand choice (wgmma_ss: P^T and dS^T from shared memory), one warpgroup, the d256 kernel at 128
+  // query rows per step, mma_sync at 128 keys, each with atomics and the ordered dQ reduction.
+  auto backward = [](int head_dim, fa2::Scheme scheme, int block_m, int block_n, int warps, int stages,
+                     fa2::DType dtype) {
+    fa2::TileConfig c = fa2::default_config(fa2::Family::bwd, head_dim, dtype, false, fa2::Arch::sm_90a);
+    c.scheme = scheme;
+    c.block_m = block_m;
+    c.block_n = block_n;
+    c.warps = warps;
+    c.stages = stages;
+    return c;
+  };
+  const std::vector<fa2::TileConfig> configs = {
+      backward(64, fa2::Scheme::wgmma_ss, 128, 128, 8, 2, fa2::DType::bf16),
+      backward(128, fa2::Scheme::wgmma_ss, 64, 128, 8, 2, fa2::DType::fp16),
+      backward(128, fa2::Scheme::wgmma_ss, 64, 64, 4, 1, fa2::DType::bf16),
+      backward(128, fa2::Scheme::wgmma, 64, 64, 4, 2, fa2::DType::bf16),
+      backward(256, fa2::Scheme::wgmma, 128, 64, 8, 1, fa2::DType::bf16),
+      backward(64, fa2::Scheme::mma_sync, 128, 128, 8, 1, fa2::DType::fp16),
+  };
+  const std::vector<std::pair<int, int>> seqlens = {{509, 509}, {300, 777}, {777, 300}, {1, 200}};
+  fa2::TimingOptions once;
+  once.warmup = 1;
+  once.repeats = 1;
+  once.min_repeats = 1;
+  for (fa2::TileConfig c : configs)
+    for (bool causal : {false, true})
+      for (bool deterministic : {false, true}) {
+        c.causal = causal;
+        c.deterministic = deterministic;
+        REQUIRE_FALSE(c.validate().has_value());
+        const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
+        for (auto [seqlen_q, seqlen_k] : seqlens) {
+          fa2::ProblemShape shape;
+          shape.family = fa2::Family::bwd;
+          shape.deterministic = deterministic;
+          shape.head_dim = c.head_dim;
+          shape.dtype = c.dtype;
+          shape.causal = causal;
+          shape.batch = 2;
+          shape.heads_q = 8;
+          shape.heads_kv = 2;
+          shape.seqlen_q = seqlen_q;
+          shape.seqlen_k = seqlen_k;
+          const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
+          const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources,
+                                                         *bench, once, /*allow_spills*/ true);
+          INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
+          CHECK(m.status == fa2::MeasurementStatus::ok);
+        }
+      }
+}

@@ -4,6 +4,9 @@
 // computes S^T = K Q^T and dP^T = V dO^T, whose accumulators (keys as rows) become, as 16-bit A fragments,
 // P^T and dS^T for dV += P^T dO and dK += dS^T Q. dS^T also goes to shared memory, where dQ = dS K reads
 // it as an M-major A operand (wgmma transposes 16-bit operands itself).
+// Which operands stay resident is the scheme's choice: wgmma keeps P^T and dS^T in registers as A fragments
+// (kSharedA false); wgmma_ss (kSharedA true) writes P^T to shared memory too and reads both from there, which
+// frees their registers (32 per thread at 64 queries per step, 64 at 128) for a shared-memory round trip.
 #pragma once
 
 #include "fa2/bwd/bwd_config.cuh"
@@ -19,11 +22,11 @@
 
 namespace fa2 {
 
-template <class Cfg>
+template <class Cfg, bool kSharedA>
 __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;   // Q and dO of a step
   using KTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;   // K and V of the block
-  using DsTile = SmemTile<Cfg::kBlockN, Cfg::kBlockM>;   // dS^T of a step: keys x queries
+  using DsTile = SmemTile<Cfg::kBlockN, Cfg::kBlockM>;   // dS^T (and P^T) of a step: keys x queries
   using Dkv = typename Cfg::Dkv;
   using Dq = typename Cfg::Dq;
   constexpr int kStages = Cfg::kStages;
@@ -38,7 +41,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
   const unsigned smem_q = smem_v + KTile::kBytes;             // kStages Q slots
   const unsigned smem_do = smem_q + kStages * QTile::kBytes;  // kStages dO slots
   const unsigned smem_ds = smem_do + kStages * QTile::kBytes;
-  const unsigned smem_rows = smem_ds + DsTile::kBytes;  // per slot: the step's LSE rows, then its D rows
+  const unsigned smem_p = smem_ds + DsTile::kBytes;  // kSharedA only
+  const unsigned smem_rows = smem_p + (kSharedA ? DsTile::kBytes : 0);  // per slot: the step's LSE, then D rows
   const float* const rows = reinterpret_cast<const float*>(smem_raw + (smem_rows - raw));
 
   const KeyBlock<Cfg> block(params);
@@ -69,7 +73,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
     const unsigned dout = smem_do + slot * QTile::kBytes;
     const float* lse_rows = rows + slot * 2 * kBlockM;
 
-    unsigned p[kBlockM / 16][4], ds[kBlockM / 16][4];
+    unsigned p[kBlockM / 16][4], ds[kBlockM / 16][4];  // the A fragments of P^T and dS^T (not kSharedA)
     {
       float s[kBlockM / 8][4], dp[kBlockM / 8][4];
       wgmma_fence();
@@ -81,24 +85,30 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
       fence_accumulators(dp);
       softmax_gradient<Cfg, kBlockM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, /*col0*/ 0, params,
                                      lane);
-      pack_a_fragments<Cfg::kBf16, kBlockM>(s, p);
-      pack_a_fragments<Cfg::kBf16, kBlockM>(dp, ds);
+      if constexpr (kSharedA) {
+        store_pairs<DsTile, Cfg::kBf16, kBlockM>(smem_p, s, key_row, 0, lane);
+        store_pairs<DsTile, Cfg::kBf16, kBlockM>(smem_ds, dp, key_row, 0, lane);
+      } else {
+        pack_a_fragments<Cfg::kBf16, kBlockM>(s, p);
+        pack_a_fragments<Cfg::kBf16, kBlockM>(dp, ds);
+      }
     }
     // dS^T into shared memory, where dQ = dS K reads it: fragment reg r holds (row + 8 (r % 2), col + 8 (r / 2)).
+    if constexpr (!kSharedA) {
 #pragma unroll
-    for (int k16 = 0; k16 < kBlockM / 16; ++k16)
+      for (int k16 = 0; k16 < kBlockM / 16; ++k16)
 #pragma unroll
-      for (int r = 0; r < 4; ++r)
-        store_shared_32(DsTile::address(smem_ds, key_row + 8 * (r % 2), k16 * 16 + 2 * (lane % 4) + 8 * (r / 2)),
-                        ds[k16][r]);
+        for (int r = 0; r < 4; ++r)
+          store_shared_32(DsTile::address(smem_ds, key_row + 8 * (r % 2), k16 * 16 + 2 * (lane % 4) + 8 * (r / 2)),
+                          ds[k16][r]);
+    }
     fence_proxy_async();  // the plain stores are read by wgmma next
+    __syncthreads();      // every warpgroup's dS^T is in shared memory
 
-    wgmma_fence();
-    wgmma_keys_by_head_dim<Cfg>(dv[0], p, dout);
-    wgmma_keys_by_head_dim<Cfg>(dk[0], ds, q);
-    wgmma_commit();
-    __syncthreads();  // every warpgroup's dS^T is in shared memory
-
+    // dQ's products go first and dV's and dK's after, in a second wgmma group: groups complete in commit
+    // order, so wait<1> returns with dQ done while the tensor cores still work on dV and dK, and the dQ
+    // atomics (the step's longest issue stall) run under them. Issuing dV and dK before the barrier instead
+    // overlapped them with the barrier only: 12-16% slower at d128, 6-8% at d64 (bench/NOTES.md).
     float dq[1][Dq::kNTiles][4];
     wgmma_fence();
 #pragma unroll
@@ -106,12 +116,21 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
       Wgmma<Cfg::kDqCols, Cfg::kBf16>::ss_t(dq[0], nmajor_descriptor(dq_a + k16 * 16 * 128, kBlockN * 128),
                                             nmajor_descriptor(dq_b + k16 * 16 * 128, kBlockN * 128), k16 > 0);
     wgmma_commit();
-    wgmma_wait<0>();  // dV, dK and dQ of this step are done: Q, dO and dS^T may be overwritten
+    if constexpr (kSharedA) {
+      wgmma_shared_keys_by_head_dim<Cfg, Cfg::kHeadDim>(dv[0], smem_p + key_rows, dout);
+      wgmma_shared_keys_by_head_dim<Cfg, Cfg::kHeadDim>(dk[0], smem_ds + key_rows, q);
+    } else {
+      wgmma_keys_by_head_dim<Cfg>(dv[0], p, dout);
+      wgmma_keys_by_head_dim<Cfg>(dk[0], ds, q);
+    }
+    wgmma_commit();
+    wgmma_wait<1>();  // dQ is done; dV and dK may still run
     fence_accumulators(dq[0]);
-    fence_accumulators(dk[0]);
-    fence_accumulators(dv[0]);
     accumulate_dq<Cfg::kDeterministic, Dq, Cfg::kHeadDim>(block.dq_rows(params, step), dq, params.seqlen_q - m0,
                                                           block.semaphore(params, step), block.n_block, warp, lane);
+    wgmma_wait<0>();  // dV and dK too: Q, dO, P^T and dS^T of this step may be overwritten
+    fence_accumulators(dk[0]);
+    fence_accumulators(dv[0]);
   }
   cp_async_wait<0>();  // no copy may still be landing when the block exits
 

@@ -18,30 +18,6 @@
 
 namespace fa2 {
 
-// acc (+)= A B over the step's queries: A the whole P^T or dS^T (64 keys x queries, K-major in shared
-// memory), B `n_pages` 64-column pages of a query tile (dO or Q), N-major. Gives half of dV or dK.
-template <class Cfg>
-__device__ __forceinline__ void wgmma_shared_keys_by_head_dim(float (&acc)[Cfg::kHalfD / 8][4], unsigned a_tile,
-                                                              unsigned b_pages) {
-#pragma unroll
-  for (int k16 = 0; k16 < Cfg::kBlockM / 16; ++k16)
-    Wgmma<Cfg::kHalfD, Cfg::kBf16>::ss_n(acc,
-                                         kmajor_descriptor(a_tile + (k16 / 4) * Cfg::kBlockN * 128 + (k16 % 4) * 32),
-                                         nmajor_descriptor(b_pages + k16 * 16 * 128, Cfg::kBlockM * 128), 1);
-}
-
-// Accumulator pairs (rows key_row, key_row + 8; kCols columns from col0) stored 16-bit into `tile`.
-template <class Tile, bool kBf16, int kCols>
-__device__ __forceinline__ void store_pairs(unsigned tile, const float (&c)[kCols / 8][4], int key_row, int col0,
-                                            int lane) {
-#pragma unroll
-  for (int j = 0; j < kCols / 8; ++j)
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-      store_shared_32(Tile::address(tile, key_row + 8 * h, col0 + j * 8 + 2 * (lane % 4)),
-                      pack_16bit<kBf16>(c[j][2 * h], c[j][2 * h + 1]));
-}
-
 template <class Cfg>
 __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;  // Q and dO of a step
@@ -106,14 +82,11 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
     }
     fence_proxy_async();  // the plain stores are read by wgmma next...
     __syncthreads();      // ...of both warpgroups
-    wgmma_fence();
-    wgmma_shared_keys_by_head_dim<Cfg>(dv[0], smem_p, dout + half_pages * kBlockM * 128);
-    wgmma_shared_keys_by_head_dim<Cfg>(dk[0], smem_ds, q + half_pages * kBlockM * 128);
-    wgmma_commit();
     // dQ = dS K, 64 query rows at a time (one accumulator's worth of registers): dS^T read M-major (queries
-    // contiguous, a 64-query page per half), K's half N-major.
+    // contiguous, a 64-query page per half), K's half N-major. The first half's products are committed before
+    // dV and dK, so its fp32 atomics (the step's longest issue stall) run while the tensor cores work on dV
+    // and dK: wgmma groups complete in commit order, and wait<1> lets the last one, dV and dK, go on.
     int* semaphore = block.semaphore(params, step);
-    wait_dq_turn<Cfg::kDeterministic>(semaphore, block.n_block);
 #pragma unroll
     for (int half = 0; half < kBlockM / 64; ++half) {
       float dq[1][Dq::kNTiles][4];
@@ -124,13 +97,22 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
             dq[0], nmajor_descriptor(smem_ds + half * kBlockN * 128 + k16 * 16 * 128, kBlockN * 128),
             nmajor_descriptor(smem_k + half_pages * kBlockN * 128 + k16 * 16 * 128, kBlockN * 128), k16 > 0);
       wgmma_commit();
-      wgmma_wait<0>();  // (the first half's wait also ends dV and dK of this step)
+      if (half == 0) {
+        wgmma_shared_keys_by_head_dim<Cfg, Cfg::kHalfD>(dv[0], smem_p, dout + half_pages * kBlockM * 128);
+        wgmma_shared_keys_by_head_dim<Cfg, Cfg::kHalfD>(dk[0], smem_ds, q + half_pages * kBlockM * 128);
+        wgmma_commit();
+        wgmma_wait<1>();  // this half's dQ is done; dV and dK may still run
+        wait_dq_turn<Cfg::kDeterministic>(semaphore, block.n_block);
+      } else {
+        wgmma_wait<0>();
+      }
       fence_accumulators(dq[0]);
       add_dq_fragments<Dq, Cfg::kHeadDim>(block.dq_rows(params, step) + half * 64 * Cfg::kHeadDim, dq,
                                           params.seqlen_q - m0 - half * 64, warp, lane);
     }
     pass_dq_turn<Cfg::kDeterministic>(semaphore);
-    // Q, dO, P^T and dS^T of this step may now be overwritten (the next step's barrier orders the warps).
+    wgmma_wait<0>();  // dV and dK of this step are done: Q, dO, P^T and dS^T may be overwritten (the next
+                      // step's barrier orders the warps)
     fence_accumulators(dk[0]);
     fence_accumulators(dv[0]);
   }

@@ -2,6 +2,12 @@
 // the two sides can never disagree on the layout. Plain C types only: NVRTC sees no std headers.
 #pragma once
 
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define FA2_BWD_HOST_DEVICE __host__ __device__
+#else
+#define FA2_BWD_HOST_DEVICE
+#endif
+
 namespace fa2 {
 
 // The preprocess and dQ-convert kernels: kBwdRowThreads threads per block, one warp per row at a time,
@@ -41,8 +47,26 @@ struct BwdParams {
   int seqlen_q;
   int seqlen_k;
   int semaphore_stride;      // entries per (batch, head) in dq_semaphore: ceil(seqlen_q / 16)
+  int pairs_per_wave;        // (batch, KV head) pairs whose key blocks are dispatched together (key_block.cuh)
   float softmax_scale;       // applied to QK^T
   float softmax_scale_log2;  // softmax_scale * log2(e), for the exp2 form
 };
+
+// The (key block, batch, KV head) of the main kernel's block `block` in its one-dimensional grid: groups of
+// `pairs_per_wave` (batch, KV head) pairs, the key block the slowest index inside a group (key_block.cuh
+// says why). Shared with the host so a CPU test can check that the order covers every block once.
+struct KeyBlockIndex {
+  int n_block, batch, head_kv;
+};
+FA2_BWD_HOST_DEVICE inline KeyBlockIndex key_block_index(int block, int batch, int heads_kv, int key_blocks,
+                                                         int pairs_per_wave) {
+  const int pairs = batch * heads_kv;
+  const int first_pair = block / (pairs_per_wave * key_blocks) * pairs_per_wave;
+  const int rest = pairs - first_pair;
+  const int wave_pairs = pairs_per_wave < rest ? pairs_per_wave : rest;  // the last group may be short
+  const int index = block - first_pair * key_blocks;
+  const int pair = first_pair + index % wave_pairs;
+  return {index / wave_pairs, pair / heads_kv, pair % heads_kv};
+}
 
 }  // namespace fa2

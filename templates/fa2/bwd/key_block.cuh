@@ -32,20 +32,26 @@ __device__ __forceinline__ void store_key_gradient(unsigned short* rows, long lo
 // Keys [n0, n0 + kBlockN) of KV head head_kv in batch `batch`. The walk visits, for each query head of the
 // KV head's group, every query block from the first that sees the block's first key (causal: rows
 // before n0 - (seqlen_k - seqlen_q) see none of its keys): step s is (head(s), m0(s)).
-// The grid is one-dimensional with the key block slowest: every (batch, KV head)'s first key block, the
-// one with the most steps under the causal mask, is dispatched before any second one, so the longest
-// blocks start first and the tail is short (with GQA a block walks several query heads, which makes its
-// length matter more). The deterministic mode relies on the same order: a key block only ever waits for
-// lower key blocks of its own (batch, head), all dispatched before it.
+// The grid is one-dimensional, in groups of params.pairs_per_wave (batch, KV head) pairs, about as many as
+// fill the device with all their key blocks (the host picks it from the occupancy). Inside a group the key
+// block is the slowest index, so each pair's first key block, the one with the most steps under the causal
+// mask, is dispatched before any second one: the longest blocks start first and the tail is short. Across
+// groups the pairs are the slower index, so the key blocks that run at once share their pairs' Q, dO and dQ
+// rows in L2; with the key block slowest over the whole grid, a wave of d256 blocks at seqlen 1024 touched
+// 128 pairs' rows (256 MB), every key block re-read them from DRAM and the kernel was bound by it.
+// The deterministic mode relies on the order too: a key block only ever waits for lower key blocks of its
+// own (batch, head), all dispatched before it.
 template <class Cfg>
 struct KeyBlock {
   int n_block, head_kv, batch, n0, keys_valid, group, m_first, m_count, steps;
 
   __device__ __forceinline__ explicit KeyBlock(const BwdParams& params) {
-    const int heads = params.batch * params.heads_kv;
-    n_block = blockIdx.x / heads;
-    batch = blockIdx.x % heads / params.heads_kv;
-    head_kv = blockIdx.x % params.heads_kv;
+    const KeyBlockIndex index = key_block_index(static_cast<int>(blockIdx.x), params.batch, params.heads_kv,
+                                                (params.seqlen_k + Cfg::kBlockN - 1) / Cfg::kBlockN,
+                                                params.pairs_per_wave);
+    n_block = index.n_block;
+    batch = index.batch;
+    head_kv = index.head_kv;
     n0 = n_block * Cfg::kBlockN;
     keys_valid = params.seqlen_k - n0;
     group = params.heads_q / params.heads_kv;

@@ -1,11 +1,13 @@
 // The pieces of one step of the backward that both wgmma kernels (bwd_kernel_wgmma.cuh, and
 // bwd_kernel_wgmma_wide.cuh for head dims over 128) build from: the products with keys as rows, the
-// softmax gradient on their accumulators, and accumulators turned into 16-bit A fragments.
+// softmax gradient on their accumulators, and accumulators turned into 16-bit A fragments or stored to
+// shared memory as the A operand of dV and dK.
 #pragma once
 
 #include "fa2/bwd/bwd_params.h"
 #include "fa2/bwd/key_block.cuh"
 #include "fa2/ptx.cuh"
+#include "fa2/smem_tile.cuh"
 #include "fa2/wgmma.cuh"
 
 namespace fa2 {
@@ -41,6 +43,18 @@ __device__ __forceinline__ void wgmma_keys_by_head_dim(float (&acc)[Cfg::kHeadDi
   for (int k16 = 0; k16 < Cfg::kBlockM / 16; ++k16)
     Wgmma<Cfg::kHeadDim, Cfg::kBf16>::rs(acc, a[k16], nmajor_descriptor(query_tile + k16 * 16 * 128, Cfg::kBlockM * 128),
                                          1);
+}
+
+// acc += A B over the step's queries, A from shared memory: 64 keys of P^T or dS^T (keys x queries, K-major,
+// `key_rows` the address of their first row in the tile's first 64-query page), B `kCols` head-dim columns
+// of a query tile (dO or Q), N-major from `query_pages`. Gives dV or dK (or, at d256, half of them).
+template <class Cfg, int kCols>
+__device__ __forceinline__ void wgmma_shared_keys_by_head_dim(float (&acc)[kCols / 8][4], unsigned key_rows,
+                                                              unsigned query_pages) {
+#pragma unroll
+  for (int k16 = 0; k16 < Cfg::kBlockM / 16; ++k16)
+    Wgmma<kCols, Cfg::kBf16>::ss_n(acc, kmajor_descriptor(key_rows + (k16 / 4) * Cfg::kBlockN * 128 + (k16 % 4) * 32),
+                                   nmajor_descriptor(query_pages + k16 * 16 * 128, Cfg::kBlockM * 128), 1);
 }
 
 // P^T = exp2(S^T * scale_log2 - LSE * log2 e) on visible pairs (0 elsewhere) and dS^T = P^T * (dP^T - D),
@@ -81,6 +95,18 @@ __device__ __forceinline__ void pack_a_fragments(const float (&c)[kCols / 8][4],
     a[k16][2] = pack_16bit<kBf16>(c[2 * k16 + 1][0], c[2 * k16 + 1][1]);
     a[k16][3] = pack_16bit<kBf16>(c[2 * k16 + 1][2], c[2 * k16 + 1][3]);
   }
+}
+
+// Accumulator pairs (rows key_row, key_row + 8; kCols columns from col0) stored 16-bit into `tile`.
+template <class Tile, bool kBf16, int kCols>
+__device__ __forceinline__ void store_pairs(unsigned tile, const float (&c)[kCols / 8][4], int key_row, int col0,
+                                            int lane) {
+#pragma unroll
+  for (int j = 0; j < kCols / 8; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      store_shared_32(Tile::address(tile, key_row + 8 * h, col0 + j * 8 + 2 * (lane % 4)),
+                      pack_16bit<kBf16>(c[j][2 * h], c[j][2 * h + 1]));
 }
 
 }  // namespace fa2
