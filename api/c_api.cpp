@@ -165,6 +165,25 @@ fa2::BwdArgs to_bwd_args(const fa2_backward_args* in, const char* api_call) {
   return args;
 }
 
+fa2::KvcacheArgs to_kvcache_args(const fa2_kvcache_args* in, const char* api_call) {
+  fa2::KvcacheArgs args;
+  convert_common(in, "fa2_kvcache_args", api_call, args);
+  args.q = in->q;
+  args.k_cache = in->k;
+  args.v_cache = in->v;
+  args.o = in->o;
+  args.lse = in->lse;
+  args.cache_seqlens = in->cache_seqlens;
+  args.block_table = in->block_table;
+  args.block_table_stride = in->block_table_stride;
+  args.page_size = in->page_size;
+  args.num_pages = in->num_pages;
+  args.num_splits = in->num_splits;
+  args.workspace = in->workspace;
+  args.workspace_bytes = in->workspace_bytes;
+  return args;
+}
+
 // The kernel name of a pass's config into a caller's buffer (checked for null before the config was resolved).
 void copy_name(const std::string& name, char* buffer, size_t size, const char* api_call) {
   if (size < name.size() + 1)
@@ -223,6 +242,36 @@ int fa2_backward_workspace_size(const fa2_backward_args* args, size_t* bytes) {
   return guarded([&] {
     if (bytes == nullptr) reject("fa2_backward_workspace_size", "bytes is a null pointer");
     *bytes = fa2::backward_workspace_bytes(to_bwd_args(args, "fa2_backward_workspace_size"));
+  });
+}
+
+void fa2_kvcache_args_init(fa2_kvcache_args* args) {
+  if (args == nullptr) return;
+  std::memset(args, 0, sizeof(*args));
+  args->struct_size = static_cast<int>(sizeof(*args));
+  args->tune_policy = FA2_TUNE_DEFAULT;
+}
+
+int fa2_kvcache_args_size(void) { return static_cast<int>(sizeof(fa2_kvcache_args)); }
+
+int fa2_forward_with_kvcache(const fa2_kvcache_args* args, void* stream) {
+  return guarded([&] {
+    fa2::forward_with_kvcache(to_kvcache_args(args, "fa2_forward_with_kvcache"), static_cast<CUstream_st*>(stream));
+  });
+}
+
+int fa2_kvcache_config_name(const fa2_kvcache_args* args, char* buffer, size_t size) {
+  return guarded([&] {
+    if (buffer == nullptr) reject("fa2_kvcache_config_name", "buffer is a null pointer");
+    copy_name(fa2::kvcache_config(to_kvcache_args(args, "fa2_kvcache_config_name")).name(), buffer, size,
+              "fa2_kvcache_config_name");
+  });
+}
+
+int fa2_kvcache_workspace_size(const fa2_kvcache_args* args, size_t* bytes) {
+  return guarded([&] {
+    if (bytes == nullptr) reject("fa2_kvcache_workspace_size", "bytes is a null pointer");
+    *bytes = fa2::kvcache_workspace_bytes(to_kvcache_args(args, "fa2_kvcache_workspace_size"));
   });
 }
 

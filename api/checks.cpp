@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "autotune/kvcache_buffers.hpp"
 #include "autotune/problem_buffers.hpp"
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/driver.hpp"
@@ -56,6 +57,26 @@ BackwardCheckResult run_backward_check(const CheckSpec& spec) {
   result.comparison = compare_gradients(buffers, reference);
   result.passed = result.comparison.passed();
   result.kernel_ms = timed_once([&] { backward(args); }, "cuCtxSynchronize(backward)");
+  return result;
+}
+
+ForwardCheckResult run_kvcache_check(const CheckSpec& spec) {
+  ProblemShape shape = spec.shape;
+  shape.family = Family::kvc;
+  KvcacheBuffers buffers(shape, spec.seed);
+  KvcacheArgs args = buffers.args(0);
+  args.softmax_scale = spec.softmax_scale;
+  args.tune_policy = spec.policy;
+  args.cache_path = spec.cache_path;
+
+  ForwardCheckResult result;
+  result.kernel_name = kvcache_config(args).name();
+  forward_with_kvcache(args);
+  synchronize("cuCtxSynchronize(forward_with_kvcache)");
+  const ReferenceOutputs reference(buffers.contiguous(), 0, spec.softmax_scale);
+  result.comparison = compare_outputs(buffers.contiguous(), reference);
+  result.passed = result.comparison.passed();
+  result.kernel_ms = timed_once([&] { forward_with_kvcache(args); }, "cuCtxSynchronize(forward_with_kvcache)");
   return result;
 }
 

@@ -1,4 +1,4 @@
-// End-to-end checks of the public passes: forward() or backward() on fresh random inputs, through the
+// End-to-end checks of the public passes: forward(), backward() or forward_with_kvcache() on fresh random inputs, through the
 // dispatch table and tune policy a caller would get, against the fp32 reference. Used by the GPU tests and
 // `fa2-tune check`.
 #pragma once
@@ -39,5 +39,9 @@ ForwardCheckResult run_forward_check(const CheckSpec& spec);
 
 // backward() on fresh inputs (O and LSE from the reference forward) against the reference backward.
 BackwardCheckResult run_backward_check(const CheckSpec& spec);
+
+// forward_with_kvcache() on fresh inputs (a paged cache with shuffled pages when spec.shape.page_size > 0)
+// against the forward's reference on the same data.
+ForwardCheckResult run_kvcache_check(const CheckSpec& spec);
 
 }  // namespace fa2

@@ -2,7 +2,7 @@
 // same class with its fp32 reference result (the correctness gate), and the problem itself over rotating
 // input sets (the timing). The tuner, `fa2-tune bench`, the benchmarks and the tests measure every family
 // through this one interface; each family implements it next to its checks (forward_bench.cpp,
-// backward_bench.cpp).
+// backward_bench.cpp, kvcache_bench.cpp).
 #pragma once
 
 #include <cuda.h>
@@ -51,5 +51,6 @@ std::unique_ptr<ProblemBench> make_problem_bench(const ProblemShape& shape, int 
 // Defined with each family's checks.
 std::unique_ptr<ProblemBench> make_forward_bench(const ProblemShape& shape, int input_sets, std::uint64_t seed);
 std::unique_ptr<ProblemBench> make_backward_bench(const ProblemShape& shape, int input_sets, std::uint64_t seed);
+std::unique_ptr<ProblemBench> make_kvcache_bench(const ProblemShape& shape, int input_sets, std::uint64_t seed);
 
 }  // namespace fa2

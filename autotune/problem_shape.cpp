@@ -79,13 +79,42 @@ ProblemShape ProblemShape::of(const BwdArgs& args) {
   return shape;
 }
 
+ProblemShape ProblemShape::of(const KvcacheArgs& args) {
+  ProblemShape shape;
+  shape.family = Family::kvc;
+  shape.dtype = args.dtype;
+  shape.head_dim = args.head_dim;
+  shape.causal = args.causal;
+  shape.batch = args.batch;
+  shape.heads_q = args.heads_q;
+  shape.heads_kv = args.heads_kv;
+  shape.seqlen_q = args.seqlen_q;
+  shape.seqlen_k = args.seqlen_k;
+  shape.page_size = args.block_table != nullptr ? args.page_size : 0;
+  const Strides* const query_side[] = {&args.q_strides, &args.o_strides};
+  if (args.block_table != nullptr) {
+    // A paged cache has no sequence layout: the class follows the queries'.
+    const Strides* const no_key_side[] = {&args.q_strides};
+    shape.layout = layout_of(query_side, no_key_side, args.seqlen_q, args.seqlen_q, args.heads_q, args.heads_q,
+                             args.head_dim);
+  } else {
+    const Strides* const key_side[] = {&args.k_strides, &args.v_strides};
+    shape.layout = layout_of(query_side, key_side, args.seqlen_q, args.seqlen_k, args.heads_q, args.heads_kv,
+                             args.head_dim);
+  }
+  return shape;
+}
+
 // A forward's keys and descriptions read as they did before there were other families.
-static const char* family_prefix(Family family) { return family == Family::fwd ? "" : "bwd "; }
+static std::string family_prefix(Family family) {
+  return family == Family::fwd ? "" : std::string(family_name(family)) + " ";
+}
 
 std::string ProblemShape::describe() const {
-  return fmt::format("{}d{} {} {} b{} hq{} hkv{} sq{} sk{} {}{}", family_prefix(family), head_dim, dtype_name(dtype),
-                     causal ? "causal" : "full", batch, heads_q, heads_kv, seqlen_q, seqlen_k, layout_name(layout),
-                     deterministic ? " det" : "");
+  return fmt::format("{}d{} {} {} b{} hq{} hkv{} sq{} sk{} {}{}{}", family_prefix(family), head_dim,
+                     dtype_name(dtype), causal ? "causal" : "full", batch, heads_q, heads_kv, seqlen_q, seqlen_k,
+                     layout_name(layout), deterministic ? " det" : "",
+                     page_size != 0 ? fmt::format(" page{}", page_size) : "");
 }
 
 double ProblemShape::flops() const {
@@ -119,7 +148,8 @@ ProblemClass ProblemClass::of(const ProblemShape& shape) {
   problem.causal = shape.causal;
   problem.gqa_ratio = shape.heads_q / shape.heads_kv;
   problem.layout = shape.layout;
-  problem.seqlen_q_bucket = size_bucket(shape.seqlen_q);
+  // A KV-cache forward's query rows decide its grid (decode steps have 1 to 16): bucketed from 1.
+  problem.seqlen_q_bucket = size_bucket(shape.seqlen_q, shape.family == Family::kvc ? 1 : 64);
   problem.seqlen_k_bucket = size_bucket(shape.seqlen_k);
   problem.batch_heads_bucket = size_bucket(static_cast<long long>(shape.batch) * shape.heads_q, 1);
   return problem;

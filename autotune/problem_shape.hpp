@@ -27,11 +27,15 @@ struct ProblemShape {
   int seqlen_q = 1024;
   int seqlen_k = 1024;
   Layout layout = Layout::bshd;  // benchmarks lay strided problems out as bshd
+  // kvc: keys per page of a paged cache, 0 for a contiguous one. Not part of the problem class: the same
+  // kernel reads both (benchmarks and checks build the cache this way).
+  int page_size = 0;
 
   static ProblemShape of(const FwdArgs& args);
   static ProblemShape of(const BwdArgs& args);
+  static ProblemShape of(const KvcacheArgs& args);
   // "d128 bf16 causal b2 hq16 hkv16 sq1024 sk1024 bshd"; a backward starts "bwd " and ends " det" when
-  // deterministic.
+  // deterministic; a KV-cache forward starts "kvc " and ends " page16" when paged.
   std::string describe() const;
   // Forward: 4 * batch * heads * (query, key) pairs that are visible * head_dim, causal counted exactly.
   // Backward: 2.5 times that (five GEMMs to the forward's two), the FA2 paper's convention.
@@ -55,7 +59,7 @@ struct ProblemClass {
 
   static ProblemClass of(const ProblemShape& shape);
   // "bf16 d128 causal gqa4 bshd q4096 k4096 bh128" (a backward: "bwd bf16 ... bh128", then " det" when
-  // deterministic): readable, and exactly the cache's problem key.
+  // deterministic; a KV-cache forward "kvc bf16 ..."): readable, and exactly the cache's problem key.
   std::string key() const;
   bool operator==(const ProblemClass& other) const;
 };

@@ -19,6 +19,18 @@ const SearchSpace& search_space(Family family, Scheme scheme) {
       /*blocks_per_sm*/ {1},
   };
   if (family == Family::bwd) return backward;
+  // KV cache: 16 packed rows (decode: four key warps share each tile) or 64 (chunked prefill: four row
+  // warps), tiles of 64 or 128 keys, two or three in flight, one or two blocks per SM; the launch's split
+  // heuristic, no split, or 16 splits.
+  static const SearchSpace kvcache{
+      /*block_m*/ {16, 64},
+      /*block_n*/ {64, 128},
+      /*warps*/ {4},
+      /*stages*/ {2, 3},
+      /*blocks_per_sm*/ {1, 2},
+      /*splits*/ {0, 1, 16},
+  };
+  if (family == Family::kvc) return kvcache;
   // mma_sync: 16 or 32 query rows per warp (block_m / warps), K/V tiles of 32..128 keys, 1..3 stages.
   static const SearchSpace mma_sync{
       /*block_m*/ {64, 128, 256},
@@ -111,7 +123,10 @@ std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch ar
               point.stages = stages;
               for (int blocks_per_sm : space.blocks_per_sm) {
                 point.blocks_per_sm = blocks_per_sm;
-                candidates.push_back(candidate_of(problem, arch, max_smem_per_block, point));
+                for (int splits : space.splits) {
+                  point.splits = splits;
+                  candidates.push_back(candidate_of(problem, arch, max_smem_per_block, point));
+                }
               }
             }
           }
@@ -140,6 +155,9 @@ std::string search_space_hash(const ProblemClass& problem, Arch arch) {
 }
 
 TileConfig fa2_static_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic) {
+  // FA2's split-KV kernel has no equivalent in this family's terms (it tiles 64 query rows of one head, not
+  // packed heads): the built-in config stands in as the baseline.
+  if (family == Family::kvc) return default_config(family, head_dim, dtype, causal, arch);
   if (family == Family::bwd) {
     // flash_bwd_launch_template.h (sm80 and H100): 8 warps, Q/dO double-buffered, mma.sync.
     TileConfig config = default_config(family, head_dim, dtype, causal, arch, deterministic);

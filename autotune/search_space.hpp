@@ -17,6 +17,7 @@ struct SearchSpace {
   std::vector<int> warps;
   std::vector<int> stages;
   std::vector<int> blocks_per_sm;
+  std::vector<int> splits = {0};  // kvc: key splits (0: the launch's heuristic)
 };
 
 const SearchSpace& search_space(Family family, Scheme scheme);

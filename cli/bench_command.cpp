@@ -43,6 +43,7 @@ ProblemShape shape_of(const BenchOptions& options) {
   shape.seqlen_q = options.seqlen_q;
   shape.seqlen_k = options.seqlen_k;
   shape.layout = *layout;
+  shape.page_size = page_size_for(shape.family, options.page_size);
   if (shape.heads_q % shape.heads_kv != 0)
     throw Error(Stage::Argument, "",
                 fmt::format("--heads {} is not a multiple of --heads-kv {}", shape.heads_q, shape.heads_kv));
@@ -119,6 +120,7 @@ Command setup_bench(CLI::App& app, const GlobalOptions& global) {
       ->check(positive_int())
       ->capture_default_str();
   add_tile_flags(sub, options->tile);
+  add_page_size_flag(sub, options->page_size);
   return {sub, [options, &global] { return run_bench(*options, global); }};
 }
 

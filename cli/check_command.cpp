@@ -44,6 +44,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& global) {
                   "(on-first-use tunes on a miss, cache-only fails)")
       ->check(parsed_by(parse_tune_policy, "policy", "heuristic|on-first-use|cache-only"))
       ->capture_default_str();
+  add_page_size_flag(sub, options->page_size);
 
   return {sub, [options, &global] { return run_check(*options, global); }};
 }
@@ -63,6 +64,7 @@ int run_check(const CheckOptions& options, const GlobalOptions& global) {
   spec.shape.heads_kv = options.heads_kv > 0 ? options.heads_kv : options.heads;
   spec.shape.seqlen_q = options.seqlen_q;
   spec.shape.seqlen_k = options.seqlen_k;
+  spec.shape.page_size = page_size_for(spec.shape.family, options.page_size);
 
   const auto policy = parse_tune_policy(options.policy);
   if (!policy) throw Error(Stage::Argument, "", fmt::format("unknown policy '{}'", options.policy));
@@ -74,6 +76,10 @@ int run_check(const CheckOptions& options, const GlobalOptions& global) {
   bool passed = false;
   if (spec.shape.family == Family::bwd) {
     const BackwardCheckResult result = run_backward_check(spec);
+    kernel_name = result.kernel_name, summary = result.comparison.summary();
+    kernel_ms = result.kernel_ms, passed = result.passed;
+  } else if (spec.shape.family == Family::kvc) {
+    const ForwardCheckResult result = run_kvcache_check(spec);
     kernel_name = result.kernel_name, summary = result.comparison.summary();
     kernel_ms = result.kernel_ms, passed = result.passed;
   } else {

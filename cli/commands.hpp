@@ -45,8 +45,10 @@ struct TileFlags {
   int stages = 0;
   int blocks_per_sm = 0;
   std::string scheme;
+  int splits = -1;  // kvc: key splits (0: the launch's heuristic); -1: not given
   bool any() const {
-    return block_m > 0 || block_n > 0 || warps > 0 || stages > 0 || blocks_per_sm > 0 || !scheme.empty();
+    return block_m > 0 || block_n > 0 || warps > 0 || stages > 0 || blocks_per_sm > 0 || !scheme.empty() ||
+           splits >= 0;
   }
 };
 void add_tile_flags(CLI::App* sub, TileFlags& flags);
@@ -94,6 +96,7 @@ struct CheckOptions {
   int seqlen_q = 1024;
   int seqlen_k = 1024;
   std::string policy = "heuristic";  // how forward() picks the kernel; the others read the --db cache
+  int page_size = 0;                 // kvc: a paged cache of this many keys per page; 0: contiguous
 };
 Command setup_check(CLI::App& app, const GlobalOptions& global);
 int run_check(const CheckOptions& options, const GlobalOptions& global);
@@ -165,6 +168,7 @@ struct BenchOptions {
   int warmup = 5;
   int repeats = 30;
   TileFlags tile;  // any given: one more row, the built-in config with these changes
+  int page_size = 0;  // kvc: a paged cache of this many keys per page; 0: contiguous
 };
 Command setup_bench(CLI::App& app, const GlobalOptions& global);
 int run_bench(const BenchOptions& options, const GlobalOptions& global);
@@ -263,5 +267,15 @@ inline void add_size_flags(CLI::App* sub, int& batch, int& heads, int& heads_kv,
   sub->add_option("--seqlen-q", seqlen_q, "Query sequence length")->check(positive_int())->capture_default_str();
   sub->add_option("--seqlen-k", seqlen_k, "Key/value sequence length")->check(positive_int())->capture_default_str();
 }
+
+// --page-size: the KV-cache forward's paged cache (0: contiguous). The shape built from it must be a kvc one:
+// page_size_for() rejects it for the other families.
+inline void add_page_size_flag(CLI::App* sub, int& page_size) {
+  sub->add_option("--page-size", page_size, "--pass kvc: keys per page of a paged cache (16, 32, 64, 128, 256); "
+                                            "0: a contiguous cache")
+      ->check(CLI::IsMember({0, 16, 32, 64, 128, 256}))
+      ->capture_default_str();
+}
+int page_size_for(Family family, int page_size);  // page_size, or fa2::Error when given for a family but kvc
 
 }  // namespace fa2::cli

@@ -85,6 +85,9 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags) {
       ->check(positive_int());
   sub->add_option("--scheme", flags.scheme, "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss (wgmma_ss: backward only)" + from_default)
       ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss"));
+  sub->add_option("--splits", flags.splits,
+                  "kvc: blocks each sequence's keys are split over, 0 = chosen at launch" + from_default)
+      ->check(CLI::Range(0, kMaxKeySplits));
 }
 
 TileConfig apply_tile_flags(const TileFlags& flags, TileConfig config) {
@@ -94,6 +97,7 @@ TileConfig apply_tile_flags(const TileFlags& flags, TileConfig config) {
   if (flags.stages > 0) config.stages = flags.stages;
   if (flags.blocks_per_sm > 0) config.blocks_per_sm = flags.blocks_per_sm;
   if (!flags.scheme.empty()) config.scheme = parsed_or_throw(parse_scheme(flags.scheme), "scheme", flags.scheme);
+  if (flags.splits >= 0) config.splits = flags.splits;
   return config;
 }
 

@@ -106,8 +106,8 @@ Command setup_list(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand("list", "List the cache's tunings, or with --kernels its compiled kernels");
   sub->add_flag("--kernels", options->kernels, "List the kernels instead of the tunings");
   sub->add_flag("--json", options->json, R"(Print {"tunings": [...], "kernels": [...]} as JSON)");
-  sub->add_option("--pass", options->pass, "Only this kernel family's tunings and kernels, fwd or bwd (default: all)")
-      ->check(parsed_by(parse_family, "pass", "fwd|bwd"));
+  sub->add_option("--pass", options->pass, "Only this kernel family's tunings and kernels, fwd, bwd or kvc (default: all)")
+      ->check(parsed_by(parse_family, "pass", "fwd|bwd|kvc"));
   return {sub, [options, &global] { return run_list(*options, global); }};
 }
 

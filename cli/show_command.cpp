@@ -23,16 +23,18 @@ bool ends_with(const std::string& text, const std::string& tail) {
 }
 
 // `key` with its problem part (after the last '#', if a device is given) in the family of --pass: problem
-// keys of the forward have no prefix, those of the backward start "bwd " and, when deterministic, end
-// " det" (ProblemClass::key). A key that already names the backward is kept as it is, so a key copied
+// keys of the forward have no prefix, those of the backward start "bwd " (and, when deterministic, end
+// " det"), those of the KV-cache forward "kvc " (ProblemClass::key). A key that already names its family
+// is kept as it is, so a key copied
 // from `list` finds its tuning whatever --pass says.
 std::string qualified_key(const std::string& key, const PassFlags& pass) {
   const Family family = family_of(pass);
   const std::size_t hash = key.rfind('#');
   const std::string device = hash == std::string::npos ? "" : key.substr(0, hash + 1);
   std::string problem = hash == std::string::npos ? key : key.substr(hash + 1);
-  const std::string prefix = std::string(family_name(Family::bwd)) + " ";
-  if (family == Family::bwd && problem.compare(0, prefix.size(), prefix) != 0) problem = prefix + problem;
+  const std::string prefix = std::string(family_name(family)) + " ";
+  const bool names_a_family = problem.compare(0, 4, "bwd ") == 0 || problem.compare(0, 4, "kvc ") == 0;
+  if (family != Family::fwd && !names_a_family) problem = prefix + problem;
   if (pass.deterministic && !ends_with(problem, " det")) problem += " det";
   return device + problem;
 }
@@ -131,8 +133,8 @@ Command setup_show(CLI::App& app, const GlobalOptions& global) {
       ->required();
   add_pass_flags(sub, options->pass);
   // Here the flags name a tuning rather than pick a kernel to build.
-  sub->get_option("--pass")->description("Family of a key that does not name its own: fwd, or bwd (adds the "
-                                         "\"bwd \" prefix)");
+  sub->get_option("--pass")->description("Family of a key that does not name its own: fwd, bwd or kvc (adds the "
+                                         "\"bwd \" or \"kvc \" prefix)");
   sub->get_option("--deterministic")->description("With --pass bwd: the class asking for reproducible gradients "
                                                   "(adds the \" det\" suffix)");
   sub->add_flag("--json", options->json, "Print the tuning and its measurements as JSON");

@@ -6,6 +6,7 @@ const KernelFamily& kernel_family(Family family) {
   switch (family) {
     case Family::fwd: return forward_family();
     case Family::bwd: return backward_family();
+    case Family::kvc: return kvcache_family();
   }
   return forward_family();
 }

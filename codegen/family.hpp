@@ -30,5 +30,6 @@ const KernelFamily& kernel_family(Family family);
 // The family tables, defined next to their rules.
 const KernelFamily& forward_family();
 const KernelFamily& backward_family();
+const KernelFamily& kvcache_family();
 
 }  // namespace fa2

@@ -7,11 +7,18 @@
 
 namespace fa2 {
 
-const char* family_name(Family family) { return family == Family::fwd ? "fwd" : "bwd"; }
+const char* family_name(Family family) {
+  switch (family) {
+    case Family::fwd: return "fwd";
+    case Family::bwd: return "bwd";
+    case Family::kvc: return "kvc";
+  }
+  return "unknown";
+}
 
 std::optional<Family> parse_family(const std::string& text) {
-  if (text == "fwd") return Family::fwd;
-  if (text == "bwd") return Family::bwd;
+  for (Family family : {Family::fwd, Family::bwd, Family::kvc})
+    if (text == family_name(family)) return family;
   return std::nullopt;
 }
 
@@ -74,6 +81,8 @@ std::optional<std::string> TileConfig::validate() const {
   if (stages < 1 || stages > 4) return fmt::format("stages {} must be in [1, 4]", stages);
   if (deterministic && family != Family::bwd)
     return fmt::format("deterministic applies to the backward only, not to the {} family", family_name(family));
+  if (splits != 0 && family != Family::kvc)
+    return fmt::format("splits {} applies to the kvc family only, not to the {} family", splits, family_name(family));
   if (auto reason = kernel_family(family).validate(*this)) return reason;
   if (blocks_per_sm < 1 || blocks_per_sm > 4) return fmt::format("blocks_per_sm {} must be in [1, 4]", blocks_per_sm);
   if (threads() * blocks_per_sm > max_threads_per_sm(arch))
@@ -117,9 +126,10 @@ std::string TileConfig::name() const {
   // blocks_per_sm is spelled only when above 1, so the names (and cache keys) of one-block kernels stay
   // those of the releases before it existed.
   const std::string blocks = blocks_per_sm != 1 ? fmt::format("b{}", blocks_per_sm) : "";
-  return fmt::format("fa2_{}_{}_d{}_{}_{}{}_m{}n{}w{}s{}{}_{}", family_name(family), scheme_tag(scheme), head_dim,
+  const std::string key_splits = splits != 0 ? fmt::format("k{}", splits) : "";
+  return fmt::format("fa2_{}_{}_d{}_{}_{}{}_m{}n{}w{}s{}{}{}_{}", family_name(family), scheme_tag(scheme), head_dim,
                      dtype_name(dtype), causal ? "causal" : "full", deterministic ? "_det" : "", block_m, block_n,
-                     warps, stages, blocks, arch_tag);
+                     warps, stages, blocks, key_splits, arch_tag);
 }
 
 std::string TileConfig::hash() const {
@@ -130,7 +140,8 @@ std::string TileConfig::hash() const {
 bool TileConfig::operator==(const TileConfig& o) const {
   return family == o.family && head_dim == o.head_dim && dtype == o.dtype && causal == o.causal &&
          block_m == o.block_m && block_n == o.block_n && warps == o.warps && stages == o.stages && arch == o.arch &&
-         scheme == o.scheme && blocks_per_sm == o.blocks_per_sm && deterministic == o.deterministic;
+         scheme == o.scheme && blocks_per_sm == o.blocks_per_sm && deterministic == o.deterministic &&
+         splits == o.splits;
 }
 
 TileConfig default_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic) {

@@ -16,8 +16,11 @@ namespace fa2 {
 // fwd: O = softmax(Q K^T) V and the LSE (FA2 paper, Algorithm 1).
 // bwd: dQ, dK, dV from Q, K, V, O, LSE and dO (FA2 paper, Algorithm 2): a preprocess kernel, the main
 //      kernel over key blocks, and a kernel that converts the fp32 dQ accumulator.
-enum class Family { fwd, bwd };
-const char* family_name(Family family);  // "fwd" | "bwd"
+// kvc: the forward of new queries against a KV cache, contiguous or paged (decode, chunked prefill): the
+//      query heads of a KV head packed into the rows of one block, the keys split over blocks, and a kernel
+//      that combines the splits.
+enum class Family { fwd, bwd, kvc };
+const char* family_name(Family family);  // "fwd" | "bwd" | "kvc"
 std::optional<Family> parse_family(const std::string& text);
 
 // mma_sync: mma.sync m16n8k16 + ldmatrix + cp.async (sm_80 and later).
@@ -29,6 +32,9 @@ enum class Scheme { mma_sync, wgmma, wgmma_overlap, wgmma_ss };
 bool is_wgmma(Scheme scheme);  // any of the wgmma schemes
 const char* scheme_name(Scheme scheme);  // "mma_sync" | "wgmma" | "wgmma_overlap" | "wgmma_ss"
 std::optional<Scheme> parse_scheme(const std::string& text);
+
+// The most key splits a kvc launch may use (templates/fa2/kvc/kvc_params.h, kKvcMaxSplits).
+constexpr int kMaxKeySplits = 128;
 
 struct TileConfig {
   Family family = Family::fwd;
@@ -52,6 +58,9 @@ struct TileConfig {
   // bwd: the key blocks add their dQ contributions in a fixed order (a semaphore per query block) instead
   // of with float atomics, so the gradients are bitwise reproducible. Always false for fwd.
   bool deterministic = false;
+  // kvc: blocks the keys of one (row block, KV head, batch) are split over, merged by the combine kernel;
+  // 0: chosen at launch from the SM count and the problem's size. Always 0 for the other families.
+  int splits = 0;
 
   // Derived values; the family-specific ones come from the family's rules (codegen/family.hpp).
   int threads() const { return warps * 32; }
@@ -68,7 +77,8 @@ struct TileConfig {
 
   // Stable readable name, also the main kernel's symbol: fa2_fwd_mma_d128_bf16_causal_m128n64w4s2_sm90a
   // (fa2_fwd_wgmma_... and fa2_fwd_wgmmao_... for the wgmma schemes; ...s2b2_... for 2 blocks per SM;
-  // fa2_bwd_..._causal_det_... for a deterministic backward).
+  // fa2_bwd_..._causal_det_... for a deterministic backward; ..._m16n64w4s3b2k8_... for a kvc config with 8
+  // key splits).
   std::string name() const;
   // 16 hex digits over every field; stable across runs and machines.
   std::string hash() const;

@@ -91,4 +91,52 @@ struct BwdArgs {
   std::string cache_path;
 };
 
+// New queries attending to a KV cache (decode, chunked prefill): FlashAttention's flash_attn_with_kvcache
+// without the append. The cache is contiguous ([batch, seqlen_k, heads_kv, head_dim] through k_strides and
+// v_strides) or, with a block table, paged ([num_pages, page_size, heads_kv, head_dim], the batch stride
+// being the page stride). Sequence b attends to its first cache_seqlens[b] keys (seqlen_k without
+// cache_seqlens); causal is bottom-right: query row r sees keys up to r + cache_seqlens[b] - seqlen_q.
+// The most blocks KvcacheArgs::num_splits may split a sequence's keys over.
+constexpr int kMaxKvcacheSplits = 128;
+
+struct KvcacheArgs {
+  const void* q = nullptr;        // [batch, seqlen_q, heads_q, head_dim], 16-byte aligned
+  const void* k_cache = nullptr;  // contiguous or paged, as above
+  const void* v_cache = nullptr;
+  void* o = nullptr;              // [batch, seqlen_q, heads_q, head_dim], same dtype as q
+  float* lse = nullptr;           // optional: [batch, heads_q, seqlen_q] contiguous fp32, natural log
+
+  // Device memory, read by the kernels: the host cannot check the values. A length above seqlen_k is
+  // clamped to seqlen_k (and below 0 to 0); a block table entry outside [0, num_pages) reads outside the
+  // cache. Check them where they are made (fa2jit.forward_with_kvcache(..., check_values=True) does).
+  const int* cache_seqlens = nullptr;  // [batch] int32; null: seqlen_k keys for every sequence
+  const int* block_table = nullptr;    // [batch, block_table_stride] int32; null: a contiguous cache
+  int block_table_stride = 0;          // paged: entries between sequences' rows, at least ceil(seqlen_k / page_size)
+  int page_size = 0;                   // paged: keys per page, 16, 32, 64, 128 or 256
+  int num_pages = 0;                   // paged: pages in k_cache and v_cache
+
+  DType dtype = DType::bf16;
+  int batch = 0;
+  int heads_q = 0;
+  int heads_kv = 0;  // divides heads_q (GQA/MQA)
+  int seqlen_q = 0;  // new query rows per sequence
+  int seqlen_k = 0;  // keys per sequence without cache_seqlens; with it, the most any sequence has
+  int head_dim = 0;
+  Strides q_strides, k_strides, v_strides, o_strides;
+
+  bool causal = false;
+  std::optional<float> softmax_scale;  // default 1/sqrt(head_dim)
+  // Blocks the keys of each (batch, KV head) are split over: 0 takes the tuned config's choice, or a
+  // heuristic from the SM count; 1 splits nothing. At most 128.
+  int num_splits = 0;
+
+  // Scratch for the splits' partial results (kvcache_workspace_bytes), 256-byte aligned, used in stream
+  // order. Null: taken from the driver's stream-ordered allocator when a call splits.
+  void* workspace = nullptr;
+  std::size_t workspace_bytes = 0;
+
+  std::optional<TunePolicy> tune_policy;
+  std::string cache_path;
+};
+
 }  // namespace fa2

@@ -20,9 +20,9 @@ namespace {
 // A finding libFuzzer records as a crash, with a line saying which contract broke.
 [[noreturn]] void finding(const char* what, const fa2::TileConfig& config) {
   std::fprintf(stderr, "fuzz_config: %s: family=%s deterministic=%d head_dim=%d causal=%d block_m=%d block_n=%d "
-               "warps=%d stages=%d blocks_per_sm=%d\n",
+               "warps=%d stages=%d blocks_per_sm=%d splits=%d\n",
                what, fa2::family_name(config.family), config.deterministic, config.head_dim, config.causal,
-               config.block_m, config.block_n, config.warps, config.stages, config.blocks_per_sm);
+               config.block_m, config.block_n, config.warps, config.stages, config.blocks_per_sm, config.splits);
   std::abort();
 }
 
@@ -57,8 +57,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   config.blocks_per_sm = data.ConsumeBool() ? data.ConsumeIntegralInRange(-1, 5) : data.ConsumeIntegral<int>();
   // Consumed after the fields above, so those decode from the older seeds as before. A deterministic
   // forward is among the inputs on purpose: validate() must refuse it.
-  config.family = pick(data, {fa2::Family::fwd, fa2::Family::bwd});
+  config.family = pick(data, {fa2::Family::fwd, fa2::Family::bwd, fa2::Family::kvc});
   config.deterministic = data.ConsumeBool();
+  // Key splits, likewise after the older fields: any family may be handed some, only kvc may keep them.
+  config.splits = data.ConsumeBool() ? data.ConsumeIntegralInRange(-1, 130) : 0;
   // The per-SM limits answer any config (register_cap() 0 for one validate() rejects anyway).
   if (config.register_cap() < 0 || config.register_cap() > 255 || fa2::smem_per_sm(config.arch) <= 0 ||
       fa2::max_threads_per_sm(config.arch) <= 0)

@@ -125,4 +125,50 @@ void check_backward_sizes(const BwdArgs& args) {
       .sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim, args.softmax_scale);
 }
 
+void check_kvcache_args(const KvcacheArgs& args) {
+  const Rules rules("forward_with_kvcache");
+  rules.pointer(args.q, "q", true, 16);
+  rules.pointer(args.k_cache, "k_cache", true, 16);
+  rules.pointer(args.v_cache, "v_cache", true, 16);
+  rules.pointer(args.o, "o", true, 16);
+  rules.pointer(args.lse, "lse", false, 4);
+  rules.pointer(args.cache_seqlens, "cache_seqlens", false, 4);
+  rules.pointer(args.block_table, "block_table", false, 4);
+  rules.pointer(args.workspace, "workspace", false, 256);
+  rules.sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim,
+              args.softmax_scale);
+  // Packed rows (seqlen_q x the group) are ints in the kernel, and so is a page index times its stride's
+  // multiplier.
+  const long long packed_rows = static_cast<long long>(args.seqlen_q) * (args.heads_q / args.heads_kv);
+  if (packed_rows > (1ll << 30))
+    rules.reject(fmt::format("seqlen_q {} x {} query heads per KV head = {} rows exceeds 2^30", args.seqlen_q,
+                             args.heads_q / args.heads_kv, packed_rows));
+  rules.strides(args.q_strides, "q", args.head_dim);
+  rules.strides(args.k_strides, "k_cache", args.head_dim);
+  rules.strides(args.v_strides, "v_cache", args.head_dim);
+  rules.strides(args.o_strides, "o", args.head_dim);
+  if (args.num_splits < 0 || args.num_splits > kMaxKvcacheSplits)
+    rules.reject(fmt::format("num_splits {} must be in [0, {}] (0: chosen per problem)", args.num_splits,
+                             kMaxKvcacheSplits));
+  if (args.block_table == nullptr) {
+    if (args.page_size != 0 || args.num_pages != 0)
+      rules.reject(fmt::format("page_size {} and num_pages {} are given without a block_table: pass the block "
+                               "table of a paged cache, or 0 for both",
+                               args.page_size, args.num_pages));
+    return;
+  }
+  const int page_size = args.page_size;
+  if (page_size != 16 && page_size != 32 && page_size != 64 && page_size != 128 && page_size != 256)
+    rules.reject(fmt::format("page_size {} is not supported: use 16, 32, 64, 128 or 256", page_size));
+  if (args.num_pages < 1) rules.reject(fmt::format("num_pages {} must be at least 1", args.num_pages));
+  const long long pages_needed = (static_cast<long long>(args.seqlen_k) + page_size - 1) / page_size;
+  if (args.block_table_stride < pages_needed)
+    rules.reject(fmt::format("block_table_stride {} is smaller than the {} pages of seqlen_k {} keys at page_size "
+                             "{}: each sequence's row needs that many entries",
+                             args.block_table_stride, pages_needed, args.seqlen_k, page_size));
+  // The kernel forms page * page stride in 64 bits, but keys (page * page_size + row) stay ints.
+  if (static_cast<long long>(args.num_pages) * page_size > (1ll << 31) - 1)
+    rules.reject(fmt::format("num_pages {} x page_size {} exceeds 2^31 - 1 cache rows", args.num_pages, page_size));
+}
+
 }  // namespace fa2

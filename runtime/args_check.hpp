@@ -16,4 +16,8 @@ void check_backward_args(const BwdArgs& args);
 // Only the sizes of `args` (batch, heads, sequence lengths, head dim): enough to size its workspace.
 void check_backward_sizes(const BwdArgs& args);
 
+// Throws fa2::Error(Stage::Argument, "forward_with_kvcache", ...) for the first rule `args` breaks; the
+// workspace is checked at launch, where the number of splits is known.
+void check_kvcache_args(const KvcacheArgs& args);
+
 }  // namespace fa2

@@ -70,4 +70,47 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
   if (allocated != 0) driver::check(cu.MemFreeAsync(allocated, stream), "cuMemFreeAsync(backward workspace)");
 }
 
+void launch_kvcache(const KernelModule& kernel, const KvcacheArgs& args, CUstream stream) {
+  const TileConfig& config = kernel.config;
+  const driver::Api& cu = driver::api();
+  const int splits = kvc_splits(args, config.block_m, config.block_n, config.splits, kernel.resident_blocks);
+  const KvcWorkspaceLayout layout = kvc_workspace_layout(args, splits);
+  void* workspace = args.workspace;
+  CUdeviceptr allocated = 0;
+  if (layout.bytes > 0) {
+    if (workspace != nullptr && args.workspace_bytes < layout.bytes)
+      throw Error(Stage::Argument, "forward_with_kvcache",
+                  fmt::format("workspace_bytes {} is smaller than the {} bytes {} key splits need "
+                              "(kvcache_workspace_bytes); pass a larger workspace, none, or num_splits 1",
+                              args.workspace_bytes, layout.bytes, splits));
+    if (workspace == nullptr) {
+      driver::check(cu.MemAllocAsync(&allocated, layout.bytes, stream), "cuMemAllocAsync(kvcache workspace)");
+      workspace = reinterpret_cast<void*>(allocated);
+    }
+  }
+  KvcParams params = make_kvc_params(args, workspace, splits);
+  const long long packed_rows = static_cast<long long>(args.seqlen_q) * (args.heads_q / args.heads_kv);
+  const long long row_blocks = blocks(packed_rows, config.block_m) * static_cast<long long>(splits);
+  if (row_blocks > 0x7fffffffll)
+    throw Error(Stage::Launch, "forward_with_kvcache",
+                fmt::format("{} row blocks x {} splits exceed the 2^31 - 1 blocks of a grid's x", row_blocks / splits,
+                            splits));
+  const Grid grid{static_cast<unsigned>(row_blocks), static_cast<unsigned>(args.heads_kv),
+                  static_cast<unsigned>(args.batch)};
+  const long long rows = static_cast<long long>(args.batch) * args.heads_q * args.seqlen_q;
+  if (splits > 1 && blocks(rows, kKvcCombineWarps) > 0x7fffffffll)
+    throw Error(Stage::Launch, "forward_with_kvcache",
+                fmt::format("{} query rows exceed the combine kernel's grid: pass num_splits 1", rows));
+  try {
+    launch(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), params, stream);
+    if (splits > 1)
+      launch(kernel.functions.at(1), "_combine", config, Grid{blocks(rows, kKvcCombineWarps), 1, 1},
+             kKvcCombineWarps * 32, 0, params, stream);
+  } catch (const Error&) {
+    if (allocated != 0) cu.MemFreeAsync(allocated, stream);
+    throw;
+  }
+  if (allocated != 0) driver::check(cu.MemFreeAsync(allocated, stream), "cuMemFreeAsync(kvcache workspace)");
+}
+
 }  // namespace fa2

@@ -18,4 +18,9 @@ void launch_forward(const KernelModule& kernel, const FwdArgs& args, CUstream st
 // given back after the last kernel, in stream order. Throws fa2::Error(Stage::Launch or Stage::Driver).
 void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream stream);
 
+// Enqueues the KV-cache forward (and, when it splits the keys, the combine kernel) on `stream`. `args` must
+// have passed check_kvcache_args. A caller's workspace too small for the chosen splits is an argument error;
+// without one, the partial results take stream-ordered memory from the driver. Throws fa2::Error.
+void launch_kvcache(const KernelModule& kernel, const KvcacheArgs& args, CUstream stream);
+
 }  // namespace fa2

@@ -106,4 +106,79 @@ BwdParams make_bwd_params(const BwdArgs& args, void* workspace, int block_n, int
   return params;
 }
 
+static_assert(kKvcMaxSplits == kMaxKvcacheSplits, "the kernels' split limit is the API's");
+
+int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int resident_blocks) {
+  const int tiles = std::max(1, (args.seqlen_k + block_n - 1) / block_n);
+  const int most = std::min(tiles, kKvcMaxSplits);
+  if (args.num_splits > 0) return std::min(args.num_splits, most);
+  if (tuned > 0) return std::min(tuned, most);
+  if (resident_blocks <= 0) return 1;
+  const long long packed_rows = static_cast<long long>(args.seqlen_q) * (args.heads_q / args.heads_kv);
+  const long long blocks = (packed_rows + block_m - 1) / block_m * args.heads_kv * args.batch;
+  if (blocks >= resident_blocks) return 1;
+  // Wave efficiency (busy slots over slots paid for) of each split count, as FlashAttention's heuristic;
+  // the fewest splits within 85% of the best, since every split adds partial results to combine.
+  auto efficiency = [&](int splits) {
+    const double waves = static_cast<double>(blocks) * splits / resident_blocks;
+    return waves / std::ceil(waves);
+  };
+  double best = 0;
+  for (int splits = 1; splits <= most; ++splits) best = std::max(best, efficiency(splits));
+  for (int splits = 1; splits <= most; ++splits)
+    if (efficiency(splits) >= 0.85 * best) return splits;
+  return 1;
+}
+
+KvcWorkspaceLayout kvc_workspace_layout(const KvcacheArgs& args, int splits) {
+  KvcWorkspaceLayout layout;
+  if (splits <= 1) return layout;
+  const std::size_t rows = static_cast<std::size_t>(splits) * args.batch * args.heads_q * args.seqlen_q;
+  layout.o_partial = 0;
+  layout.lse_partial = aligned(rows * args.head_dim * sizeof(float));
+  layout.bytes = layout.lse_partial + aligned(rows * sizeof(float));
+  return layout;
+}
+
+KvcParams make_kvc_params(const KvcacheArgs& args, void* workspace, int splits) {
+  KvcParams params{};
+  params.q = args.q;
+  params.k = args.k_cache;
+  params.v = args.v_cache;
+  params.o = args.o;
+  params.lse = args.lse;
+  params.cache_seqlens = args.cache_seqlens;
+  params.block_table = args.block_table;
+  params.block_table_stride = args.block_table_stride;
+  params.page_size = args.page_size;
+  params.page_shift = 0;
+  while ((1 << params.page_shift) < args.page_size) ++params.page_shift;
+  const KvcWorkspaceLayout layout = kvc_workspace_layout(args, splits);
+  auto* base = static_cast<unsigned char*>(workspace);
+  params.o_partial = layout.bytes ? reinterpret_cast<float*>(base + layout.o_partial) : nullptr;
+  params.lse_partial = layout.bytes ? reinterpret_cast<float*>(base + layout.lse_partial) : nullptr;
+  params.num_splits = splits;
+  params.q_batch_stride = args.q_strides.batch;
+  params.q_head_stride = args.q_strides.head;
+  params.q_row_stride = args.q_strides.row;
+  params.k_batch_stride = args.k_strides.batch;
+  params.k_head_stride = args.k_strides.head;
+  params.k_row_stride = args.k_strides.row;
+  params.v_batch_stride = args.v_strides.batch;
+  params.v_head_stride = args.v_strides.head;
+  params.v_row_stride = args.v_strides.row;
+  params.o_batch_stride = args.o_strides.batch;
+  params.o_head_stride = args.o_strides.head;
+  params.o_row_stride = args.o_strides.row;
+  params.batch = args.batch;
+  params.heads_q = args.heads_q;
+  params.heads_kv = args.heads_kv;
+  params.seqlen_q = args.seqlen_q;
+  params.seqlen_k = args.seqlen_k;
+  params.packed_rows = args.seqlen_q * (args.heads_q / args.heads_kv);
+  params.softmax_scale = softmax_scale_of(args.softmax_scale, args.head_dim);
+  params.softmax_scale_log2 = params.softmax_scale * kLog2e;
+  return params;
+}
+
 }  // namespace fa2

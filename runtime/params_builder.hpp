@@ -1,4 +1,4 @@
-// FwdArgs and BwdArgs (the public, validated descriptions of a call) -> FwdParams and BwdParams (the
+// FwdArgs, BwdArgs and KvcacheArgs (the public, validated descriptions of a call) -> FwdParams and BwdParams (the
 // kernels' by-value arguments), and the layout of the backward's workspace.
 #pragma once
 
@@ -7,6 +7,7 @@
 #include "common/attention_args.hpp"
 #include "fa2/bwd/bwd_params.h"
 #include "fa2/fwd/fwd_params.h"
+#include "fa2/kvc/kvc_params.h"
 
 namespace fa2 {
 
@@ -32,5 +33,22 @@ int bwd_pairs_per_wave(const BwdArgs& args, int block_n, int resident_blocks);
 
 // `workspace` must hold bwd_workspace_layout(args).bytes; `block_n` and `resident_blocks` as above.
 BwdParams make_bwd_params(const BwdArgs& args, void* workspace, int block_n, int resident_blocks);
+
+// How many blocks the keys of each (row block, KV head, batch) of a KV-cache forward are split over with
+// `block_m` x `block_n` tiles: args.num_splits when given, else `tuned` (the config's) when nonzero, else
+// the fewest splits whose grid fills `resident_blocks` (the main kernel's blocks resident at once) nearly
+// as well as any; always within [1, min(key tiles, kKvcMaxSplits)].
+int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int resident_blocks);
+
+// Where the splits' partial results live inside one workspace allocation (offsets 256-byte aligned).
+struct KvcWorkspaceLayout {
+  std::size_t o_partial = 0;    // fp32, splits x batch x heads_q x seqlen_q x head_dim
+  std::size_t lse_partial = 0;  // fp32, splits x batch x heads_q x seqlen_q
+  std::size_t bytes = 0;        // 0 when splits is 1: nothing to combine
+};
+KvcWorkspaceLayout kvc_workspace_layout(const KvcacheArgs& args, int splits);
+
+// `workspace` must hold kvc_workspace_layout(args, splits).bytes (null when that is 0).
+KvcParams make_kvc_params(const KvcacheArgs& args, void* workspace, int splits);
 
 }  // namespace fa2

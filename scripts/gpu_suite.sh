@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Everything that needs the GPU, in one call. Parts (all by default, or name some in FA2JIT_GPU_PARTS):
-#   tests      the GPU test suite (forward and backward correctness matrices, determinism, tuning end to
-#              end) and `fa2-tune check` of both passes
-#   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default forward and backward
-#              configs of d64/128/256
+#   tests      the GPU test suite (forward, backward and KV-cache correctness matrices, determinism, tuning
+#              end to end) and `fa2-tune check` of every pass
+#   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default forward, backward and
+#              KV-cache configs of d64/128/256 (the KV cache paged and split)
 #   resources  the resource report (registers, spills, shared memory) of those default configs
 #   cli        fa2-tune tune (a model preset) into a fresh cache, then list, show and bench from it
 #   python     the Python package's tests (pytest python/tests) against torch SDPA
@@ -11,6 +11,8 @@
 #   bench      bench/tuner_bench: compile times, tuning time, first call, dispatch overhead, FA2 grid
 #   sdpa       bench/bench_sdpa.py: fa2jit against PyTorch SDPA (flash, cuDNN); not in the default set,
 #              takes FA2JIT_SDPA_ARGS (e.g. "--grid paper --db /tmp/k.db")
+#   decode     bench/bench_decode.py: decode against a KV cache vs SDPA and the copy bandwidth; not in the
+#              default set, takes FA2JIT_DECODE_ARGS (e.g. "--quick")
 # Logs go to $OUT (or ./gpu-logs); a summary is printed last; the exit code is non-zero if any step failed.
 #
 #   ./scripts/gpu_suite.sh [BUILD_DIR]     BUILD_DIR defaults to build-gpu if present, else build.
@@ -60,6 +62,8 @@ if want tests; then
   grep -E " FAIL$|ERROR" "$logs/gpu_tests.log" | head -20
   step "fa2-tune check (defaults)" check.log "$bin/fa2-tune" check
   step "fa2-tune check --pass bwd (defaults)" check.log "$bin/fa2-tune" check --pass bwd
+  step "fa2-tune check --pass kvc (decode, paged)" check.log "$bin/fa2-tune" check --pass kvc --seqlen-q 1 \
+    --seqlen-k 4133 --heads 32 --heads-kv 8 --page-size 16
   tail -6 "$logs/check.log"
 fi
 
@@ -73,6 +77,17 @@ if want sanitizer; then
             $causal --batch 1 --heads 2 --heads-kv 1 --seqlen-q 257 --seqlen-k 190
         done
       done
+    done
+  done
+  # The KV cache: a decode step split over blocks (the combine kernel runs), paged, and a causal chunk.
+  for d in 64 128 256; do
+    for tool in memcheck racecheck synccheck; do
+      step "compute-sanitizer $tool kvc d$d decode paged" sanitizer.log \
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --pass kvc --head-dim "$d" \
+        --batch 2 --heads 8 --heads-kv 2 --seqlen-q 1 --seqlen-k 3001 --page-size 16
+      step "compute-sanitizer $tool kvc d$d chunk causal" sanitizer.log \
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --pass kvc --head-dim "$d" \
+        --causal --batch 1 --heads 4 --heads-kv 1 --seqlen-q 37 --seqlen-k 700
     done
   done
   # The deterministic backward's ordering (semaphores across blocks), under the race and sync checkers too.
@@ -133,6 +148,12 @@ if want sdpa; then
   step "bench_sdpa.py ${FA2JIT_SDPA_ARGS:-}" sdpa.log env PYTHONUNBUFFERED=1 FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" \
     python3 bench/bench_sdpa.py ${FA2JIT_SDPA_ARGS:-}
   grep -vE "^###" "$logs/sdpa.log" | tail -60
+fi
+
+if want decode; then
+  step "bench_decode.py ${FA2JIT_DECODE_ARGS:-}" decode.log env PYTHONUNBUFFERED=1 \
+    FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 bench/bench_decode.py ${FA2JIT_DECODE_ARGS:-}
+  grep -vE "^###" "$logs/decode.log" | tail -30
 fi
 
 echo

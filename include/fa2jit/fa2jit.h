@@ -130,6 +130,58 @@ int fa2_backward_config_name(const fa2_backward_args* args, char* buffer, size_t
 /* The bytes of workspace fa2_backward needs for args, in *bytes. */
 int fa2_backward_workspace_size(const fa2_backward_args* args, size_t* bytes);
 
+/* New queries against a KV cache (decode, chunked prefill): fa2jit.hpp's KvcacheArgs. The cache is
+ * contiguous (k/v strides over [batch, seqlen_k, heads_kv, head_dim]) or, with block_table, paged:
+ * [num_pages, page_size, heads_kv, head_dim] with the page stride in k_batch_stride / v_batch_stride.
+ * cache_seqlens and block_table are device int32 arrays the library cannot check: lengths above seqlen_k
+ * are clamped to it, and block table entries must lie in [0, num_pages). struct_size comes first: set it to
+ * sizeof(fa2_kvcache_args), or start from fa2_kvcache_args_init(). */
+typedef struct fa2_kvcache_args {
+  int struct_size;
+  int dtype; /* fa2_dtype */
+  const void* q;
+  const void* k; /* k_cache */
+  const void* v; /* v_cache */
+  void* o;
+  float* lse;               /* NULL, or [batch, heads_q, seqlen_q] contiguous fp32 (natural log) */
+  const int* cache_seqlens; /* NULL (seqlen_k keys each), or [batch] */
+  const int* block_table;   /* NULL (contiguous cache), or [batch, block_table_stride] */
+  int block_table_stride;
+  int page_size; /* 16, 32, 64, 128 or 256 with a block table; 0 without */
+  int num_pages;
+  int batch;
+  int heads_q;
+  int heads_kv;
+  int seqlen_q;
+  int seqlen_k; /* keys per sequence, or the most any has with cache_seqlens */
+  int head_dim;
+  int64_t q_batch_stride, q_head_stride, q_row_stride;
+  int64_t k_batch_stride, k_head_stride, k_row_stride;
+  int64_t v_batch_stride, v_head_stride, v_row_stride;
+  int64_t o_batch_stride, o_head_stride, o_row_stride;
+  int causal;          /* nonzero: bottom-right aligned per sequence */
+  float softmax_scale; /* 0: 1/sqrt(head_dim) */
+  int num_splits;      /* 0: chosen per problem; 1..128: forced */
+  void* workspace;     /* NULL: stream-ordered memory from the driver when the keys are split */
+  size_t workspace_bytes;
+  int tune_policy; /* fa2_tune_policy */
+  const char* cache_path;
+} fa2_kvcache_args;
+
+/* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT. */
+void fa2_kvcache_args_init(fa2_kvcache_args* args);
+/* sizeof(fa2_kvcache_args) as the library was built, to check a binding's layout. */
+int fa2_kvcache_args_size(void);
+
+/* O (and LSE) for args' queries against its cache, enqueued on `stream` (one kernel, two when split). */
+int fa2_forward_with_kvcache(const fa2_kvcache_args* args, void* stream);
+
+/* The kernel config fa2_forward_with_kvcache would use for args, as in fa2_forward_config_name. */
+int fa2_kvcache_config_name(const fa2_kvcache_args* args, char* buffer, size_t size);
+
+/* The bytes of workspace fa2_forward_with_kvcache needs for args (0 when it splits nothing), in *bytes. */
+int fa2_kvcache_workspace_size(const fa2_kvcache_args* args, size_t* bytes);
+
 /* The message of the last failed call on this thread; "" after a successful one. Valid until the
  * thread's next fa2 call. */
 const char* fa2_last_error(void);

@@ -1,4 +1,4 @@
-// fa2jit public API: FlashAttention-2 forward and backward through kernels generated, compiled (NVRTC)
+// fa2jit public API: FlashAttention-2 forward (also against a KV cache) and backward through kernels generated, compiled (NVRTC)
 // and launched (CUDA Driver API) at run time, specialized to the problem's head dim, dtype and masking.
 #pragma once
 
@@ -40,6 +40,20 @@ TileConfig backward_config(const BwdArgs& args);
 // Bytes of scratch backward() needs for `args` (the fp32 dQ accumulator dominates: 4 * batch * heads_q
 // * seqlen_q * head_dim), for callers that pass their own BwdArgs::workspace.
 std::size_t backward_workspace_bytes(const BwdArgs& args);
+
+// O = softmax(Q K^T * scale) V for new queries against a KV cache, contiguous or paged (KvcacheArgs):
+// decode steps and chunked prefill. The query heads that share a KV head fill one block's rows, so each
+// K/V tile is read once per KV head, and the keys are split over blocks when the grid would not fill the
+// GPU, the splits' partial results being merged by a second kernel. Resolves its kernel by the tune policy
+// like forward() (its classes are tuned and cached on their own).
+void forward_with_kvcache(const KvcacheArgs& args, CUstream_st* stream = nullptr);
+
+// The config forward_with_kvcache() uses for `args`.
+TileConfig kvcache_config(const KvcacheArgs& args);
+
+// Bytes of workspace forward_with_kvcache() needs for `args` with the splits it will choose (0 when it
+// splits nothing), for callers that pass their own KvcacheArgs::workspace. Resolves the kernel like a call.
+std::size_t kvcache_workspace_bytes(const KvcacheArgs& args);
 
 // Counters of the process, for tests and diagnostics.
 struct RuntimeStats {

@@ -104,9 +104,47 @@ class BackwardArgs(ctypes.Structure):
     ]
 
 
+class KvcacheArgs(ctypes.Structure):
+    """fa2_kvcache_args; field for field the C struct (checked against the library on load)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_int),
+        ("dtype", ctypes.c_int),
+        ("q", ctypes.c_void_p),
+        ("k", ctypes.c_void_p),
+        ("v", ctypes.c_void_p),
+        ("o", ctypes.c_void_p),
+        ("lse", ctypes.c_void_p),
+        ("cache_seqlens", ctypes.c_void_p),
+        ("block_table", ctypes.c_void_p),
+        ("block_table_stride", ctypes.c_int),
+        ("page_size", ctypes.c_int),
+        ("num_pages", ctypes.c_int),
+        ("batch", ctypes.c_int),
+        ("heads_q", ctypes.c_int),
+        ("heads_kv", ctypes.c_int),
+        ("seqlen_q", ctypes.c_int),
+        ("seqlen_k", ctypes.c_int),
+        ("head_dim", ctypes.c_int),
+    ] + [
+        (f"{tensor}_{part}_stride", ctypes.c_int64)
+        for tensor in "qkvo"
+        for part in ("batch", "head", "row")
+    ] + [
+        ("causal", ctypes.c_int),
+        ("softmax_scale", ctypes.c_float),
+        ("num_splits", ctypes.c_int),
+        ("workspace", ctypes.c_void_p),
+        ("workspace_bytes", ctypes.c_size_t),
+        ("tune_policy", ctypes.c_int),
+        ("cache_path", ctypes.c_char_p),
+    ]
+
+
 # Each struct the binding passes by pointer, with the library function reporting its C size.
 STRUCTS = {"fa2_forward_args": (ForwardArgs, "fa2_forward_args_size"),
-           "fa2_backward_args": (BackwardArgs, "fa2_backward_args_size")}
+           "fa2_backward_args": (BackwardArgs, "fa2_backward_args_size"),
+           "fa2_kvcache_args": (KvcacheArgs, "fa2_kvcache_args_size")}
 
 
 def _package_dir():
@@ -130,6 +168,7 @@ def candidate_paths():
 def _declare(lib):
     forward_p = ctypes.POINTER(ForwardArgs)
     backward_p = ctypes.POINTER(BackwardArgs)
+    kvcache_p = ctypes.POINTER(KvcacheArgs)
     signatures = {
         "fa2_forward": (ctypes.c_int, [forward_p, ctypes.c_void_p]),
         "fa2_forward_config_name": (ctypes.c_int, [forward_p, ctypes.c_char_p, ctypes.c_size_t]),
@@ -138,6 +177,10 @@ def _declare(lib):
         "fa2_backward_config_name": (ctypes.c_int, [backward_p, ctypes.c_char_p, ctypes.c_size_t]),
         "fa2_backward_workspace_size": (ctypes.c_int, [backward_p, ctypes.POINTER(ctypes.c_size_t)]),
         "fa2_backward_args_size": (ctypes.c_int, []),
+        "fa2_forward_with_kvcache": (ctypes.c_int, [kvcache_p, ctypes.c_void_p]),
+        "fa2_kvcache_config_name": (ctypes.c_int, [kvcache_p, ctypes.c_char_p, ctypes.c_size_t]),
+        "fa2_kvcache_workspace_size": (ctypes.c_int, [kvcache_p, ctypes.POINTER(ctypes.c_size_t)]),
+        "fa2_kvcache_args_size": (ctypes.c_int, []),
         "fa2_last_error": (ctypes.c_char_p, []),
         "fa2_version": (ctypes.c_char_p, []),
         "fa2_abi_version": (ctypes.c_int, []),

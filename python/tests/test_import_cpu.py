@@ -218,7 +218,8 @@ def test_c_rejects_a_wrong_struct_size(struct_name):
     struct, _ = _lib.STRUCTS[struct_name]
     args = struct()
     args.struct_size = 12
-    call = lib.fa2_forward if struct is _lib.ForwardArgs else lib.fa2_backward
+    call = {_lib.ForwardArgs: lib.fa2_forward, _lib.BackwardArgs: lib.fa2_backward,
+            _lib.KvcacheArgs: lib.fa2_forward_with_kvcache}[struct]
     assert call(ctypes.byref(args), None) == fa2jit.ERROR_ARGUMENT
     assert "struct_size is 12" in _lib.last_error(lib) and struct_name in _lib.last_error(lib)
 
@@ -232,7 +233,8 @@ def test_library_metadata():
 
 
 def test_public_api():
-    for name in ("attention", "forward", "backward", "config_name", "backward_config_name", "library_version"):
+    for name in ("attention", "forward", "backward", "forward_with_kvcache", "config_name", "backward_config_name",
+                 "library_version"):
         assert name in fa2jit.__all__ and callable(getattr(fa2jit, name))
 
 

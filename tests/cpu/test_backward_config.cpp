@@ -22,6 +22,7 @@
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/args_check.hpp"
 #include "runtime/nvrtc_compiler.hpp"
+#include "tests/support/compile_check.hpp"
 
 namespace {
 
@@ -234,47 +235,6 @@ TEST_CASE("backward emission matches the committed golden files byte for byte") 
   }
 }
 
-namespace {
-
-// Compiles `configs` with NVRTC on every core and checks each against the tuner's spill limit.
-void check_compiles_within_spill_limit(const std::vector<TileConfig>& configs) {
-  struct Outcome {
-    bool ok = false;
-    std::string error;
-    fa2::ResourceUsage resources;
-  };
-  // NVRTC is thread-safe per program; no doctest assertions run off the main thread.
-  std::vector<Outcome> outcomes(configs.size());
-  std::atomic<std::size_t> next{0};
-  std::vector<std::future<void>> pool;
-  for (unsigned w = 0; w < std::max(1u, std::thread::hardware_concurrency()); ++w)
-    pool.push_back(std::async(std::launch::async, [&] {
-      for (std::size_t i = next++; i < configs.size(); i = next++) {
-        try {
-          const fa2::CompiledKernel kernel =
-              fa2::compile_source(fa2::emit(configs[i]), configs[i].name(), configs[i].arch);
-          outcomes[i] = Outcome{true, "", kernel.resources};
-        } catch (const fa2::Error& error) {
-          outcomes[i].error = std::string(error.what()) + "\n" + error.log();
-        }
-      }
-    }));
-  for (auto& f : pool) f.get();
-  for (std::size_t i = 0; i < configs.size(); ++i) {
-    const std::string name = configs[i].name();
-    CAPTURE(name);
-    REQUIRE_MESSAGE(outcomes[i].ok, outcomes[i].error);
-    const fa2::ResourceUsage& r = outcomes[i].resources;
-    MESSAGE(name, ": registers ", r.registers, ", spill stores ", r.spill_store_bytes, " B, loads ",
-            r.spill_load_bytes, " B, stack ", r.stack_frame_bytes, " B, dynamic smem ", configs[i].smem_bytes(), " B");
-    CHECK(r.registers > 0);
-    CHECK(r.registers <= 255);
-    CHECK(fa2::within_tuned_spill_limit(r));
-  }
-}
-
-}  // namespace
-
 TEST_CASE("every default backward config compiles for sm_80 and sm_90a within the tuner's spill limit") {
   std::vector<TileConfig> configs;
   for (Arch arch : {Arch::sm_80, Arch::sm_90a})
@@ -284,7 +244,7 @@ TEST_CASE("every default backward config compiles for sm_80 and sm_90a within th
           for (bool deterministic : {false, true})
             configs.push_back(fa2::default_config(Family::bwd, d, dtype, causal, arch, deterministic));
   REQUIRE(configs.size() == 128);
-  check_compiles_within_spill_limit(configs);
+  fa2::testing::check_compiles_within_spill_limit(configs);
 }
 
 TEST_CASE("the wgmma_ss backward (P^T and dS^T from shared memory) compiles at the default tiles of d64 and d128") {
@@ -298,7 +258,7 @@ TEST_CASE("the wgmma_ss backward (P^T and dS^T from shared memory) compiles at t
         REQUIRE_FALSE(config.validate().has_value());
         configs.push_back(config);
       }
-  check_compiles_within_spill_limit(configs);
+  fa2::testing::check_compiles_within_spill_limit(configs);
 }
 
 TEST_CASE("check_backward_args rejects each bad value, naming it") {

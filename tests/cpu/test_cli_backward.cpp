@@ -142,12 +142,12 @@ TEST_CASE("emit: --deterministic without --pass bwd, and an unknown --pass, are 
     const Run r = run(args);
     CHECK(r.status > 100);
     CHECK_MESSAGE(contains(r.output, "unknown pass"), r.output);
-    CHECK_MESSAGE(contains(r.output, "(expected fwd|bwd)"), r.output);
+    CHECK_MESSAGE(contains(r.output, "(expected fwd|bwd|kvc)"), r.output);
     CHECK_MESSAGE(one_line(r.output), r.output);
   }
   const Run tune = run("tune --pass bogus");
   CHECK(tune.status > 100);
-  CHECK_MESSAGE(contains(tune.output, "unknown pass 'bogus' (expected fwd|bwd|both)"), tune.output);
+  CHECK_MESSAGE(contains(tune.output, "unknown pass 'bogus' (expected fwd|bwd|kvc|both)"), tune.output);
 }
 
 TEST_CASE("build --pass bwd, then --pass both, then --pass bwd --deterministic; list and info by family") {

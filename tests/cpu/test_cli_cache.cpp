@@ -139,10 +139,10 @@ TEST_CASE("bad flags fail in one line naming the value") {
                                     {"tune --causal maybe", "maybe"},
                                     {"tune --model nosuchmodel", "nosuchmodel"},
                                     {"check --policy sometimes", "sometimes"},
-                                    {"tune --pass sideways", "fwd|bwd|both"},
+                                    {"tune --pass sideways", "fwd|bwd|kvc|both"},
                                     {"build --arch sm_80 --pass fwd --deterministic", "--pass bwd"},
                                     {"tune --deterministic", "--deterministic"},
-                                    {"list --pass both", "fwd|bwd"},
+                                    {"list --pass both", "fwd|bwd|kvc"},
                                     {"show --pass both somekey", "both"}}) {
     CAPTURE(args);
     const Run r = run(args + db);

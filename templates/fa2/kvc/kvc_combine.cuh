@@ -1,0 +1,90 @@
+// The combine step of split-KV: one warp per (batch, query head, query row) merges the splits' normalized
+// partial O by their LSEs, exactly: LSE = log(sum_s exp(LSE_s)), O = sum_s exp(LSE_s - LSE) O_s. Splits that
+// saw no key (LSE_s = -inf) weigh 0; a row that saw none at all gets O = 0 and LSE = +inf, as the forward.
+#pragma once
+
+#include "fa2/kvc/kvc_params.h"
+#include "fa2/ptx.cuh"
+
+namespace fa2 {
+
+template <int kHeadDim, bool kBf16>
+__device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
+  constexpr int kPerLane = (kKvcMaxSplits + 31) / 32;  // LSEs each lane holds
+  // Each lane owns column pairs lane, lane + 32, ...: aligned 8-byte reads and 4-byte writes at any head dim.
+  constexpr int kPairs = kHeadDim / 2;
+  constexpr int kPairsPerLane = (kPairs + 31) / 32;
+  const int lane = threadIdx.x % 32;
+  const long long rows = static_cast<long long>(params.batch) * params.heads_q * params.seqlen_q;
+  const long long row = static_cast<long long>(blockIdx.x) * kKvcCombineWarps + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int splits = params.num_splits;
+
+  float lse[kPerLane];
+  float lse_max = negative_infinity();
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int s = lane + 32 * i;
+    lse[i] = s < splits ? params.lse_partial[s * rows + row] : negative_infinity();
+    lse_max = fmaxf(lse_max, lse[i]);
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) lse_max = fmaxf(lse_max, __shfl_xor_sync(0xffffffffu, lse_max, offset));
+
+  constexpr float kLog2e = 1.4426950408889634f;
+  constexpr float kLn2 = 0.693147180559945309f;
+  const float max_scaled = lse_max == negative_infinity() ? 0.f : lse_max * kLog2e;
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    lse[i] = exp2_approx(lse[i] * kLog2e - max_scaled);  // from here on, the split's unnormalized weight
+    sum += lse[i];
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  const float inverse = sum > 0.f ? 1.f / sum : 0.f;
+
+  // The normalized weights go through shared memory, one row of kKvcMaxSplits per warp, so the loop over the
+  // splits reads each one as a broadcast.
+  __shared__ float weights[kKvcCombineWarps][kKvcMaxSplits];
+  float* warp_weights = weights[threadIdx.x / 32];
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i)
+    if (lane + 32 * i < splits) warp_weights[lane + 32 * i] = lse[i] * inverse;
+  __syncwarp();
+
+  float2 out[kPairsPerLane];
+#pragma unroll
+  for (int i = 0; i < kPairsPerLane; ++i) out[i] = make_float2(0.f, 0.f);
+  const float* o_row = params.o_partial + row * kHeadDim;
+  for (int s = 0; s < splits; ++s) {
+    const float weight = warp_weights[s];
+    if (weight == 0.f) continue;  // a split that saw no key: its partial O is 0 and weighs nothing
+    const float* split_row = o_row + static_cast<long long>(s) * rows * kHeadDim;
+#pragma unroll
+    for (int i = 0; i < kPairsPerLane; ++i) {
+      const int pair = lane + 32 * i;
+      if (kPairs % 32 == 0 || pair < kPairs) {
+        const float2 value = *reinterpret_cast<const float2*>(split_row + 2 * pair);
+        out[i].x += weight * value.x;
+        out[i].y += weight * value.y;
+      }
+    }
+  }
+
+  const long long query = row % params.seqlen_q;
+  const long long head = (row / params.seqlen_q) % params.heads_q;
+  const long long batch = row / (static_cast<long long>(params.seqlen_q) * params.heads_q);
+  unsigned short* o = static_cast<unsigned short*>(params.o) + batch * params.o_batch_stride +
+                      head * params.o_head_stride + query * params.o_row_stride;
+#pragma unroll
+  for (int i = 0; i < kPairsPerLane; ++i) {
+    const int pair = lane + 32 * i;
+    if (kPairs % 32 == 0 || pair < kPairs)
+      *reinterpret_cast<unsigned*>(o + 2 * pair) = pack_16bit<kBf16>(out[i].x, out[i].y);
+  }
+  if (lane == 0 && params.lse != nullptr)
+    params.lse[row] = sum > 0.f ? (max_scaled + log2_approx(sum)) * kLn2 : positive_infinity();
+}
+
+}  // namespace fa2
