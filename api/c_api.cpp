@@ -178,6 +178,9 @@ fa2::KvcacheArgs to_kvcache_args(const fa2_kvcache_args* in, const char* api_cal
   args.block_table_stride = in->block_table_stride;
   args.page_size = in->page_size;
   args.num_pages = in->num_pages;
+  args.cu_seqlens_q = in->cu_seqlens_q;
+  args.cu_seqlens_k = in->cu_seqlens_k;
+  args.total_q = in->total_q;
   args.num_splits = in->num_splits;
   args.workspace = in->workspace;
   args.workspace_bytes = in->workspace_bytes;

@@ -91,14 +91,18 @@ ProblemShape ProblemShape::of(const KvcacheArgs& args) {
   shape.seqlen_q = args.seqlen_q;
   shape.seqlen_k = args.seqlen_k;
   shape.page_size = args.block_table != nullptr ? args.page_size : 0;
-  const Strides* const query_side[] = {&args.q_strides, &args.o_strides};
+  // Varlen tensors have no batch stride: judge their layout by the head and row strides.
+  Strides q = args.q_strides, o = args.o_strides, k = args.k_strides, v = args.v_strides;
+  if (args.cu_seqlens_q != nullptr) q.batch = o.batch = bshd_strides(args.seqlen_q, args.heads_q, args.head_dim).batch;
+  if (args.cu_seqlens_k != nullptr) k.batch = v.batch = bshd_strides(args.seqlen_k, args.heads_kv, args.head_dim).batch;
+  const Strides* const query_side[] = {&q, &o};
   if (args.block_table != nullptr) {
     // A paged cache has no sequence layout: the class follows the queries'.
-    const Strides* const no_key_side[] = {&args.q_strides};
+    const Strides* const no_key_side[] = {&q};
     shape.layout = layout_of(query_side, no_key_side, args.seqlen_q, args.seqlen_q, args.heads_q, args.heads_q,
                              args.head_dim);
   } else {
-    const Strides* const key_side[] = {&args.k_strides, &args.v_strides};
+    const Strides* const key_side[] = {&k, &v};
     shape.layout = layout_of(query_side, key_side, args.seqlen_q, args.seqlen_k, args.heads_q, args.heads_kv,
                              args.head_dim);
   }

@@ -114,6 +114,14 @@ struct KvcacheArgs {
   int block_table_stride = 0;          // paged: entries between sequences' rows, at least ceil(seqlen_k / page_size)
   int page_size = 0;                   // paged: keys per page, 16, 32, 64, 128 or 256
   int num_pages = 0;                   // paged: pages in k_cache and v_cache
+  // Variable-length batches (FlashAttention's varlen), device int32 [batch + 1], increasing from 0; null when
+  // unused. cu_seqlens_q: sequence b's queries are rows cu_seqlens_q[b] .. cu_seqlens_q[b + 1] - 1 of q and o,
+  // [total_q, heads, head_dim] (batch strides unused; seqlen_q is the longest sequence), and lse is
+  // [heads_q, total_q]. cu_seqlens_k: likewise for the keys of a contiguous k_cache and v_cache (seqlen_k the
+  // longest); not with a block table or cache_seqlens. No padding is read or written.
+  const int* cu_seqlens_q = nullptr;
+  const int* cu_seqlens_k = nullptr;
+  int total_q = 0;  // with cu_seqlens_q: rows of q and o (cu_seqlens_q[batch])
 
   DType dtype = DType::bf16;
   int batch = 0;

@@ -147,6 +147,17 @@ void check_kvcache_args(const KvcacheArgs& args) {
   rules.strides(args.k_strides, "k_cache", args.head_dim);
   rules.strides(args.v_strides, "v_cache", args.head_dim);
   rules.strides(args.o_strides, "o", args.head_dim);
+  rules.pointer(args.cu_seqlens_q, "cu_seqlens_q", false, 4);
+  rules.pointer(args.cu_seqlens_k, "cu_seqlens_k", false, 4);
+  if (args.cu_seqlens_q != nullptr && (args.total_q < 1 || args.total_q > (1 << 30)))
+    rules.reject(fmt::format("total_q {} must be in [1, 2^30] with cu_seqlens_q (the rows of q: cu_seqlens_q[batch])",
+                             args.total_q));
+  if (args.cu_seqlens_q == nullptr && args.total_q != 0)
+    rules.reject(fmt::format("total_q {} is given without cu_seqlens_q: pass both, or 0", args.total_q));
+  if (args.cu_seqlens_k != nullptr && args.block_table != nullptr)
+    rules.reject("cu_seqlens_k and block_table are both given: a paged cache takes its lengths from cache_seqlens");
+  if (args.cu_seqlens_k != nullptr && args.cache_seqlens != nullptr)
+    rules.reject("cu_seqlens_k and cache_seqlens are both given: pass one of them");
   if (args.num_splits < 0 || args.num_splits > kMaxKvcacheSplits)
     rules.reject(fmt::format("num_splits {} must be in [0, {}] (0: chosen per problem)", args.num_splits,
                              kMaxKvcacheSplits));

@@ -150,6 +150,9 @@ KvcParams make_kvc_params(const KvcacheArgs& args, void* workspace, int splits) 
   params.cache_seqlens = args.cache_seqlens;
   params.block_table = args.block_table;
   params.block_table_stride = args.block_table_stride;
+  params.cu_seqlens_q = args.cu_seqlens_q;
+  params.cu_seqlens_k = args.cu_seqlens_k;
+  params.total_q = args.total_q;
   params.page_size = args.page_size;
   params.page_shift = 0;
   while ((1 << params.page_shift) < args.page_size) ++params.page_shift;

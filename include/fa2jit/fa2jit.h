@@ -130,7 +130,8 @@ int fa2_backward_config_name(const fa2_backward_args* args, char* buffer, size_t
 /* The bytes of workspace fa2_backward needs for args, in *bytes. */
 int fa2_backward_workspace_size(const fa2_backward_args* args, size_t* bytes);
 
-/* New queries against a KV cache (decode, chunked prefill): fa2jit.hpp's KvcacheArgs. The cache is
+/* New queries against a KV cache (decode, chunked prefill), or a variable-length batch: fa2jit.hpp's
+ * KvcacheArgs. The cache is
  * contiguous (k/v strides over [batch, seqlen_k, heads_kv, head_dim]) or, with block_table, paged:
  * [num_pages, page_size, heads_kv, head_dim] with the page stride in k_batch_stride / v_batch_stride.
  * cache_seqlens and block_table are device int32 arrays the library cannot check: lengths above seqlen_k
@@ -149,11 +150,14 @@ typedef struct fa2_kvcache_args {
   int block_table_stride;
   int page_size; /* 16, 32, 64, 128 or 256 with a block table; 0 without */
   int num_pages;
+  const int* cu_seqlens_q; /* NULL, or [batch + 1] row offsets of varlen q and o ([total_q, heads, head_dim]) */
+  const int* cu_seqlens_k; /* NULL, or [batch + 1] row offsets of varlen k and v (no block table) */
+  int total_q;             /* with cu_seqlens_q: rows of q; lse is then [heads_q, total_q] */
   int batch;
   int heads_q;
   int heads_kv;
-  int seqlen_q;
-  int seqlen_k; /* keys per sequence, or the most any has with cache_seqlens */
+  int seqlen_q; /* query rows per sequence, or the most any has with cu_seqlens_q */
+  int seqlen_k; /* keys per sequence, or the most any has with cache_seqlens or cu_seqlens_k */
   int head_dim;
   int64_t q_batch_stride, q_head_stride, q_row_stride;
   int64_t k_batch_stride, k_head_stride, k_row_stride;

@@ -7,6 +7,7 @@
     dq, dk, dv = fa2jit.backward(do, q, k, v, o, lse, causal=True)    # without an autograd graph
 
     o = fa2jit.forward_with_kvcache(q, k_cache, v_cache, cache_seqlens=lens, block_table=pages)  # decode
+    o = fa2jit.varlen_forward(q, k, v, cu_q, cu_k, max_q, max_k, causal=True)  # packed [total, H, D] batches
 
 Importing never needs the library, a GPU or torch; a call that needs them raises Fa2Error saying what
 is missing.
@@ -19,10 +20,11 @@ from ._autograd import attention
 from ._backward import backward, backward_config_name
 from ._forward import config_name, forward
 from ._kvcache import forward_with_kvcache
+from ._varlen import varlen_forward
 
 __version__ = "0.1.0"
 
-__all__ = ["attention", "forward", "backward", "forward_with_kvcache", "config_name", "backward_config_name", "library_version",
+__all__ = ["attention", "forward", "backward", "forward_with_kvcache", "varlen_forward", "config_name", "backward_config_name", "library_version",
            "Fa2Error", "LAYOUTS", "TUNE_POLICIES"] + [
     "OK", "ERROR_ARGUMENT", "ERROR_CONFIG", "ERROR_COMPILE", "ERROR_DRIVER", "ERROR_LAUNCH", "ERROR_CACHE",
     "ERROR_TUNE", "ERROR_CODEGEN", "ERROR_INTERNAL", "candidate_paths"]

@@ -162,3 +162,23 @@ def test_bad_values_are_named():
                                     block_table=torch.zeros(2, 2, dtype=torch.int32, device="cuda"))
     with pytest.raises(fa2jit.Fa2Error, match="num_splits=200"):
         fa2jit.forward_with_kvcache(q, cache, cache, num_splits=200)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_varlen_matches_a_per_sequence_reference(causal):
+    seqlens_q, seqlens_k = [1, 130, 7, 300], [77, 129, 0, 1000]
+    heads_q, heads_kv, head_dim, dtype = 8, 2, 128, torch.float16
+    cu_q = torch.tensor([0] + list(torch.tensor(seqlens_q).cumsum(0)), dtype=torch.int32, device="cuda")
+    cu_k = torch.tensor([0] + list(torch.tensor(seqlens_k).cumsum(0)), dtype=torch.int32, device="cuda")
+    q = make(1, sum(seqlens_q), heads_q, head_dim, dtype, "bshd", 20)[0]
+    k = make(1, sum(seqlens_k), heads_kv, head_dim, dtype, "bshd", 21)[0]
+    v = make(1, sum(seqlens_k), heads_kv, head_dim, dtype, "bshd", 22)[0]
+    out, lse = fa2jit.varlen_forward(q, k, v, cu_q, cu_k, max(seqlens_q), max(seqlens_k), causal=causal,
+                                     return_lse=True)
+    torch.cuda.synchronize()
+    for b in range(len(seqlens_q)):
+        rows = slice(int(cu_q[b]), int(cu_q[b + 1]))
+        keys = slice(int(cu_k[b]), int(cu_k[b + 1]))
+        ref_out, ref_lse = reference(q[None, rows], k[None, keys], v[None, keys], [seqlens_k[b]], causal,
+                                     1 / math.sqrt(head_dim))
+        check(out[None, rows], lse[None, :, rows], ref_out, ref_lse, dtype)

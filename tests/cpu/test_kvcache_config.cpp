@@ -229,6 +229,29 @@ TEST_CASE("check_kvcache_args rejects each bad value, naming it") {
                  }),
                  "without a block_table"));
   CHECK(contains(rejection([](auto& a) { a.num_pages = 1 << 30; }), "num_pages 1073741824"));
+  // Varlen: a row count with its offsets, and one source of key lengths.
+  const int* offsets = static_cast<const int*>(fake_pointer(0x70000));
+  CHECK(contains(rejection([&](auto& a) { a.cu_seqlens_q = offsets; }), "total_q 0"));
+  CHECK(contains(rejection([](auto& a) { a.total_q = 100; }), "total_q 100 is given without cu_seqlens_q"));
+  CHECK(contains(rejection([&](auto& a) { a.cu_seqlens_k = offsets; }), "cu_seqlens_k and block_table"));
+  CHECK(contains(rejection([&](auto& a) {
+                   a.block_table = nullptr;
+                   a.page_size = a.num_pages = 0;
+                   a.cu_seqlens_k = offsets;
+                 }),
+                 "cu_seqlens_k and cache_seqlens"));
+  CHECK(contains(rejection([](auto& a) { a.cu_seqlens_q = static_cast<const int*>(fake_pointer(0x70002)); }),
+                 "cu_seqlens_q"));
+  fa2::KvcacheArgs varlen = valid_args();
+  varlen.block_table = nullptr;
+  varlen.page_size = varlen.num_pages = 0;
+  varlen.cache_seqlens = nullptr;
+  varlen.cu_seqlens_q = varlen.cu_seqlens_k = offsets;
+  varlen.total_q = 1000;
+  varlen.q_strides = varlen.o_strides = fa2::Strides{0, 128, 32 * 128};
+  varlen.k_strides = varlen.v_strides = fa2::Strides{0, 128, 8 * 128};
+  CHECK_NOTHROW(fa2::check_kvcache_args(varlen));
+  CHECK(fa2::ProblemShape::of(varlen).layout == fa2::Layout::bshd);  // packed rows judged by head and row strides
 }
 
 TEST_CASE("C ABI: the kvcache's argument errors and layout") {

@@ -1,9 +1,11 @@
 // forward_with_kvcache() against the fp32 reference on fresh random inputs with poisoned outputs: decode and
 // chunked-prefill shapes over every head dim, both dtypes, causal on and off, GQA 1:1 to MQA, contiguous and
-// paged caches (every page size, shuffled pages), ragged cache lengths, and split against unsplit.
+// paged caches (every page size, shuffled pages), ragged cache lengths, split against unsplit,
+// and packed variable-length batches (varlen).
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -225,4 +227,113 @@ TEST_CASE("kvcache: split and unsplit agree to fp32 rounding, and paged equals c
       if (splits == 1) CHECK(o == reference_o);  // paged, unsplit: the very same arithmetic as contiguous
     }
   }
+}
+
+TEST_CASE("varlen: packed sequences of ragged lengths match a per-sequence reference") {
+  // Queries and keys of each sequence, including a sequence with no keys and one with more queries than keys.
+  const std::vector<int> seqlens_q = {1, 130, 7, 300, 5};
+  const std::vector<int> seqlens_k = {77, 129, 0, 1000, 4133};
+  const int heads_q = 8, heads_kv = 2;
+  for (int head_dim : {64, 128})
+    for (bool causal : {false, true})
+      for (int splits : {1, 0}) {
+        INFO("d", head_dim, " causal ", causal, " num_splits ", splits);
+        std::vector<int> cu_q = {0}, cu_k = {0};
+        for (std::size_t b = 0; b < seqlens_q.size(); ++b) {
+          cu_q.push_back(cu_q.back() + seqlens_q[b]);
+          cu_k.push_back(cu_k.back() + seqlens_k[b]);
+        }
+        const int batch = static_cast<int>(seqlens_q.size()), total_q = cu_q.back(), total_k = cu_k.back();
+        const DType dtype = DType::bf16;
+        const fa2::Reference& reference = fa2::Reference::current();
+        fa2::DeviceBuffer q(2ll * total_q * heads_q * head_dim), k(2ll * total_k * heads_kv * head_dim),
+            v(2ll * total_k * heads_kv * head_dim), o(2ll * total_q * heads_q * head_dim), lse(4ll * heads_q * total_q);
+        reference.fill_random(q.get(), total_q * heads_q * head_dim, dtype, 11);
+        reference.fill_random(k.get(), total_k * heads_kv * head_dim, dtype, 12);
+        reference.fill_random(v.get(), total_k * heads_kv * head_dim, dtype, 13);
+        o.fill16(fa2::ProblemBuffers::kPoison16);
+        lse.fill32(fa2::ProblemBuffers::kPoison32);
+        fa2::DeviceBuffer cu_q_device(cu_q.size() * sizeof(int)), cu_k_device(cu_k.size() * sizeof(int));
+        upload(cu_q_device, cu_q);
+        upload(cu_k_device, cu_k);
+
+        fa2::KvcacheArgs args;
+        args.q = q.get();
+        args.k_cache = k.get();
+        args.v_cache = v.get();
+        args.o = o.get();
+        args.lse = static_cast<float*>(lse.get());
+        args.cu_seqlens_q = static_cast<const int*>(cu_q_device.get());
+        args.cu_seqlens_k = static_cast<const int*>(cu_k_device.get());
+        args.total_q = total_q;
+        args.dtype = dtype;
+        args.batch = batch;
+        args.heads_q = heads_q;
+        args.heads_kv = heads_kv;
+        args.seqlen_q = *std::max_element(seqlens_q.begin(), seqlens_q.end());
+        args.seqlen_k = *std::max_element(seqlens_k.begin(), seqlens_k.end());
+        args.head_dim = head_dim;
+        args.q_strides = args.o_strides = fa2::Strides{0, head_dim, 1ll * heads_q * head_dim};
+        args.k_strides = args.v_strides = fa2::Strides{0, head_dim, 1ll * heads_kv * head_dim};
+        args.causal = causal;
+        args.num_splits = splits;
+        args.tune_policy = fa2::TunePolicy::heuristic;
+        fa2::forward_with_kvcache(args);
+        synchronize();
+        const auto o_got = o.download<unsigned short>();
+        const auto lse_got = lse.download<float>();
+
+        for (int b = 0; b < batch; ++b) {
+          CAPTURE(b);
+          std::vector<float> o_ref(static_cast<std::size_t>(heads_q) * seqlens_q[b] * head_dim, 0.f);
+          std::vector<float> lse_ref(static_cast<std::size_t>(heads_q) * seqlens_q[b], INFINITY);
+          if (seqlens_k[b] > 0) {
+            fa2::FwdArgs one;
+            one.q = static_cast<const unsigned short*>(q.get()) + 1ll * cu_q[b] * heads_q * head_dim;
+            one.k = static_cast<const unsigned short*>(k.get()) + 1ll * cu_k[b] * heads_kv * head_dim;
+            one.v = static_cast<const unsigned short*>(v.get()) + 1ll * cu_k[b] * heads_kv * head_dim;
+            one.dtype = dtype;
+            one.batch = 1;
+            one.heads_q = heads_q;
+            one.heads_kv = heads_kv;
+            one.seqlen_q = seqlens_q[b];
+            one.seqlen_k = seqlens_k[b];
+            one.head_dim = head_dim;
+            one.q_strides = one.o_strides = args.q_strides;
+            one.k_strides = one.v_strides = args.k_strides;
+            one.causal = causal;
+            fa2::DeviceBuffer o_buffer(o_ref.size() * 4), lse_buffer(lse_ref.size() * 4);
+            reference.forward(one, o_buffer, lse_buffer);
+            o_ref = o_buffer.download<float>();
+            lse_ref = lse_buffer.download<float>();
+          }
+          double diff2 = 0, ref2 = 0, lse_error = 0;
+          long long unwritten = 0, inf_mismatch = 0;
+          for (int h = 0; h < heads_q; ++h)
+            for (int s = 0; s < seqlens_q[b]; ++s) {
+              const long long base = (1ll * (cu_q[b] + s) * heads_q + h) * head_dim;
+              for (int d = 0; d < head_dim; ++d) {
+                const unsigned short bits = o_got[base + d];
+                if (bits == fa2::ProblemBuffers::kPoison16) ++unwritten;
+                const double got = fa2::decode_16bit(bits, dtype);
+                const double want = o_ref[(static_cast<std::size_t>(h) * seqlens_q[b] + s) * head_dim + d];
+                diff2 += (got - want) * (got - want);
+                ref2 += want * want;
+              }
+              const float got_lse = lse_got[static_cast<std::size_t>(h) * total_q + cu_q[b] + s];
+              const float want_lse = lse_ref[static_cast<std::size_t>(h) * seqlens_q[b] + s];
+              if (std::isinf(got_lse) != std::isinf(want_lse) || std::isnan(got_lse)) ++inf_mismatch;
+              else if (!std::isinf(want_lse))
+                lse_error = std::max(lse_error, std::fabs(static_cast<double>(got_lse) - want_lse) /
+                                                    std::max(1.0, std::fabs(static_cast<double>(want_lse))));
+            }
+          const double error = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+          CHECK(unwritten == 0);
+          CHECK(inf_mismatch == 0);
+          CHECK(lse_error <= fa2::kLseTolerance);
+          CHECK(error <= fa2::o_tolerance(dtype));
+          MESSAGE(fmt::format("varlen d{} causal {} splits {} sequence {} ({} x {}): O {:.2e} LSE {:.2e}", head_dim,
+                              causal, splits, b, seqlens_q[b], seqlens_k[b], error, lse_error));
+        }
+      }
 }

@@ -19,6 +19,12 @@ __device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
   const long long row = static_cast<long long>(blockIdx.x) * kKvcCombineWarps + threadIdx.x / 32;
   if (row >= rows) return;
   const int splits = params.num_splits;
+  const int query = static_cast<int>(row % params.seqlen_q);
+  const int head = static_cast<int>((row / params.seqlen_q) % params.heads_q);
+  const int batch = static_cast<int>(row / (static_cast<long long>(params.seqlen_q) * params.heads_q));
+  // Varlen: rows past a shorter sequence's end exist only in the partials' padded layout.
+  const int q_start = params.cu_seqlens_q != nullptr ? params.cu_seqlens_q[batch] : -1;
+  if (q_start >= 0 && query >= params.cu_seqlens_q[batch + 1] - q_start) return;
 
   float lse[kPerLane];
   float lse_max = negative_infinity();
@@ -72,11 +78,10 @@ __device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
     }
   }
 
-  const long long query = row % params.seqlen_q;
-  const long long head = (row / params.seqlen_q) % params.heads_q;
-  const long long batch = row / (static_cast<long long>(params.seqlen_q) * params.heads_q);
-  unsigned short* o = static_cast<unsigned short*>(params.o) + batch * params.o_batch_stride +
-                      head * params.o_head_stride + query * params.o_row_stride;
+  const long long sequence = q_start >= 0 ? static_cast<long long>(q_start) * params.o_row_stride
+                                          : batch * params.o_batch_stride;
+  unsigned short* o = static_cast<unsigned short*>(params.o) + sequence + head * params.o_head_stride +
+                      query * params.o_row_stride;
 #pragma unroll
   for (int i = 0; i < kPairsPerLane; ++i) {
     const int pair = lane + 32 * i;
@@ -84,7 +89,8 @@ __device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
       *reinterpret_cast<unsigned*>(o + 2 * pair) = pack_16bit<kBf16>(out[i].x, out[i].y);
   }
   if (lane == 0 && params.lse != nullptr)
-    params.lse[row] = sum > 0.f ? (max_scaled + log2_approx(sum)) * kLn2 : positive_infinity();
+    params.lse[q_start >= 0 ? static_cast<long long>(head) * params.total_q + q_start + query : row] =
+        sum > 0.f ? (max_scaled + log2_approx(sum)) * kLn2 : positive_infinity();
 }
 
 }  // namespace fa2

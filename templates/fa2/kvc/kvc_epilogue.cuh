@@ -75,10 +75,11 @@ __device__ __forceinline__ void merge_key_warps(const float (&o)[1][Cfg::kDTiles
     const int packed = block.m0 + row;
     const int query = block.query_of(packed);
     const int head = block.head_of(packed);
-    const long long row_index = (static_cast<long long>(block.batch) * params.heads_q + head) * params.seqlen_q + query;
     if (split) {
-      const long long split_row = static_cast<long long>(block.split) * params.batch * params.heads_q *
-                                      params.seqlen_q + row_index;
+      // Partials are laid out [split][batch][heads_q][seqlen_q] over the longest sequence, varlen or not.
+      const long long split_row =
+          ((static_cast<long long>(block.split) * params.batch + block.batch) * params.heads_q + head) *
+              params.seqlen_q + query;
       float* o_partial = params.o_partial + split_row * Cfg::kHeadDim + col;
       *reinterpret_cast<float4*>(o_partial) = make_float4(out[0], out[1], out[2], out[3]);
       *reinterpret_cast<float4*>(o_partial + 4) = make_float4(out[4], out[5], out[6], out[7]);
@@ -86,7 +87,8 @@ __device__ __forceinline__ void merge_key_warps(const float (&o)[1][Cfg::kDTiles
         params.lse_partial[split_row] =
             row_sum > 0.f ? row_max * params.softmax_scale + log2_approx(row_sum) * kLn2 : negative_infinity();
     } else {
-      unsigned short* o_row = static_cast<unsigned short*>(params.o) + block.batch * params.o_batch_stride +
+      unsigned short* o_row = static_cast<unsigned short*>(params.o) +
+                              block.sequence_offset(params.o_batch_stride, params.o_row_stride) +
                               head * params.o_head_stride + query * params.o_row_stride + col;
       uint4 packed16;
       packed16.x = pack_16bit<Cfg::kBf16>(out[0], out[1]);
@@ -95,7 +97,7 @@ __device__ __forceinline__ void merge_key_warps(const float (&o)[1][Cfg::kDTiles
       packed16.w = pack_16bit<Cfg::kBf16>(out[6], out[7]);
       *reinterpret_cast<uint4*>(o_row) = packed16;
       if (col == 0 && params.lse != nullptr)
-        params.lse[row_index] =
+        params.lse[block.lse_index(head, query, params)] =
             row_sum > 0.f ? row_max * params.softmax_scale + log2_approx(row_sum) * kLn2 : positive_infinity();
     }
   }

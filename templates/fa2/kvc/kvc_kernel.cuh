@@ -45,11 +45,11 @@ __device__ __forceinline__ void accumulate_pv(float (&o)[1][Cfg::kDTiles][4], co
 // Hides the scores of keys the warp's rows must not see: past the sequence, or (causal) past a row's diagonal.
 template <class Cfg>
 __device__ __forceinline__ void mask_packed_scores(float (&s)[1][Cfg::kNTiles][4], const KvcBlock<Cfg>& block,
-                                                   int row0, int col0, int seqlen_q, int lane) {
+                                                   int row0, int col0, int lane) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int query = block.query_of(block.m0 + row0 + lane / 4 + 8 * h);
-    const int end = Cfg::kCausal ? min(block.seqlen_k, query + 1 + block.seqlen_k - seqlen_q) : block.seqlen_k;
+    const int end = Cfg::kCausal ? min(block.seqlen_k, query + 1 + block.seqlen_k - block.seqlen_q) : block.seqlen_k;
 #pragma unroll
     for (int j = 0; j < Cfg::kNTiles; ++j)
 #pragma unroll
@@ -70,14 +70,18 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   const unsigned smem_v = smem_k + kStages * KVTile::kBytes;  // kStages V slots
 
   const KvcBlock<Cfg> block(params);
+  // A row block past a shorter varlen sequence's rows: nothing to compute or write (the combine skips them).
+  if (block.rows_valid <= 0) return;
   const int thread = threadIdx.x;
   const int warp = thread / 32;
   const int lane = thread % 32;
   const int row0 = (warp % Cfg::kRowWarps) * 16;           // the warp's rows in the block
   const int key0 = (warp / Cfg::kRowWarps) * Cfg::kWarpKeys;  // the warp's keys in each tile
 
-  const unsigned short* k_head = block.cache_head(params.k, params.k_batch_stride, params.k_head_stride, params);
-  const unsigned short* v_head = block.cache_head(params.v, params.v_batch_stride, params.v_head_stride, params);
+  const unsigned short* k_head =
+      block.cache_head(params.k, params.k_batch_stride, params.k_row_stride, params.k_head_stride, params);
+  const unsigned short* v_head =
+      block.cache_head(params.v, params.v_batch_stride, params.v_row_stride, params.v_head_stride, params);
   const int* pages = block.pages(params);
   auto load_kv_tile = [&](int tile, int slot) {
     const int n0 = tile * Cfg::kBlockN;
@@ -131,7 +135,7 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
         s, smem_q, row0, smem_k + slot * KVTile::kBytes, key0, lane);
 
     const int col0 = tile * Cfg::kBlockN + key0;
-    if (col0 + Cfg::kWarpKeys > unmasked_end) mask_packed_scores<Cfg>(s, block, row0, col0, params.seqlen_q, lane);
+    if (col0 + Cfg::kWarpKeys > unmasked_end) mask_packed_scores<Cfg>(s, block, row0, col0, lane);
 
     softmax.update(s, o, params.softmax_scale_log2);
     accumulate_pv<Cfg>(o, s, smem_v + slot * KVTile::kBytes, key0, lane);

@@ -21,6 +21,13 @@ struct KvcParams {
 
   const int* cache_seqlens;  // [batch]: keys of each sequence; null: seqlen_k for every sequence
   const int* block_table;    // [batch, block_table_stride]; null: contiguous cache
+  // Variable-length batches (each null when not used). cu_seqlens_q [batch + 1]: sequence b's queries are rows
+  // cu_seqlens_q[b] .. cu_seqlens_q[b + 1] of q and o (their batch strides unused), seqlen_q is the longest,
+  // and the LSE is [heads_q, total_q]. cu_seqlens_k [batch + 1]: likewise for the keys of k and v (a
+  // contiguous cache only; seqlen_k is the longest).
+  const int* cu_seqlens_q;
+  const int* cu_seqlens_k;
+  int total_q;
   int block_table_stride;
   int page_size;
   int page_shift;  // log2(page_size)
@@ -42,7 +49,7 @@ struct KvcParams {
   int heads_kv;
   int seqlen_q;
   int seqlen_k;  // keys of a sequence when cache_seqlens is null; the most any sequence may have otherwise
-  int packed_rows;  // seqlen_q * (heads_q / heads_kv): the rows of one (batch, KV head), packed query-major
+  int packed_rows;  // seqlen_q * (heads_q / heads_kv): the most rows of one (batch, KV head), packed query-major
   float softmax_scale;
   float softmax_scale_log2;
 };

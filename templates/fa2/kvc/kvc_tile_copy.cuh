@@ -16,7 +16,8 @@ __device__ __forceinline__ void copy_packed_q_async(unsigned smem_q, const KvcBl
   using Tile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;
   constexpr int kChunksPerRow = Cfg::kHeadDim / 8;
   constexpr int kChunks = Cfg::kBlockM * kChunksPerRow;
-  const unsigned short* q_batch = static_cast<const unsigned short*>(params.q) + block.batch * params.q_batch_stride;
+  const unsigned short* q_batch =
+      static_cast<const unsigned short*>(params.q) + block.sequence_offset(params.q_batch_stride, params.q_row_stride);
 #pragma unroll
   for (int i = 0; i < (kChunks + Cfg::kThreads - 1) / Cfg::kThreads; ++i) {
     const int chunk = thread + i * Cfg::kThreads;

@@ -16,7 +16,9 @@ struct KvcBlock {
   int batch;
   int group;
   int m0;          // first packed row
-  int rows_valid;  // packed rows of the block that exist
+  int rows_valid;  // packed rows of the block that exist (0 or less: none, in a shorter varlen sequence)
+  int seqlen_q;    // query rows of this sequence
+  int q_start;     // varlen: the sequence's first row in q and o; -1 for a padded batch
   int seqlen_k;    // keys of this sequence
   int tile_begin;  // the split's key tiles: [tile_begin, tile_end)
   int tile_end;
@@ -29,16 +31,21 @@ struct KvcBlock {
     batch = blockIdx.z;
     group = params.heads_q / params.heads_kv;
     m0 = m_block * Cfg::kBlockM;
-    rows_valid = params.packed_rows - m0 < Cfg::kBlockM ? params.packed_rows - m0 : Cfg::kBlockM;
+    q_start = params.cu_seqlens_q != nullptr ? params.cu_seqlens_q[batch] : -1;
+    seqlen_q = params.cu_seqlens_q != nullptr ? params.cu_seqlens_q[batch + 1] - q_start : params.seqlen_q;
+    const int packed_rows = seqlen_q * group;
+    rows_valid = packed_rows - m0 < Cfg::kBlockM ? packed_rows - m0 : Cfg::kBlockM;
     // A cache length past the cache's capacity is clamped to it (the host cannot see device values).
-    int keys = params.cache_seqlens != nullptr ? params.cache_seqlens[batch] : params.seqlen_k;
+    int keys = params.cu_seqlens_k != nullptr  ? params.cu_seqlens_k[batch + 1] - params.cu_seqlens_k[batch]
+               : params.cache_seqlens != nullptr ? params.cache_seqlens[batch]
+                                                 : params.seqlen_k;
     seqlen_k = keys < 0 ? 0 : (keys > params.seqlen_k ? params.seqlen_k : keys);
 
     int visible = seqlen_k;
     if (Cfg::kCausal) {
       // The block's last row sees keys up to its query position + seqlen_k - seqlen_q (bottom-right).
       const int last_query = (m0 + rows_valid - 1) / group;
-      const int end = last_query + 1 + seqlen_k - params.seqlen_q;
+      const int end = last_query + 1 + seqlen_k - seqlen_q;
       visible = end < 0 ? 0 : (end < visible ? end : visible);
     }
     const int tiles = (visible + Cfg::kBlockN - 1) / Cfg::kBlockN;
@@ -54,15 +61,30 @@ struct KvcBlock {
   // the diagonal of the block's first query position, so a warp's slice reaching past it is masked.
   __device__ __forceinline__ int unmasked_end(const KvcParams& params) const {
     if (!Cfg::kCausal) return seqlen_k;
-    const int end = m0 / group + 1 + seqlen_k - params.seqlen_q;
+    const int end = m0 / group + 1 + seqlen_k - seqlen_q;
     return end < seqlen_k ? end : seqlen_k;
   }
 
-  // Row 0 of the block's K (or V) head: of the sequence when contiguous, of page 0 when paged.
+  // Row 0 of the block's K (or V) head: of the sequence when contiguous (its first row when varlen), of page 0
+  // when paged.
   __device__ __forceinline__ const unsigned short* cache_head(const void* cache, long long batch_stride,
-                                                              long long head_stride, const KvcParams& params) const {
-    const long long sequence = params.block_table == nullptr ? batch * batch_stride : 0;
+                                                              long long row_stride, long long head_stride,
+                                                              const KvcParams& params) const {
+    const long long sequence = params.block_table != nullptr ? 0
+                               : params.cu_seqlens_k != nullptr
+                                   ? static_cast<long long>(params.cu_seqlens_k[batch]) * row_stride
+                                   : batch * batch_stride;
     return static_cast<const unsigned short*>(cache) + sequence + head_kv * head_stride;
+  }
+  // Element offset of the sequence's query row 0 in q or o (head 0).
+  __device__ __forceinline__ long long sequence_offset(long long batch_stride, long long row_stride) const {
+    return q_start >= 0 ? static_cast<long long>(q_start) * row_stride : batch * batch_stride;
+  }
+  // Index of (head, query) of this sequence in the LSE: [batch, heads_q, seqlen_q], or [heads_q, total_q]
+  // when varlen.
+  __device__ __forceinline__ long long lse_index(int head, int query, const KvcParams& params) const {
+    return q_start >= 0 ? static_cast<long long>(head) * params.total_q + q_start + query
+                        : (static_cast<long long>(batch) * params.heads_q + head) * params.seqlen_q + query;
   }
   // The block table row of the sequence (null when contiguous).
   __device__ __forceinline__ const int* pages(const KvcParams& params) const {
