@@ -104,7 +104,8 @@ class Dispatcher {
     if (key.policy == TunePolicy::heuristic) {
       memo.count_resolution(false);
       return memo.kernel(
-          default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic),
+          default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic,
+                         key.problem.packed_rows()),
           key.context);
     }
     const std::string tuning = tuning_key(current_device_fingerprint(), key.problem);

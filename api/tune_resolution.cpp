@@ -20,7 +20,8 @@ std::string tune_command(const ProblemShape& shape, const std::string& cache_pat
 // The way out of a cache fault when no winner is in hand: the built-in config, which needs no cache.
 TunedResolution without_cache(const ProblemShape& shape, Arch arch, const std::string& fault) {
   TunedResolution result;
-  result.config = default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic);
+  result.config = default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic,
+                                 ProblemClass::of(shape).packed_rows());
   result.cache_fault = fmt::format("{}; using the built-in config {} without the cache", fault, result.config.name());
   return result;
 }
@@ -50,8 +51,10 @@ TunedResolution resolve_tuned(TunePolicy policy, const ProblemShape& shape, Arch
   std::string path = requested_path;
   std::optional<TuningRecord> record;
   try {
-    if (path.empty()) path = Cache::default_path();
-    result.cache = Cache::open(path);
+    // A cache this process may not write is still read (a fleet's shipped tunings): never "defaults
+    // because the file is read-only".
+    result.cache = requested_path.empty() ? Cache::open_default() : Cache::open_layers({requested_path});
+    path = result.cache->describe();
     record = result.cache->find_tuning(tuning_key);
   } catch (const Error& error) {
     // cache-only promises the tuned winner: without the cache it has nothing to give.
@@ -68,14 +71,14 @@ TunedResolution resolve_tuned(TunePolicy policy, const ProblemShape& shape, Arch
     if (!mismatch.empty()) {
       const std::string fault = fmt::format("the tuning '{}' in {} is not usable: {}", tuning_key, path, mismatch);
       if (cache_only)
-        throw Error(Stage::Cache, "forward", fmt::format("{}; tune it again with: {}", fault, tune_command(shape, path)));
+        throw Error(Stage::Cache, "forward", fmt::format("{}; tune it again with: {}", fault, tune_command(shape, result.cache->path())));
       result.cache_fault = fault + "; tuning it again";
       record.reset();
     }
   } else if (cache_only) {
     throw Error(Stage::Cache, "forward",
                 fmt::format("FA2JIT_TUNE=cache-only and the cache {} has no tuning for '{}'; fill it with: {}", path,
-                            tuning_key, tune_command(shape, path)));
+                            tuning_key, tune_command(shape, result.cache->path())));
   }
 
   if (!record) {

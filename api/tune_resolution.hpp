@@ -15,7 +15,7 @@ namespace fa2 {
 
 struct TunedResolution {
   TileConfig config;
-  std::optional<Cache> cache;  // open and writable so far: the kernel's cubin is looked up and stored there
+  std::optional<Cache> cache;  // open: the kernel's cubin is looked up there (and stored, where writable)
   bool tuned = false;          // tune_now ran and gave `config`
   std::string cache_fault;     // what went wrong with the cache and what was done instead; "" when nothing
 };
@@ -29,7 +29,9 @@ using TuneNow = std::function<TuningRecord(Cache& cache, std::string* store_faul
 // when it may.
 std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape, Arch arch);
 
-// policy is on_first_use or cache_only; `requested_path` "" means Cache::default_path().
+// policy is on_first_use or cache_only; `requested_path` "" means Cache::open_default() (FA2JIT_CACHE_PATH's
+// layers, else Cache::default_path()). A cache that cannot be written is read: its winners and cubins
+// serve, and a tuning made here is kept in memory (cache_fault says it was not stored).
 // on-first-use: the cached winner; on a miss, a stale tuning (TuningRecord::space_hash not this build's)
 //   or a cached winner not for this class, tune_now. A cache
 //   fault (any fa2::Error of Stage::Cache) before a winner is in hand gives the built-in default config

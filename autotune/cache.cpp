@@ -8,9 +8,11 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <system_error>
 
+#include "autotune/cache_file.hpp"
 #include "autotune/cache_schema.hpp"
 #include "autotune/sqlite_statement.hpp"
 #include "common/error.hpp"
@@ -48,7 +50,8 @@ namespace {
 
 // Column lists shared by inserts, selects and the import's copies, so their order is written once.
 constexpr const char* kConfigColumns =
-    "head_dim, dtype, causal, block_m, block_n, warps, stages, arch, scheme, blocks_per_sm, family, deterministic";
+    "head_dim, dtype, causal, block_m, block_n, warps, stages, arch, scheme, blocks_per_sm, family, deterministic, "
+    "splits";
 constexpr const char* kResourceColumns =
     "registers, spill_store_bytes, spill_load_bytes, stack_frame_bytes, static_smem_bytes";
 
@@ -71,7 +74,7 @@ std::string placeholders(int count) {
   for (int i = 1; i <= count; ++i) text += (i > 1 ? ", ?" : "?") + std::to_string(i);
   return text;
 }
-constexpr int kConfigColumnCount = 12;
+constexpr int kConfigColumnCount = 13;
 constexpr int kResourceColumnCount = 5;
 constexpr int kKernelColumnCount = 7 + kConfigColumnCount + kResourceColumnCount;
 constexpr int kTuningColumnCount = 10 + kConfigColumnCount;
@@ -104,6 +107,7 @@ int bind_config(Statement& statement, int index, const TileConfig& config) {
   statement.bind(index++, config.blocks_per_sm);
   statement.bind(index++, family_name(config.family));
   statement.bind(index++, config.deterministic);
+  statement.bind(index++, config.splits);
   return index;
 }
 
@@ -143,6 +147,7 @@ TileConfig read_config(const Statement& statement, int column, const std::string
   const std::string family = statement.column_text(column++);
   config.family = parsed_or_throw(parse_family(family), "family", family, row, path);
   config.deterministic = statement.column_int(column++) != 0;
+  config.splits = statement.column_int(column++);
   return config;
 }
 
@@ -211,149 +216,84 @@ Measurement read_measurement(const Statement& row, const std::string& path) {
   return measurement;
 }
 
-// A URI keeps paths containing '?' or '#' intact and lets ATTACH open the other file read-only.
-std::string file_uri(const std::string& path, bool read_only) {
-  std::string uri = "file:";
-  for (unsigned char c : fs::absolute(path).string()) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~')
-      uri += static_cast<char>(c);
-    else
-      uri += fmt::format("%{:02X}", c);
-  }
-  return read_only ? uri + "?mode=ro" : uri;
-}
-
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using DbHandle = std::unique_ptr<sqlite3, DbCloser>;
-
 }  // namespace
 
-std::string Cache::default_path() {
-  auto non_empty_env = [](const char* name) -> std::optional<std::string> {
-    const char* value = std::getenv(name);
-    if (value && *value) return std::string(value);
-    return std::nullopt;
-  };
-  if (auto dir = non_empty_env("FA2JIT_CACHE_DIR")) return (fs::path(*dir) / "kernels.db").string();
-  if (auto xdg = non_empty_env("XDG_CACHE_HOME")) return (fs::path(*xdg) / "fa2jit" / "kernels.db").string();
-  if (auto home = non_empty_env("HOME")) return (fs::path(*home) / ".cache" / "fa2jit" / "kernels.db").string();
-  throw Error(Stage::Cache, "",
-              "no cache location: FA2JIT_CACHE_DIR, XDG_CACHE_HOME and HOME are all unset or empty; set "
-              "FA2JIT_CACHE_DIR to the directory that should hold kernels.db");
+Cache::Cache(Cache&& other) noexcept
+    : layers_(std::move(other.layers_)), write_layer_(other.write_layer_), skipped_(std::move(other.skipped_)) {
+  other.layers_.clear();
+  other.write_layer_ = -1;
 }
-
-Cache Cache::open(const std::string& path, bool read_only) {
-  if (path.empty()) throw Error(Stage::Cache, "", "empty cache path");
-  std::error_code error;
-  // SQLite's own word for this is "disk I/O error" or "unable to open database file".
-  if (fs::is_directory(path, error))
-    throw Error(Stage::Cache, "", fmt::format("{} is a directory, not a cache file", path));
-  if (read_only) {
-    if (!fs::exists(path, error))
-      throw Error(Stage::Cache, "", fmt::format("{} does not exist (opening it read-only)", path));
-  } else {
-    const fs::path parent = fs::absolute(path).parent_path();
-    if (!fs::create_directories(parent, error) && error)
-      throw Error(Stage::Cache, "std::filesystem::create_directories",
-                  fmt::format("cannot create the cache directory {} for {}: {}", parent.string(), path,
-                              error.message()));
-  }
-
-  sqlite3* raw = nullptr;
-  const int flags = SQLITE_OPEN_URI | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  const int rc = sqlite3_open_v2(file_uri(path, read_only).c_str(), &raw, flags, nullptr);
-  DbHandle db(raw);  // sqlite3_open_v2 returns a handle to close even when it fails
-  if (rc != SQLITE_OK)
-    sqlite::fail(raw, "sqlite3_open_v2", path,
-                 read_only ? "cannot open the cache read-only"
-                           : "cannot open or create the cache (is its directory writable?)");
-  if (sqlite3_busy_timeout(raw, 10000) != SQLITE_OK)
-    sqlite::fail(raw, "sqlite3_busy_timeout", path, "setting the busy timeout");
-
-  // Only reads until the file is known to be a SQLite database of a version we understand, so a
-  // foreign or newer file is never modified (journal_mode=WAL and migrations both write its header).
-  const int probe_rc = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
-  if (probe_rc == SQLITE_NOTADB)
-    throw Error(Stage::Cache, "sqlite3_exec",
-                fmt::format("{} is not a SQLite database (is this the right cache file?): {}", path,
-                            sqlite3_errmsg(raw)));
-  if (probe_rc == SQLITE_CORRUPT)
-    throw Error(Stage::Cache, "sqlite3_exec", fmt::format("{} is corrupt: {}", path, sqlite3_errmsg(raw)));
-  if (probe_rc != SQLITE_OK) sqlite::fail(raw, "sqlite3_exec", path, "cannot read the cache");
-  // SQLite quietly opens a file it may not write read-only; said now, not after a build's compiles.
-  if (!read_only && sqlite3_db_readonly(raw, "main") == 1)
-    throw Error(Stage::Cache, "",
-                fmt::format("{} is read-only (check its permissions, or pass another cache file)", path));
-  const int version = query_int(raw, "PRAGMA user_version", path);
-  require_newer_or_equal(version, path);
-
-  sqlite::exec(raw, "PRAGMA foreign_keys = ON", path);
-  if (read_only) {
-    if (version < kSchemaVersion)
-      throw Error(Stage::Cache, "",
-                  fmt::format("{} has schema version {}, older than {}; open it once writable to migrate it", path,
-                              version, kSchemaVersion));
-  } else {
-    // WAL lets readers proceed during a write; NORMAL sync is durable in WAL except for the last
-    // commits on power loss, which a cache of re-creatable kernels can afford.
-    sqlite::exec(raw, "PRAGMA journal_mode = WAL", path);
-    sqlite::exec(raw, "PRAGMA synchronous = NORMAL", path);
-    migrate(raw, path);
-  }
-  return Cache(path, db.release());
-}
-
-Cache Cache::open_for_reading(const std::string& path) {
-  try {
-    return open(path, /*read_only=*/true);
-  } catch (const Error& error) {
-    if (error.stage() != Stage::Cache) throw;
-    // Only an older schema is worth a writable open; every other refusal stands as it was.
-    sqlite3* raw = nullptr;
-    const bool opened = sqlite3_open_v2(file_uri(path, true).c_str(), &raw, SQLITE_OPEN_URI | SQLITE_OPEN_READONLY,
-                                        nullptr) == SQLITE_OK;
-    DbHandle db(raw);
-    int version = -1;
-    try {
-      if (opened) version = query_int(raw, "PRAGMA user_version", path);
-    } catch (const Error&) {
-      // Unreadable: not an older cache, so the first refusal stands.
-    }
-    if (version < 0 || version >= kSchemaVersion) throw;
-  }
-  try {
-    return open(path, /*read_only=*/false);
-  } catch (const Error& error) {
-    throw Error(Stage::Cache, "",
-                fmt::format("{} has schema version older than {} and cannot be migrated: {}", path, kSchemaVersion,
-                            error.what()));
-  }
-}
-
-Cache::Cache(Cache&& other) noexcept : path_(std::move(other.path_)), db_(other.db_) { other.db_ = nullptr; }
 
 Cache& Cache::operator=(Cache&& other) noexcept {
   if (this != &other) {
-    sqlite3_close_v2(db_);
-    path_ = std::move(other.path_);
-    db_ = other.db_;
-    other.db_ = nullptr;
+    close();
+    layers_ = std::move(other.layers_);
+    write_layer_ = other.write_layer_;
+    skipped_ = std::move(other.skipped_);
+    other.layers_.clear();
+    other.write_layer_ = -1;
   }
   return *this;
 }
 
-Cache::~Cache() { sqlite3_close_v2(db_); }
+Cache::~Cache() { close(); }
+
+void Cache::close() {
+  for (Layer& layer : layers_) sqlite3_close_v2(layer.db);
+  layers_.clear();
+  write_layer_ = -1;
+}
+
+void Cache::add_layer(const std::string& path, sqlite3* db, bool writable) {
+  if (writable) write_layer_ = static_cast<int>(layers_.size());
+  layers_.push_back({path, db, writable});
+}
+
+const std::string& Cache::path() const {
+  static const std::string closed = "(a closed cache)";
+  if (layers_.empty()) return closed;
+  return layers_[write_layer_ >= 0 ? write_layer_ : 0].path;
+}
+
+std::string Cache::describe() const {
+  std::string text;
+  for (const Layer& layer : layers_)
+    text += fmt::format("{}{}{}", text.empty() ? "" : ", ", layer.path,
+                        layer.writable || layers_.size() == 1 ? "" : " (read-only)");
+  if (layers_.size() == 1 && !layers_[0].writable) text += " (read-only)";
+  return text.empty() ? path() : text;
+}
+
+std::vector<CacheLayer> Cache::layers() const {
+  std::vector<CacheLayer> result;
+  for (const Layer& layer : layers_) result.push_back({layer.path, layer.writable});
+  return result;
+}
+
+sqlite3* Cache::write_db(const char* doing) const {
+  if (layers_.empty()) sqlite::require_open(nullptr, path());
+  if (write_layer_ < 0)
+    throw Error(Stage::Cache, "",
+                fmt::format("cannot {}: no layer of the cache {} may be written by this process (nothing was written; "
+                            "put a writable cache file or directory in FA2JIT_CACHE_PATH, or pass one)",
+                            doing, describe()));
+  return layers_[write_layer_].db;
+}
 
 std::optional<CachedKernel> Cache::find_kernel(const std::string& cubin_key) const {
-  Statement select(db_, fmt::format("SELECT {} FROM kernels WHERE cubin_key = ?1", kernel_columns(true)), path_);
-  select.bind(1, cubin_key);
-  if (!select.step()) return std::nullopt;
-  return read_kernel(select, path_);
+  if (layers_.empty()) sqlite::require_open(nullptr, path());
+  for (const Layer& layer : layers_) {
+    Statement select(layer.db, fmt::format("SELECT {} FROM kernels WHERE cubin_key = ?1", kernel_columns(true)),
+                     layer.path);
+    select.bind(1, cubin_key);
+    if (select.step()) return read_kernel(select, layer.path);
+  }
+  return std::nullopt;
 }
 
 void Cache::put_kernels(const std::vector<CachedKernel>& kernels) {
+  sqlite3* const db_ = write_db("store kernels");
+  const std::string& path_ = path();
   // Checked before the transaction opens: a rejected batch writes nothing.
   for (std::size_t i = 0; i < kernels.size(); ++i) {
     if (kernels[i].cubin_key.empty())
@@ -383,22 +323,29 @@ void Cache::put_kernels(const std::vector<CachedKernel>& kernels) {
 }
 
 std::optional<TuningRecord> Cache::find_tuning(const std::string& tuning_key, bool with_measurements) const {
-  Statement select(db_, fmt::format("SELECT {} FROM tunings WHERE tuning_key = ?1", tuning_columns()), path_);
-  select.bind(1, tuning_key);
-  if (!select.step()) return std::nullopt;
-  TuningRecord record = read_tuning(select, path_);
-  if (with_measurements) {
-    Statement rows(db_,
-                   fmt::format("SELECT {} FROM measurements WHERE tuning_key = ?1 ORDER BY ordinal",
-                               measurement_columns()),
-                   path_);
-    rows.bind(1, tuning_key);
-    while (rows.step()) record.measurements.push_back(read_measurement(rows, path_));
+  if (layers_.empty()) sqlite::require_open(nullptr, path());
+  for (const Layer& layer : layers_) {
+    Statement select(layer.db, fmt::format("SELECT {} FROM tunings WHERE tuning_key = ?1", tuning_columns()),
+                     layer.path);
+    select.bind(1, tuning_key);
+    if (!select.step()) continue;
+    TuningRecord record = read_tuning(select, layer.path);
+    if (with_measurements) {
+      Statement rows(layer.db,
+                     fmt::format("SELECT {} FROM measurements WHERE tuning_key = ?1 ORDER BY ordinal",
+                                 measurement_columns()),
+                     layer.path);
+      rows.bind(1, tuning_key);
+      while (rows.step()) record.measurements.push_back(read_measurement(rows, layer.path));
+    }
+    return record;
   }
-  return record;
+  return std::nullopt;
 }
 
 void Cache::put_tuning(const TuningRecord& record) {
+  sqlite3* const db_ = write_db("store a tuning");
+  const std::string& path_ = path();
   if (record.tuning_key.empty())
     throw Error(Stage::Cache, "", fmt::format("tuning of '{}' has an empty tuning key; nothing written to {}",
                                               record.problem_key, path_));
@@ -439,18 +386,33 @@ void Cache::put_tuning(const TuningRecord& record) {
   transaction.commit();
 }
 
+// Every layer's rows, ordered by key; a key in several layers is the first layer's (what a lookup finds).
+template <typename Row, typename Layers, typename ReadRow>
+std::vector<Row> union_by_key(const Layers& layers, const std::string& sql, ReadRow read_row,
+                              std::string Row::*key) {
+  std::map<std::string, Row> rows;
+  for (const auto& layer : layers) {
+    Statement select(layer.db, sql, layer.path);
+    while (select.step()) {
+      Row row = read_row(select, layer.path);
+      rows.emplace(row.*key, std::move(row));  // keeps the earlier layer's row
+    }
+  }
+  std::vector<Row> result;
+  for (auto& [unused, row] : rows) result.push_back(std::move(row));
+  return result;
+}
+
 std::vector<TuningRecord> Cache::list_tunings() const {
-  Statement select(db_, fmt::format("SELECT {} FROM tunings ORDER BY tuning_key", tuning_columns()), path_);
-  std::vector<TuningRecord> records;
-  while (select.step()) records.push_back(read_tuning(select, path_));
-  return records;
+  if (layers_.empty()) sqlite::require_open(nullptr, path());
+  return union_by_key<TuningRecord>(layers_, fmt::format("SELECT {} FROM tunings", tuning_columns()), read_tuning,
+                                    &TuningRecord::tuning_key);
 }
 
 std::vector<CachedKernel> Cache::list_kernels() const {
-  Statement select(db_, fmt::format("SELECT {} FROM kernels ORDER BY cubin_key", kernel_columns(false)), path_);
-  std::vector<CachedKernel> kernels;
-  while (select.step()) kernels.push_back(read_kernel(select, path_));
-  return kernels;
+  if (layers_.empty()) sqlite::require_open(nullptr, path());
+  return union_by_key<CachedKernel>(layers_, fmt::format("SELECT {} FROM kernels", kernel_columns(false)),
+                                    read_kernel, &CachedKernel::cubin_key);
 }
 
 namespace {
@@ -460,7 +422,7 @@ class Attachment {
  public:
   Attachment(sqlite3* db, const std::string& other_path, const std::string& path) : db_(db) {
     Statement attach(db, "ATTACH DATABASE ?1 AS other", path);
-    attach.bind(1, file_uri(other_path, true));
+    attach.bind(1, cache_file::read_only_uri(other_path));
     try {
       attach.run();
     } catch (const Error&) {
@@ -481,6 +443,8 @@ class Attachment {
 }  // namespace
 
 ImportStats Cache::import_from(const std::string& other_path) {
+  sqlite3* const db_ = write_db(fmt::format("import {}", other_path).c_str());
+  const std::string& path_ = path();
   std::error_code error;
   if (!fs::is_regular_file(other_path, error))
     throw Error(Stage::Cache, "", fmt::format("cannot import {}: no such cache file", other_path));
@@ -531,6 +495,8 @@ ImportStats Cache::import_from(const std::string& other_path) {
 }
 
 void Cache::export_to(const std::string& destination) const {
+  if (layers_.empty()) sqlite::require_open(nullptr, path());
+  const std::string& path_ = layers_[0].path;
   std::error_code error;
   if (fs::exists(fs::symlink_status(destination, error)))
     throw Error(Stage::Cache, "", fmt::format("refusing to export to {}: it already exists", destination));
@@ -538,29 +504,55 @@ void Cache::export_to(const std::string& destination) const {
   if (!fs::create_directories(parent, error) && error)
     throw Error(Stage::Cache, "std::filesystem::create_directories",
                 fmt::format("cannot create {} to export {}: {}", parent.string(), path_, error.message()));
-  Statement vacuum(db_, "VACUUM INTO ?1", path_);
+  Statement vacuum(layers_[0].db, "VACUUM INTO ?1", path_);
   vacuum.bind(1, destination).run();
+  if (layers_.size() == 1) return;
+  // The lower layers' rows join the first's: a key both hold keeps the newer tuning (as import does).
+  Cache copy = Cache::open(destination);
+  for (std::size_t i = 1; i < layers_.size(); ++i) copy.import_from(layers_[i].path);
 }
 
 void Cache::clear() {
+  sqlite3* const db_ = write_db("clear the cache");
+  const std::string& path_ = path();
   Transaction transaction(db_, path_);
   sqlite::exec(db_, "DELETE FROM measurements; DELETE FROM tunings; DELETE FROM kernels;", path_);
   transaction.commit();
 }
 
-CacheInfo Cache::info() const {
-  CacheInfo info;
-  info.path = path_;
-  std::error_code error;
-  for (const std::string& file : {path_, path_ + "-wal"}) {
-    const auto size = fs::file_size(file, error);
-    if (!error) info.bytes += static_cast<long long>(size);
+std::vector<CacheInfo> Cache::layer_info() const {
+  if (layers_.empty()) sqlite::require_open(nullptr, path());
+  std::vector<CacheInfo> result;
+  for (const Layer& layer : layers_) {
+    CacheInfo info;
+    info.path = layer.path;
+    std::error_code error;
+    for (const std::string& file : {layer.path, layer.path + "-wal"}) {
+      const auto size = fs::file_size(file, error);
+      if (!error) info.bytes += static_cast<long long>(size);
+    }
+    info.schema_version = query_int(layer.db, "PRAGMA user_version", layer.path);
+    info.kernels = query_int(layer.db, "SELECT count(*) FROM kernels", layer.path);
+    info.tunings = query_int(layer.db, "SELECT count(*) FROM tunings", layer.path);
+    info.measurements = query_int(layer.db, "SELECT count(*) FROM measurements", layer.path);
+    result.push_back(std::move(info));
   }
-  info.schema_version = query_int(db_, "PRAGMA user_version", path_);
-  info.kernels = query_int(db_, "SELECT count(*) FROM kernels", path_);
-  info.tunings = query_int(db_, "SELECT count(*) FROM tunings", path_);
-  info.measurements = query_int(db_, "SELECT count(*) FROM measurements", path_);
-  return info;
+  return result;
+}
+
+CacheInfo Cache::info() const {
+  const std::vector<CacheInfo> layers = layer_info();
+  if (layers.size() == 1) return layers[0];
+  CacheInfo total;
+  total.path = describe();
+  total.schema_version = layers[0].schema_version;
+  for (const CacheInfo& layer : layers) {
+    total.bytes += layer.bytes;
+    total.kernels += layer.kernels;
+    total.tunings += layer.tunings;
+    total.measurements += layer.measurements;
+  }
+  return total;
 }
 
 }  // namespace fa2

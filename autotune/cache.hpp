@@ -4,6 +4,13 @@
 // Threads: one Cache object per thread (a Cache is not to be shared between threads). Any number of
 // Cache objects, in any threads or processes, may open the same file: SQLite's file locks order their
 // writes, and the 10 s busy timeout makes a writer wait for another's transaction instead of failing.
+// A missing file is created whole under a temporary name and linked into place, so processes racing to
+// create one all succeed.
+//
+// Layers (a fleet's tunings): a Cache may stack several files, e.g. a read-only one shipped in a container
+// image under a per-user writable one. Lookups take the first layer holding the key, in the order given;
+// writes go to the one writable layer (the first entry this process may write); the others are opened
+// read-only and never written, nor is anything created beside them.
 #pragma once
 
 #include <optional>
@@ -70,6 +77,11 @@ struct CacheInfo {
   int measurements = 0;
 };
 
+struct CacheLayer {
+  std::string path;
+  bool writable = false;  // the layer taking writes; the others are read-only
+};
+
 struct ImportStats {
   int kernels_added = 0;
   int kernels_skipped = 0;  // already present under the same cubin key
@@ -80,18 +92,33 @@ struct ImportStats {
 
 class Cache {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-$HOME/.cache}/fa2jit/kernels.db.
   static std::string default_path();
+  // FA2JIT_CACHE_PATH when set and not empty: a ':'-separated search list of cache files or directories,
+  // first looked up first. An entry that is an existing file or ends in ".db" is a cache file; any other
+  // is a directory standing for its kernels.db (created on first write, like FA2JIT_CACHE_DIR).
+  static std::optional<std::string> search_path_from_env();
 
-  // Opens (creating the file and its directory if needed, unless read_only) and migrates the schema.
-  // Throws fa2::Error(Stage::Cache) naming the path: a directory, not a SQLite file, a newer schema than
-  // this build knows, unwritable (a read-only file is refused here unless read_only), corrupt.
+  // Opens one file (creating the file and its directory if needed, unless read_only) and migrates the
+  // schema. Throws fa2::Error(Stage::Cache) naming the path: a directory, not a SQLite file, a newer schema
+  // than this build knows, unwritable (a read-only file is refused here unless read_only), corrupt.
   static Cache open(const std::string& path, bool read_only = false);
   // Opens an existing cache for reading. A file of an older schema is migrated in place first (a read
   // command after an upgrade must not fail on it); one that cannot be written throws, naming the path.
   static Cache open_for_reading(const std::string& path);
+  // Layers over `entries` (files, or directories standing for their kernels.db, as in
+  // search_path_from_env()), looked up in this order.
+  // The first entry this process may write (or create) takes the writes; every other entry that exists is
+  // opened read-only. An entry that cannot be used (missing, foreign, another schema) is skipped and said
+  // in skipped(); throws only when no entry can be used, with every entry's reason.
+  static Cache open_layers(const std::vector<std::string>& entries);
+  // open_layers over a ':'-separated search list (FA2JIT_CACHE_PATH's form; empty entries are ignored).
+  static Cache open_search_path(const std::string& list);
+  // What a call with no cache path uses: FA2JIT_CACHE_PATH's layers when it is set, else default_path()
+  // (written when it can be, else read-only).
+  static Cache open_default();
 
   Cache(Cache&& other) noexcept;
   Cache& operator=(Cache&& other) noexcept;
@@ -99,7 +126,14 @@ class Cache {
   Cache& operator=(const Cache&) = delete;
   ~Cache();
 
-  const std::string& path() const { return path_; }
+  // The layer taking writes, else the first layer: the file messages name.
+  const std::string& path() const;
+  // Every layer in lookup order, e.g. "/opt/fa2jit/kernels.db (read-only), /home/u/.cache/fa2jit/kernels.db".
+  std::string describe() const;
+  std::vector<CacheLayer> layers() const;
+  bool writable() const { return write_layer_ >= 0; }
+  // The entries of open_layers that were not used, each "path: why".
+  const std::vector<std::string>& skipped() const { return skipped_; }
 
   std::optional<CachedKernel> find_kernel(const std::string& cubin_key) const;
   void put_kernels(const std::vector<CachedKernel>& kernels);  // one transaction; existing keys are replaced
@@ -110,15 +144,29 @@ class Cache {
   std::vector<TuningRecord> list_tunings() const;                 // without measurements, ordered by key
   std::vector<CachedKernel> list_kernels() const;                 // without cubins, ordered by key
 
+  // Writes go to the writable layer; without one they throw fa2::Error(Stage::Cache) and write nothing.
   ImportStats import_from(const std::string& other_path);  // merge another cache file, one transaction
-  void export_to(const std::string& destination) const;    // a consistent copy (VACUUM INTO); refuses to overwrite
-  void clear();                                            // every row, one transaction
-  CacheInfo info() const;
+  // A consistent copy of every layer in one new file (VACUUM INTO, then the lower layers imported);
+  // refuses to overwrite.
+  void export_to(const std::string& destination) const;
+  void clear();  // every row of the writable layer, one transaction
+  CacheInfo info() const;  // totals over the layers (a key in two layers counted twice), path = describe()
+  std::vector<CacheInfo> layer_info() const;
 
  private:
-  Cache(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
-  std::string path_;
-  sqlite3* db_ = nullptr;
+  struct Layer {
+    std::string path;
+    sqlite3* db = nullptr;
+    bool writable = false;
+  };
+  Cache() = default;
+  void add_layer(const std::string& path, sqlite3* db, bool writable);
+  sqlite3* write_db(const char* doing) const;  // throws when there is no writable layer
+  void close();
+
+  std::vector<Layer> layers_;
+  int write_layer_ = -1;
+  std::vector<std::string> skipped_;
 };
 
 }  // namespace fa2

@@ -111,6 +111,122 @@ ALTER TABLE tunings ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (d
 ALTER TABLE measurements ADD COLUMN family TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd'));
 ALTER TABLE measurements ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1));
 )sql",
+    // v3 -> v4: the kvc family (a CHECK widens, which SQLite does only by rebuilding the table) and its
+    // key splits, 0 (chosen at launch) in every row from before. Run with foreign keys off (Cache::open
+    // turns them on after migrating), so dropping the old tunings does not cascade into measurements.
+    R"sql(
+CREATE TABLE fa2_v4_kernels (
+  cubin_key         TEXT PRIMARY KEY NOT NULL,
+  config_name       TEXT NOT NULL,
+  head_dim          INTEGER NOT NULL,
+  dtype             TEXT NOT NULL,
+  causal            INTEGER NOT NULL CHECK (causal IN (0, 1)),
+  block_m           INTEGER NOT NULL,
+  block_n           INTEGER NOT NULL,
+  warps             INTEGER NOT NULL,
+  stages            INTEGER NOT NULL,
+  arch              TEXT NOT NULL,
+  scheme            TEXT NOT NULL,
+  nvrtc_version     TEXT NOT NULL,
+  template_hash     TEXT NOT NULL,
+  cubin             BLOB NOT NULL,
+  registers         INTEGER NOT NULL,
+  spill_store_bytes INTEGER NOT NULL,
+  spill_load_bytes  INTEGER NOT NULL,
+  stack_frame_bytes INTEGER NOT NULL,
+  static_smem_bytes INTEGER NOT NULL,
+  compile_ms        REAL NOT NULL,
+  created_at        TEXT NOT NULL,
+  blocks_per_sm     INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1),
+  family            TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd', 'kvc')),
+  deterministic     INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1)),
+  splits            INTEGER NOT NULL DEFAULT 0 CHECK (splits >= 0)
+);
+INSERT INTO fa2_v4_kernels (cubin_key, config_name, head_dim, dtype, causal, block_m, block_n, warps, stages, arch,
+  scheme, nvrtc_version, template_hash, cubin, registers, spill_store_bytes, spill_load_bytes, stack_frame_bytes,
+  static_smem_bytes, compile_ms, created_at, blocks_per_sm, family, deterministic)
+SELECT cubin_key, config_name, head_dim, dtype, causal, block_m, block_n, warps, stages, arch,
+  scheme, nvrtc_version, template_hash, cubin, registers, spill_store_bytes, spill_load_bytes, stack_frame_bytes,
+  static_smem_bytes, compile_ms, created_at, blocks_per_sm, family, deterministic FROM kernels;
+DROP TABLE kernels;
+ALTER TABLE fa2_v4_kernels RENAME TO kernels;
+
+CREATE TABLE fa2_v4_tunings (
+  tuning_key        TEXT PRIMARY KEY NOT NULL,
+  device_key        TEXT NOT NULL,
+  problem_key       TEXT NOT NULL,
+  winner_name       TEXT NOT NULL,
+  head_dim          INTEGER NOT NULL,
+  dtype             TEXT NOT NULL,
+  causal            INTEGER NOT NULL CHECK (causal IN (0, 1)),
+  block_m           INTEGER NOT NULL,
+  block_n           INTEGER NOT NULL,
+  warps             INTEGER NOT NULL,
+  stages            INTEGER NOT NULL,
+  arch              TEXT NOT NULL,
+  scheme            TEXT NOT NULL,
+  winner_cubin_key  TEXT NOT NULL,
+  time_ms           REAL NOT NULL,
+  tflops            REAL NOT NULL,
+  tune_seconds      REAL NOT NULL,
+  created_at        TEXT NOT NULL,
+  blocks_per_sm     INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1),
+  space_hash        TEXT NOT NULL DEFAULT '',
+  family            TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd', 'kvc')),
+  deterministic     INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1)),
+  splits            INTEGER NOT NULL DEFAULT 0 CHECK (splits >= 0)
+);
+INSERT INTO fa2_v4_tunings (tuning_key, device_key, problem_key, winner_name, head_dim, dtype, causal, block_m,
+  block_n, warps, stages, arch, scheme, winner_cubin_key, time_ms, tflops, tune_seconds, created_at, blocks_per_sm,
+  space_hash, family, deterministic)
+SELECT tuning_key, device_key, problem_key, winner_name, head_dim, dtype, causal, block_m,
+  block_n, warps, stages, arch, scheme, winner_cubin_key, time_ms, tflops, tune_seconds, created_at, blocks_per_sm,
+  space_hash, family, deterministic FROM tunings;
+DROP TABLE tunings;
+ALTER TABLE fa2_v4_tunings RENAME TO tunings;
+
+CREATE TABLE fa2_v4_measurements (
+  tuning_key        TEXT NOT NULL REFERENCES tunings (tuning_key) ON DELETE CASCADE,
+  ordinal           INTEGER NOT NULL,
+  config_name       TEXT NOT NULL,
+  head_dim          INTEGER NOT NULL,
+  dtype             TEXT NOT NULL,
+  causal            INTEGER NOT NULL CHECK (causal IN (0, 1)),
+  block_m           INTEGER NOT NULL,
+  block_n           INTEGER NOT NULL,
+  warps             INTEGER NOT NULL,
+  stages            INTEGER NOT NULL,
+  arch              TEXT NOT NULL,
+  scheme            TEXT NOT NULL,
+  cubin_key         TEXT NOT NULL,
+  status            TEXT NOT NULL
+                    CHECK (status IN ('ok', 'invalid', 'compile_failed', 'spills', 'launch_failed', 'incorrect')),
+  time_ms           REAL,
+  spread_ms         REAL,
+  tflops            REAL,
+  o_rel_error       REAL,
+  reason            TEXT NOT NULL,
+  registers         INTEGER NOT NULL,
+  spill_store_bytes INTEGER NOT NULL,
+  spill_load_bytes  INTEGER NOT NULL,
+  stack_frame_bytes INTEGER NOT NULL,
+  static_smem_bytes INTEGER NOT NULL,
+  blocks_per_sm     INTEGER NOT NULL DEFAULT 1 CHECK (blocks_per_sm >= 1),
+  family            TEXT NOT NULL DEFAULT 'fwd' CHECK (family IN ('fwd', 'bwd', 'kvc')),
+  deterministic     INTEGER NOT NULL DEFAULT 0 CHECK (deterministic IN (0, 1)),
+  splits            INTEGER NOT NULL DEFAULT 0 CHECK (splits >= 0),
+  PRIMARY KEY (tuning_key, ordinal)
+);
+INSERT INTO fa2_v4_measurements (tuning_key, ordinal, config_name, head_dim, dtype, causal, block_m, block_n, warps,
+  stages, arch, scheme, cubin_key, status, time_ms, spread_ms, tflops, o_rel_error, reason, registers,
+  spill_store_bytes, spill_load_bytes, stack_frame_bytes, static_smem_bytes, blocks_per_sm, family, deterministic)
+SELECT tuning_key, ordinal, config_name, head_dim, dtype, causal, block_m, block_n, warps,
+  stages, arch, scheme, cubin_key, status, time_ms, spread_ms, tflops, o_rel_error, reason, registers,
+  spill_store_bytes, spill_load_bytes, stack_frame_bytes, static_smem_bytes, blocks_per_sm, family, deterministic
+FROM measurements;
+DROP TABLE measurements;
+ALTER TABLE fa2_v4_measurements RENAME TO measurements;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Cache::kSchemaVersion,
               "one migration step per schema version");
@@ -137,13 +253,21 @@ void require_newer_or_equal(int version, const std::string& path) {
                             path, version, Cache::kSchemaVersion));
 }
 
-void migrate(sqlite3* db, const std::string& path) {
+void migrate(sqlite3* db, const std::string& path, int target_version) {
+  if (target_version < 0 || target_version > Cache::kSchemaVersion)
+    throw Error(Stage::Cache, "", fmt::format("no schema version {} to migrate {} to (0..{})", target_version, path,
+                                              Cache::kSchemaVersion));
   Transaction transaction(db, path);
   const int version = query_int(db, "PRAGMA user_version", path);
   require_newer_or_equal(version, path);
-  if (version == Cache::kSchemaVersion) return;  // the destructor ends the empty transaction
-  for (int step = version; step < Cache::kSchemaVersion; ++step) sqlite::exec(db, kMigrations[step], path);
-  sqlite::exec(db, fmt::format("PRAGMA user_version = {}", Cache::kSchemaVersion).c_str(), path);
+  if (version >= target_version) return;  // the destructor ends the empty transaction
+  for (int step = version; step < target_version; ++step) sqlite::exec(db, kMigrations[step], path);
+  sqlite::exec(db, fmt::format("PRAGMA user_version = {}", target_version).c_str(), path);
+  // A rebuilt table must leave every measurement pointing at its tuning.
+  if (query_int(db, "SELECT count(*) FROM pragma_foreign_key_check", path) != 0)
+    throw Error(Stage::Cache, "", fmt::format("migrating {} to schema {} left measurements without a tuning; the "
+                                              "file was left as it was",
+                                              path, target_version));
   transaction.commit();
 }
 

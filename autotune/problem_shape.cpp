@@ -159,6 +159,10 @@ ProblemClass ProblemClass::of(const ProblemShape& shape) {
   return problem;
 }
 
+int ProblemClass::packed_rows() const {
+  return family == Family::kvc ? seqlen_q_bucket * gqa_ratio : 0;
+}
+
 std::string ProblemClass::key() const {
   return fmt::format("{}{} d{} {} gqa{} {} q{} k{} bh{}{}", family_prefix(family), dtype_name(dtype), head_dim,
                      causal ? "causal" : "full", gqa_ratio, layout_name(layout), seqlen_q_bucket, seqlen_k_bucket,

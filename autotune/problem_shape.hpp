@@ -58,6 +58,9 @@ struct ProblemClass {
   int batch_heads_bucket = 0;  // of batch * heads_q
 
   static ProblemClass of(const ProblemShape& shape);
+  // The query rows of one KV head a kvc block packs (the seqlen_q bucket x query heads per KV head): what
+  // picks decode or chunked-prefill tiles for the built-in config. 0 for the other families.
+  int packed_rows() const;
   // "bf16 d128 causal gqa4 bshd q4096 k4096 bh128" (a backward: "bwd bf16 ... bh128", then " det" when
   // deterministic; a KV-cache forward "kvc bf16 ..."): readable, and exactly the cache's problem key.
   std::string key() const;

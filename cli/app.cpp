@@ -21,7 +21,8 @@ std::vector<Command> build_app(CLI::App& app, GlobalOptions& global) {
   app.add_flag("-v,--verbose", global.verbose,
                "Also print the NVRTC log and options on errors, and every candidate while tuning or building");
   app.add_option("--db", global.db,
-                 "Cache file (default: $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-~/.cache}/fa2jit/kernels.db)");
+                 "Cache file (default: the layers of $FA2JIT_CACHE_PATH, a ':'-separated list of cache files or "
+                 "directories, else $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-~/.cache}/fa2jit/kernels.db)");
 
   // One line per subcommand; each lives in its own cli/<name>_command.cpp.
   return {

@@ -146,7 +146,8 @@ int run_bench(const BenchOptions& options, const GlobalOptions& global) {
     fmt::print(stderr, "no tuning of '{}' for this device in {}: skipping the tuned row (see `fa2-tune tune{}`)\n",
                problem.key(), cache_path(global), tune_flags(shape));
   const TileConfig built_in =
-      default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, *arch, shape.deterministic);
+      default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, *arch, shape.deterministic,
+                     problem.packed_rows());
   const TileConfig fa2 =
       fa2_static_config(shape.family, shape.head_dim, shape.dtype, shape.causal, *arch, shape.deterministic);
   if (options.tile.any()) contenders.push_back({"given", apply_tile_flags(options.tile, built_in)});

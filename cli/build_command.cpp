@@ -38,7 +38,7 @@ int run_build(const BuildOptions& options, const GlobalOptions& global) {
     families.push_back(shape.family);
   }
 
-  Cache cache = Cache::open(cache_path(global));
+  Cache cache = open_writable_cache(global, "build");
   BuildReport report;
   {
     ProgressDisplay progress(global.verbose);

@@ -18,7 +18,9 @@ Command setup_clear(CLI::App& app, const GlobalOptions& global) {
 }
 
 int run_clear(const ClearOptions& options, const GlobalOptions& global) {
-  const std::string path = cache_path(global);
+  // With FA2JIT_CACHE_PATH, only its writable layer is cleared: the others are never written.
+  const bool layered = global.db.empty() && Cache::search_path_from_env();
+  const std::string path = layered ? open_writable_cache(global, "clear").path() : cache_path(global);
   if (!options.yes) {
     fmt::print(stderr, "fa2-tune: clear deletes everything in {}; pass --yes to do it\n", path);
     return kError;

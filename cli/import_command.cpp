@@ -18,7 +18,7 @@ Command setup_import(CLI::App& app, const GlobalOptions& global) {
 }
 
 int run_import(const ImportOptions& options, const GlobalOptions& global) {
-  Cache cache = Cache::open(cache_path(global));
+  Cache cache = open_writable_cache(global, "import");
   const ImportStats stats = cache.import_from(options.source);
   fmt::print("imported {} into {}\n", options.source, cache.path());
   fmt::print("kernels  {} added, {} already present\n", stats.kernels_added, stats.kernels_skipped);

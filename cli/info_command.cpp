@@ -40,6 +40,12 @@ void print_cache(const GlobalOptions& global) {
     return;
   }
   const CacheInfo info = cache->info();
+  if (cache->layers().size() > 1)
+    for (const CacheInfo& layer : cache->layer_info()) {
+      const bool writes = layer.path == cache->path() && cache->writable();
+      row("layer", fmt::format("{} ({}; {} kernels, {} tunings)", layer.path, writes ? "takes writes" : "read-only",
+                               layer.kernels, layer.tunings));
+    }
   row("cache size", fmt::format("{} bytes", info.bytes));
   row("schema", fmt::format("version {} (this build: {})", info.schema_version, Cache::kSchemaVersion));
   // Per family from the listings (no cubins read): which passes this cache can serve without compiling.

@@ -33,6 +33,7 @@ std::string kernel_json(const CachedKernel& k) {
       .add("stages", c.stages)
       .add("scheme", scheme_name(c.scheme))
       .add("blocks_per_sm", c.blocks_per_sm)
+      .add("splits", c.splits)
       .add("registers", k.resources.registers)
       .add("spill_store_bytes", k.resources.spill_store_bytes)
       .add("spill_load_bytes", k.resources.spill_load_bytes)

@@ -107,6 +107,7 @@ void print_json(const TuningRecord& t) {
                                .add("config", m.config.name())
                                .add("family", family_name(m.config.family))
                                .add("deterministic", m.config.deterministic)
+                               .add("splits", m.config.splits)
                                .add("cubin_key", m.cubin_key)
                                .add("status", measurement_status_name(m.status))
                                .add("time_ms", m.time_ms)

@@ -7,19 +7,43 @@
 #include <filesystem>
 
 #include "cli/json.hpp"
+#include "common/error.hpp"
 #include "runtime/driver.hpp"
 
 namespace fa2::cli {
 
 std::string cache_path(const GlobalOptions& global) {
-  return global.db.empty() ? Cache::default_path() : global.db;
+  if (!global.db.empty()) return global.db;
+  if (const auto list = Cache::search_path_from_env()) return "FA2JIT_CACHE_PATH=" + *list;
+  return Cache::default_path();
 }
 
 std::optional<Cache> open_existing_cache(const GlobalOptions& global) {
+  if (global.db.empty()) {
+    if (const auto list = Cache::search_path_from_env()) {
+      Cache cache = Cache::open_search_path(*list);  // throws only when no entry can be used
+      for (const std::string& skipped : cache.skipped()) fmt::print(stderr, "fa2-tune: skipped {}\n", skipped);
+      return cache;
+    }
+  }
   const std::string path = cache_path(global);
   std::error_code error;
   if (!std::filesystem::exists(path, error)) return std::nullopt;
   return Cache::open_for_reading(path);
+}
+
+Cache open_writable_cache(const GlobalOptions& global, const char* command) {
+  if (!global.db.empty()) return Cache::open(global.db);
+  const auto list = Cache::search_path_from_env();
+  if (!list) return Cache::open(Cache::default_path());
+  Cache cache = Cache::open_search_path(*list);
+  for (const std::string& skipped : cache.skipped()) fmt::print(stderr, "fa2-tune: skipped {}\n", skipped);
+  if (!cache.writable())
+    throw Error(Stage::Cache, "",
+                fmt::format("{} needs a cache it may write, and no entry of FA2JIT_CACHE_PATH='{}' may be written "
+                            "(layers: {}); add a writable directory to it or pass --db",
+                            command, *list, cache.describe()));
+  return cache;
 }
 
 bool gpu_usable(const char* command) {
@@ -33,7 +57,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 
 std::string family_counts(const std::vector<Family>& families) {
   std::string text;
-  for (const Family family : {Family::fwd, Family::bwd}) {
+  for (const Family family : {Family::fwd, Family::bwd, Family::kvc}) {
     const auto n = std::count(families.begin(), families.end(), family);
     if (n > 0) text += fmt::format("{}{} {}", text.empty() ? "" : ", ", family_name(family), n);
   }

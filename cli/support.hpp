@@ -11,13 +11,17 @@
 
 namespace fa2::cli {
 
-// --db, else fa2::Cache::default_path(). Resolved only here, so commands that never touch the cache
-// work even where no default location can be found.
+// --db, else FA2JIT_CACHE_PATH (a search list), else fa2::Cache::default_path(). Resolved only here, so
+// commands that never touch the cache work even where no default location can be found.
 std::string cache_path(const GlobalOptions& global);
 
-// The cache opened read-only, or nullopt when the file does not exist yet: listing an empty cache
-// should not create one.
+// The cache opened for reading (every layer of FA2JIT_CACHE_PATH), or nullopt when no file exists yet:
+// listing an empty cache should not create one.
 std::optional<Cache> open_existing_cache(const GlobalOptions& global);
+
+// The cache that takes this command's writes: --db's file, else FA2JIT_CACHE_PATH's layers (throws
+// fa2::Error(Stage::Cache) when none of its entries may be written), else the default file.
+Cache open_writable_cache(const GlobalOptions& global, const char* command);
 
 // Whether a driver and GPU are usable; when not, prints "fa2-tune: <command> needs a GPU: <why>".
 bool gpu_usable(const char* command);

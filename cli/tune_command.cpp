@@ -61,7 +61,7 @@ int run_tune(const TuneCommandOptions& options, const GlobalOptions& global) {
   const std::vector<ProblemShape> shapes = grid_shapes(options.grid);  // bad flags fail before the GPU check
   if (!gpu_usable("tune")) return kGpuRequired;
 
-  Cache cache = Cache::open(cache_path(global));
+  Cache cache = open_writable_cache(global, "tune");
   const DeviceFingerprint device = current_device_fingerprint();
   const std::optional<Arch> device_arch =
       arch_for_compute_capability(device.compute_capability / 10, device.compute_capability % 10);

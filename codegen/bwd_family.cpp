@@ -171,7 +171,8 @@ std::string emit_backward(const TileConfig& config) {
       fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()));
 }
 
-TileConfig backward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool deterministic) {
+TileConfig backward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,
+                                   int /*packed_rows*/) {
   TileConfig config;
   config.family = Family::bwd;
   config.head_dim = head_dim;

@@ -22,7 +22,10 @@ struct KernelFamily {
   std::vector<std::string> helper_suffixes;
   // The generated source of a config that validates.
   std::string (*emit)(const TileConfig& config);
-  TileConfig (*default_config)(int head_dim, DType dtype, bool causal, Arch arch, bool deterministic);
+  // packed_rows: the query rows one KV head brings to a block (seqlen_q x query heads per KV head), 0 when
+  // unknown; only the kvc family reads it (decode tiles vs chunked-prefill tiles).
+  TileConfig (*default_config)(int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,
+                               int packed_rows);
 };
 
 const KernelFamily& kernel_family(Family family);

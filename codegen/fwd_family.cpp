@@ -68,7 +68,8 @@ std::string emit_forward(const TileConfig& config) {
       fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()));
 }
 
-TileConfig forward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool /*deterministic*/) {
+TileConfig forward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool /*deterministic*/,
+                                  int /*packed_rows*/) {
   TileConfig config;
   config.family = Family::fwd;
   config.head_dim = head_dim;

@@ -10,6 +10,10 @@ namespace fa2 {
 
 namespace {
 
+// Packed rows from which a block of 64 rows wastes less than it saves (a quarter of a decode block's rows
+// would be padding below it).
+constexpr int kPrefillRows = 48;
+
 int row_warps(const TileConfig& c) { return c.block_m / 16; }
 int key_warps(const TileConfig& c) { return c.warps / row_warps(c); }
 
@@ -67,7 +71,8 @@ std::string emit_kvcache(const TileConfig& config) {
       fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()));
 }
 
-TileConfig kvcache_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool /*deterministic*/) {
+TileConfig kvcache_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool /*deterministic*/,
+                                  int packed_rows) {
   TileConfig config;
   config.family = Family::kvc;
   config.head_dim = head_dim;
@@ -75,13 +80,20 @@ TileConfig kvcache_default_config(int head_dim, DType dtype, bool causal, Arch a
   config.causal = causal;
   config.arch = arch;
   config.scheme = Scheme::mma_sync;
-  // Decode reads the cache once and computes little: 16 packed rows, four key warps of 16 keys, and enough
-  // tiles in flight per SM to cover the memory latency (three stages, two blocks per SM up to d128).
-  config.block_m = 16;
   config.warps = 4;
   config.block_n = 64;
-  config.stages = head_dim <= 128 ? 3 : 2;
   config.blocks_per_sm = head_dim <= 128 ? 2 : 1;
+  if (packed_rows >= kPrefillRows) {
+    // Chunked prefill: the cache is read once per block, so a block owns 64 rows (four row warps) and the
+    // same cache tile feeds four times the MMAs of a decode block; a block is compute-heavy, two stages do.
+    config.block_m = 64;
+    config.stages = 2;
+  } else {
+    // Decode reads the cache once and computes little: 16 packed rows, four key warps of 16 keys, and enough
+    // tiles in flight per SM to cover the memory latency (three stages, two blocks per SM up to d128).
+    config.block_m = 16;
+    config.stages = head_dim <= 128 ? 3 : 2;
+  }
   // Archs with less shared memory: one block per SM, then fewer stages.
   if (config.validate()) config.blocks_per_sm = 1;
   while (config.validate() && config.stages > 1) --config.stages;

@@ -144,8 +144,9 @@ bool TileConfig::operator==(const TileConfig& o) const {
          splits == o.splits;
 }
 
-TileConfig default_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic) {
-  return kernel_family(family).default_config(head_dim, dtype, causal, arch, deterministic);
+TileConfig default_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,
+                          int packed_rows) {
+  return kernel_family(family).default_config(head_dim, dtype, causal, arch, deterministic, packed_rows);
 }
 
 }  // namespace fa2

@@ -6,6 +6,8 @@
 #              KV-cache configs of d64/128/256 (the KV cache paged and split)
 #   resources  the resource report (registers, spills, shared memory) of those default configs
 #   cli        fa2-tune tune (a model preset) into a fresh cache, then list, show and bench from it
+#   fleet      scripts/fleet_check.sh: a cache shipped read-only serves another user's process with no
+#              tuning, no compile and nothing written beside it
 #   python     the Python package's tests (pytest python/tests) against torch SDPA
 #   train      bench/train_check.py: a small transformer trained with fa2jit attention and with SDPA
 #   bench      bench/tuner_bench: compile times, tuning time, first call, dispatch overhead, FA2 grid
@@ -36,7 +38,7 @@ mkdir -p "$logs"
 # The carried build's RPATH points at the CPU machine's checkout: name the library folders here.
 export LD_LIBRARY_PATH="$PWD/$build_dir:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin="$build_dir"
-parts=" ${FA2JIT_GPU_PARTS:-tests sanitizer resources cli python train bench} "
+parts=" ${FA2JIT_GPU_PARTS:-tests sanitizer resources cli fleet python train bench} "
 want() { [[ $parts == *" $1 "* ]]; }
 status=0
 summary=()
@@ -120,6 +122,11 @@ if want cli; then
   step "fa2-tune check --policy cache-only" cli.log "$bin/fa2-tune" --db "$db" check --policy cache-only \
     --head-dim 128 --causal --batch 2 --heads 32 --heads-kv 8 --seqlen-q 4096 --seqlen-k 4096
   tail -40 "$logs/cli.log"
+fi
+
+if want fleet; then
+  step "fleet: a read-only shipped cache serves without tuning" fleet.log scripts/fleet_check.sh "$bin"
+  grep -E "^fleet" "$logs/fleet.log"
 fi
 
 if want python; then

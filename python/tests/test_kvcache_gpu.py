@@ -157,8 +157,9 @@ def test_bad_values_are_named():
         fa2jit.forward_with_kvcache(q, pages, pages, block_table=table, check_values=True)
     with pytest.raises(fa2jit.Fa2Error, match="cache_seqlens has dtype torch.int64"):
         fa2jit.forward_with_kvcache(q, cache, cache, cache_seqlens=torch.tensor([3, 4], device="cuda"))
+    pages_of_48 = make(4, 48, 2, 64, torch.float16, "bshd", 1)
     with pytest.raises(fa2jit.Fa2Error, match="page size 48"):
-        fa2jit.forward_with_kvcache(q, make(4, 48, 2, 64, torch.float16, "bshd", 1), cache,
+        fa2jit.forward_with_kvcache(q, pages_of_48, pages_of_48,
                                     block_table=torch.zeros(2, 2, dtype=torch.int32, device="cuda"))
     with pytest.raises(fa2jit.Fa2Error, match="num_splits=200"):
         fa2jit.forward_with_kvcache(q, cache, cache, num_splits=200)

@@ -164,6 +164,8 @@ TEST_CASE("a cache of the previous schema: read commands migrate it in place ins
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   const int downgraded = sqlite3_exec(
       db,
+      "ALTER TABLE kernels DROP COLUMN splits; ALTER TABLE tunings DROP COLUMN splits; "
+      "ALTER TABLE measurements DROP COLUMN splits; "
       "ALTER TABLE kernels DROP COLUMN family; ALTER TABLE kernels DROP COLUMN deterministic; "
       "ALTER TABLE tunings DROP COLUMN family; ALTER TABLE tunings DROP COLUMN deterministic; "
       "ALTER TABLE measurements DROP COLUMN family; ALTER TABLE measurements DROP COLUMN deterministic; "

@@ -117,7 +117,36 @@ TEST_CASE("kvcache defaults: valid on every arch and head dim, one or two blocks
       CHECK(c.family == Family::kvc);
       CHECK(c.scheme == Scheme::mma_sync);
       CHECK(c.splits == 0);
+      // Chunked prefill (hundreds of packed rows) gets 64-row blocks, still valid.
+      const TileConfig prefill = fa2::default_config(Family::kvc, d, DType::fp16, false, arch, false, 512);
+      CAPTURE(prefill.name());
+      CHECK_FALSE(prefill.validate().has_value());
+      CHECK(prefill.block_m == 64);
     }
+}
+
+TEST_CASE("kvcache default: decode tiles for a few packed rows, chunked-prefill tiles from 48 rows") {
+  auto block_m = [](int packed_rows) {
+    return fa2::default_config(Family::kvc, 128, DType::bf16, true, Arch::sm_90a, false, packed_rows).block_m;
+  };
+  CHECK(block_m(0) == 16);
+  CHECK(block_m(8) == 16);   // seqlen_q 1, GQA 8:1
+  CHECK(block_m(32) == 16);  // seqlen_q 4, GQA 8:1
+  CHECK(block_m(64) == 64);  // seqlen_q 16, GQA 4:1
+  CHECK(block_m(4096) == 64);
+  // The class carries the hint: seqlen_q bucket x query heads per KV head, kvc only.
+  fa2::ProblemShape shape;
+  shape.family = Family::kvc;
+  shape.heads_q = 32;
+  shape.heads_kv = 8;
+  shape.batch = 2;
+  shape.seqlen_q = 300;
+  shape.seqlen_k = 8192;
+  CHECK(fa2::ProblemClass::of(shape).packed_rows() == 512 * 4);
+  shape.seqlen_q = 1;
+  CHECK(fa2::ProblemClass::of(shape).packed_rows() == 4);
+  shape.family = Family::fwd;
+  CHECK(fa2::ProblemClass::of(shape).packed_rows() == 0);
 }
 
 TEST_CASE("kvcache splits: given, tuned, or the fewest that fill the GPU") {
@@ -201,11 +230,9 @@ TEST_CASE("every default kvcache config compiles for sm_80 and sm_90a within the
       configs.push_back(fa2::default_config(Family::kvc, d, DType::bf16, true, arch));
       configs.push_back(fa2::default_config(Family::kvc, d, DType::fp16, false, arch));
     }
-  // The chunked-prefill shape of the search space (four row warps) at the largest head dim.
-  TileConfig prefill = fa2::default_config(Family::kvc, 256, DType::bf16, true, Arch::sm_90a);
-  prefill.block_m = 64;
-  prefill.blocks_per_sm = 1;
-  configs.push_back(prefill);
+  // The chunked-prefill defaults (four row warps) at both ends of the head dims.
+  for (int d : {64, 128, 256})
+    configs.push_back(fa2::default_config(Family::kvc, d, DType::bf16, true, Arch::sm_90a, false, 1024));
   fa2::testing::check_compiles_within_spill_limit(configs);
 }
 
