@@ -56,6 +56,13 @@ TunedResolution resolve_tuned(TunePolicy policy, const ProblemShape& shape, Arch
     result.cache = requested_path.empty() ? Cache::open_default() : Cache::open_layers({requested_path});
     path = result.cache->describe();
     record = result.cache->find_tuning(tuning_key);
+    // A layer that could not be used (an older schema shipped read-only, a damaged file) is said once per
+    // resolution, while the others serve.
+    if (!result.cache->skipped().empty()) {
+      std::string skipped;
+      for (const std::string& reason : result.cache->skipped()) skipped += (skipped.empty() ? "" : "; ") + reason;
+      result.cache_fault = fmt::format("cache layers skipped: {}; served from {}", skipped, path);
+    }
   } catch (const Error& error) {
     // cache-only promises the tuned winner: without the cache it has nothing to give.
     if (error.stage() != Stage::Cache || cache_only) throw;

@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -91,6 +95,12 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
   return fmt::format("{}.{:03d}Z", text, static_cast<int>(millis));
+}
+
+// Of two layers' tunings of one key, whether `candidate` replaces `held`: the newer (ISO 8601 UTC text
+// compares in time order; a tie keeps the earlier layer's), as import decides.
+bool newer_tuning(const TuningRecord& held, const TuningRecord& candidate) {
+  return candidate.created_at > held.created_at;
 }
 
 // Binds the config columns starting at `index`; returns the next free index.
@@ -281,12 +291,12 @@ sqlite3* Cache::write_db(const char* doing) const {
 }
 
 std::optional<CachedKernel> Cache::find_kernel(const std::string& cubin_key) const {
-  if (layers_.empty()) sqlite::require_open(nullptr, path());
-  for (const Layer& layer : layers_) {
-    Statement select(layer.db, fmt::format("SELECT {} FROM kernels WHERE cubin_key = ?1", kernel_columns(true)),
-                     layer.path);
+  // The writable layer first: a cubin recompiled because a read-only layer's row was rejected is found there.
+  for (const Layer* layer : layers_in(LookupOrder::writable_first)) {
+    Statement select(layer->db, fmt::format("SELECT {} FROM kernels WHERE cubin_key = ?1", kernel_columns(true)),
+                     layer->path);
     select.bind(1, cubin_key);
-    if (select.step()) return read_kernel(select, layer.path);
+    if (select.step()) return read_kernel(select, layer->path);
   }
   return std::nullopt;
 }
@@ -323,24 +333,30 @@ void Cache::put_kernels(const std::vector<CachedKernel>& kernels) {
 }
 
 std::optional<TuningRecord> Cache::find_tuning(const std::string& tuning_key, bool with_measurements) const {
-  if (layers_.empty()) sqlite::require_open(nullptr, path());
-  for (const Layer& layer : layers_) {
-    Statement select(layer.db, fmt::format("SELECT {} FROM tunings WHERE tuning_key = ?1", tuning_columns()),
-                     layer.path);
+  // The newest of the layers' rows: a class tuned again here (its shipped tuning stale after an upgrade)
+  // is then found, not the stale row again.
+  std::optional<TuningRecord> found;
+  const Layer* found_in = nullptr;
+  for (const Layer* layer : layers_in(LookupOrder::listed)) {
+    Statement select(layer->db, fmt::format("SELECT {} FROM tunings WHERE tuning_key = ?1", tuning_columns()),
+                     layer->path);
     select.bind(1, tuning_key);
     if (!select.step()) continue;
-    TuningRecord record = read_tuning(select, layer.path);
-    if (with_measurements) {
-      Statement rows(layer.db,
-                     fmt::format("SELECT {} FROM measurements WHERE tuning_key = ?1 ORDER BY ordinal",
-                                 measurement_columns()),
-                     layer.path);
-      rows.bind(1, tuning_key);
-      while (rows.step()) record.measurements.push_back(read_measurement(rows, layer.path));
+    TuningRecord record = read_tuning(select, layer->path);
+    if (!found || newer_tuning(*found, record)) {
+      found = std::move(record);
+      found_in = layer;
     }
-    return record;
   }
-  return std::nullopt;
+  if (found && with_measurements) {
+    Statement rows(found_in->db,
+                   fmt::format("SELECT {} FROM measurements WHERE tuning_key = ?1 ORDER BY ordinal",
+                               measurement_columns()),
+                   found_in->path);
+    rows.bind(1, tuning_key);
+    while (rows.step()) found->measurements.push_back(read_measurement(rows, found_in->path));
+  }
+  return found;
 }
 
 void Cache::put_tuning(const TuningRecord& record) {
@@ -386,16 +402,18 @@ void Cache::put_tuning(const TuningRecord& record) {
   transaction.commit();
 }
 
-// Every layer's rows, ordered by key; a key in several layers is the first layer's (what a lookup finds).
-template <typename Row, typename Layers, typename ReadRow>
-std::vector<Row> union_by_key(const Layers& layers, const std::string& sql, ReadRow read_row,
-                              std::string Row::*key) {
+// Every layer's rows (layers in the given order), ordered by key; of a key in several layers, the row a
+// lookup finds: the first, unless `replaces(held, candidate)` prefers a later one.
+template <typename Row, typename LayerPointers, typename ReadRow, typename Replaces>
+std::vector<Row> union_by_key(const LayerPointers& layers, const std::string& sql, ReadRow read_row,
+                              std::string Row::*key, Replaces replaces) {
   std::map<std::string, Row> rows;
-  for (const auto& layer : layers) {
-    Statement select(layer.db, sql, layer.path);
+  for (const auto* layer : layers) {
+    Statement select(layer->db, sql, layer->path);
     while (select.step()) {
-      Row row = read_row(select, layer.path);
-      rows.emplace(row.*key, std::move(row));  // keeps the earlier layer's row
+      Row row = read_row(select, layer->path);
+      auto [held, inserted] = rows.emplace(row.*key, row);
+      if (!inserted && replaces(held->second, row)) held->second = std::move(row);
     }
   }
   std::vector<Row> result;
@@ -403,16 +421,28 @@ std::vector<Row> union_by_key(const Layers& layers, const std::string& sql, Read
   return result;
 }
 
-std::vector<TuningRecord> Cache::list_tunings() const {
+std::vector<const Cache::Layer*> Cache::layers_in(LookupOrder order) const {
   if (layers_.empty()) sqlite::require_open(nullptr, path());
-  return union_by_key<TuningRecord>(layers_, fmt::format("SELECT {} FROM tunings", tuning_columns()), read_tuning,
-                                    &TuningRecord::tuning_key);
+  const int first = order == LookupOrder::writable_first ? write_layer_ : -1;
+  std::vector<const Layer*> result;
+  if (first >= 0) result.push_back(&layers_[first]);
+  for (int i = 0; i < static_cast<int>(layers_.size()); ++i)
+    if (i != first) result.push_back(&layers_[i]);
+  return result;
+}
+
+std::vector<TuningRecord> Cache::list_tunings() const {
+  return union_by_key<TuningRecord>(layers_in(LookupOrder::listed),
+                                    fmt::format("SELECT {} FROM tunings", tuning_columns()), read_tuning,
+                                    &TuningRecord::tuning_key, newer_tuning);
 }
 
 std::vector<CachedKernel> Cache::list_kernels() const {
-  if (layers_.empty()) sqlite::require_open(nullptr, path());
-  return union_by_key<CachedKernel>(layers_, fmt::format("SELECT {} FROM kernels", kernel_columns(false)),
-                                    read_kernel, &CachedKernel::cubin_key);
+  return union_by_key<CachedKernel>(layers_in(LookupOrder::writable_first),
+                                    fmt::format("SELECT {} FROM kernels", kernel_columns(false)), read_kernel,
+                                    &CachedKernel::cubin_key, [](const CachedKernel&, const CachedKernel&) {
+                                      return false;
+                                    });
 }
 
 namespace {
@@ -504,12 +534,40 @@ void Cache::export_to(const std::string& destination) const {
   if (!fs::create_directories(parent, error) && error)
     throw Error(Stage::Cache, "std::filesystem::create_directories",
                 fmt::format("cannot create {} to export {}: {}", parent.string(), path_, error.message()));
+  // Built under a temporary name and linked into place whole: a failed export leaves nothing behind, and
+  // the destination is never replaced (link fails when it exists).
+  std::string temp = destination + ".exporting-XXXXXX";
+  const int fd = ::mkstemp(temp.data());  // an empty file, which VACUUM INTO accepts
+  if (fd < 0)
+    throw Error(Stage::Cache, "mkstemp", fmt::format("cannot create a file beside {} to export {}", destination, path_));
+  ::close(fd);
+  struct Remover {
+    std::string temp;
+    ~Remover() {
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((temp + suffix).c_str());
+    }
+  } remover{temp};
   Statement vacuum(layers_[0].db, "VACUUM INTO ?1", path_);
-  vacuum.bind(1, destination).run();
-  if (layers_.size() == 1) return;
-  // The lower layers' rows join the first's: a key both hold keeps the newer tuning (as import does).
-  Cache copy = Cache::open(destination);
-  for (std::size_t i = 1; i < layers_.size(); ++i) copy.import_from(layers_[i].path);
+  vacuum.bind(1, temp).run();
+  if (layers_.size() > 1) {
+    // The other layers' rows join the first's; of a tuning in two layers the newer stays, as a lookup finds.
+    {
+      Cache copy = Cache::open(temp);
+      for (std::size_t i = 1; i < layers_.size(); ++i) copy.import_from(layers_[i].path);
+    }
+    // Back to a rollback journal, as VACUUM INTO writes: the file reads anywhere with nothing beside it.
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(temp.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+    const int mode_rc = rc == SQLITE_OK ? sqlite3_exec(raw, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr) : rc;
+    const std::string detail = raw ? sqlite3_errmsg(raw) : "out of memory";
+    sqlite3_close_v2(raw);
+    if (mode_rc != SQLITE_OK)
+      throw Error(Stage::Cache, "sqlite3_exec", fmt::format("exporting to {}: {}", destination, detail));
+  }
+  if (::link(temp.c_str(), destination.c_str()) != 0)
+    throw Error(Stage::Cache, "link",
+                fmt::format("cannot export to {}: {}", destination,
+                            errno == EEXIST ? "it already exists" : std::strerror(errno)));
 }
 
 void Cache::clear() {

@@ -108,14 +108,18 @@ class Cache {
   // Opens an existing cache for reading. A file of an older schema is migrated in place first (a read
   // command after an upgrade must not fail on it); one that cannot be written throws, naming the path.
   static Cache open_for_reading(const std::string& path);
-  // Layers over `entries` (files, or directories standing for their kernels.db, as in
-  // search_path_from_env()), looked up in this order.
-  // The first entry this process may write (or create) takes the writes; every other entry that exists is
-  // opened read-only. An entry that cannot be used (missing, foreign, another schema) is skipped and said
-  // in skipped(); throws only when no entry can be used, with every entry's reason.
-  static Cache open_layers(const std::vector<std::string>& entries);
-  // open_layers over a ':'-separated search list (FA2JIT_CACHE_PATH's form; empty entries are ignored).
-  static Cache open_search_path(const std::string& list);
+  // The cache files of a ':'-separated search list (FA2JIT_CACHE_PATH's form, see search_path_from_env()):
+  // a directory entry becomes its kernels.db; empty entries are dropped.
+  static std::vector<std::string> search_path_files(const std::string& list);
+  // The file of `files` that would take writes: the first this process may write, or create.
+  static std::optional<std::string> writable_file(const std::vector<std::string>& files);
+  // Layers over cache `files`, looked up in this order. The first file this process may write (or create,
+  // with create_missing) takes the writes; every other file that exists is opened read-only. A file that
+  // cannot be used (missing, foreign, another schema) is skipped and said in skipped(); throws only when no
+  // file can be used, with every file's reason. One file: a cache served even where it cannot be written.
+  static Cache open_layers(const std::vector<std::string>& files, bool create_missing = true);
+  // open_layers over a search list's files; create_missing false for commands that only read.
+  static Cache open_search_path(const std::string& list, bool create_missing = true);
   // What a call with no cache path uses: FA2JIT_CACHE_PATH's layers when it is set, else default_path()
   // (written when it can be, else read-only).
   static Cache open_default();
@@ -159,7 +163,11 @@ class Cache {
     sqlite3* db = nullptr;
     bool writable = false;
   };
+  enum class LookupOrder { listed, writable_first };
   Cache() = default;
+  // Kernels are looked up writable layer first (any layer's row of a cubin key is the same kernel, and a
+  // rejected row's replacement lands there); tunings in list order, the newest row winning.
+  std::vector<const Layer*> layers_in(LookupOrder order) const;
   void add_layer(const std::string& path, sqlite3* db, bool writable);
   sqlite3* write_db(const char* doing) const;  // throws when there is no writable layer
   void close();

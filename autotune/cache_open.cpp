@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -143,12 +144,14 @@ void create_whole(const std::string& path) {
   {
     DbHandle db;
     open_database(temp, uri_of(temp, ""), SQLITE_OPEN_READWRITE, db, "creating the cache");
+    sqlite::exec(db.get(), "PRAGMA foreign_keys = OFF", temp);
     sqlite::exec(db.get(), "PRAGMA journal_mode = WAL", temp);
     cache_schema::migrate(db.get(), temp, Cache::kSchemaVersion);
   }  // the last connection's close checkpoints the WAL into the file and removes -wal and -shm
   if (::link(temp.c_str(), path.c_str()) == 0 || errno == EEXIST) return;
-  std::error_code error;
-  if (!fs::exists(path, error)) fs::rename(temp, path, error);
+  // No hard links on this file system: a rename that never replaces (else SQLite creates the file itself
+  // in the open that follows, and the WAL switch's retry covers the race).
+  ::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
 }
 
 void check_not_directory(const std::string& path) {
@@ -162,18 +165,20 @@ void check_not_directory(const std::string& path) {
 }  // namespace
 
 std::string read_only_uri(const std::string& path) {
-  // A WAL file is read through its -shm index, which SQLite must create (or write) beside it unless told
-  // the file is immutable. Only where that cannot happen: immutable also means no locks, so it is kept for
-  // files nobody can be writing here.
-  const fs::path shm = path + "-shm";
+  // A rollback-journal file (what `fa2-tune export` writes) is read with nothing created beside it. A WAL
+  // file is read through its -shm index: where one exists (a connection has the file open, or had), SQLite
+  // reads it, even read-only. Where none exists, reading would create -shm and -wal beside the file, owned
+  // by this process, which can lock the file's owner out of their own cache (they may not replace our
+  // files in a sticky directory), and cannot happen at all in a read-only directory: the file is read as
+  // immutable instead, without an index or locks. No connection has it open then, so nothing is writing it.
   std::error_code error;
-  const bool shm_usable = fs::exists(shm, error) ? may_write(shm, false) : may_write(parent_of(path), true);
-  if (!wal_mode_file(path) || shm_usable) return uri_of(path, "mode=ro");
+  if (!wal_mode_file(path) || fs::exists(path + "-shm", error)) return uri_of(path, "mode=ro");
   const auto wal_bytes = fs::file_size(path + "-wal", error);
   if (!error && wal_bytes > 0)
     throw Error(Stage::Cache, "",
-                fmt::format("{} has changes in {}-wal that were never checkpointed into it, and its directory may not "
-                            "be written, so they cannot be read; ship a copy made by `fa2-tune export` instead",
+                fmt::format("{} has changes in {}-wal that were never checkpointed into it and no -shm index beside "
+                            "it (a copy taken while it was being written?), so they cannot be read without writing "
+                            "there; ship a copy made by `fa2-tune export` instead",
                             path, path));
   return uri_of(path, "mode=ro&immutable=1");
 }
@@ -211,7 +216,10 @@ OpenedFile open_read_write(const std::string& path) {
   // NORMAL sync is durable in WAL except for the last commits on power loss, which a cache of re-creatable
   // kernels can afford.
   sqlite::exec(db.get(), "PRAGMA synchronous = NORMAL", path);
-  cache_schema::migrate(db.get(), path, Cache::kSchemaVersion);  // foreign keys still off: a step may rebuild a table
+  // Off while migrating (a step may rebuild a table; a build of SQLite may default them on), outside the
+  // migration's transaction, where the pragma would be ignored.
+  sqlite::exec(db.get(), "PRAGMA foreign_keys = OFF", path);
+  cache_schema::migrate(db.get(), path, Cache::kSchemaVersion);
   sqlite::exec(db.get(), "PRAGMA foreign_keys = ON", path);
   return {path, db.release(), true};
 }
@@ -288,26 +296,58 @@ Cache Cache::open_for_reading(const std::string& path) {
   }
 }
 
-Cache Cache::open_layers(const std::vector<std::string>& entries) {
-  Cache cache;
-  std::vector<fs::path> opened;  // the same file named twice is one layer
-  for (const std::string& entry : entries) {
+std::vector<std::string> Cache::search_path_files(const std::string& list) {
+  std::vector<std::string> files;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t end = std::min(list.find(':', start), list.size());
+    const std::string entry = list.substr(start, end - start);
+    start = end + 1;
     if (entry.empty()) continue;
-    std::error_code error;
     // A file that exists, or a name ending in ".db", is a cache file; anything else a directory, which is
     // created on first write like FA2JIT_CACHE_DIR.
+    std::error_code error;
     const bool file = fs::is_regular_file(entry, error) || (entry.size() > 3 && entry.substr(entry.size() - 3) == ".db");
-    const std::string path = file ? entry : (fs::path(entry) / "kernels.db").string();
+    files.push_back(file ? entry : (fs::path(entry) / "kernels.db").string());
+  }
+  return files;
+}
+
+std::optional<std::string> Cache::writable_file(const std::vector<std::string>& files) {
+  for (const std::string& file : files)
+    if (cache_file::can_write(file)) return file;
+  return std::nullopt;
+}
+
+Cache Cache::open_layers(const std::vector<std::string>& files, bool create_missing) {
+  Cache cache;
+  std::vector<fs::path> opened;  // the same file named twice is one layer
+  for (const std::string& path : files) {
+    std::error_code error;
     const fs::path canonical = fs::weakly_canonical(path, error);
     if (std::find(opened.begin(), opened.end(), canonical) != opened.end()) continue;
+    const bool exists = fs::exists(path, error);
     try {
       cache_file::OpenedFile file;
-      if (!cache.writable() && cache_file::can_write(path))
-        file = cache_file::open_read_write(path);
-      else if (fs::exists(path, error))
+      std::string write_failure;
+      if (!cache.writable() && (exists || create_missing) && cache_file::can_write(path)) {
+        try {
+          file = cache_file::open_read_write(path);
+        } catch (const Error& failure) {
+          // Still read what it holds (a writer holding it for too long, a foreign -shm): writes move on.
+          if (failure.stage() != Stage::Cache || !fs::exists(path, error)) throw;
+          write_failure = failure.what();
+        }
+      }
+      if (file.db == nullptr) {
+        if (!fs::exists(path, error))
+          throw Error(Stage::Cache, "", fmt::format("{} does not exist{}", path,
+                                                    cache.writable() || !create_missing
+                                                        ? ""
+                                                        : " and cannot be created by this process"));
         file = cache_file::open_read_only(path);
-      else
-        throw Error(Stage::Cache, "", fmt::format("{} does not exist and is not the layer taking writes", path));
+        if (!write_failure.empty()) cache.skipped_.push_back(write_failure + " (read-only instead)");
+      }
       cache.add_layer(file.path, file.db, file.writable);
       opened.push_back(canonical);
     } catch (const Error& error) {
@@ -320,22 +360,15 @@ Cache Cache::open_layers(const std::vector<std::string>& entries) {
     std::string reasons;
     for (const std::string& reason : cache.skipped_) reasons += "\n  " + reason;
     throw Error(Stage::Cache, "",
-                fmt::format("no usable cache among {} entries{}", entries.size(),
+                fmt::format("no usable cache among {} entries{}", files.size(),
                             reasons.empty() ? std::string(": the list is empty") : ":" + reasons));
   }
   return cache;
 }
 
-Cache Cache::open_search_path(const std::string& list) {
-  std::vector<std::string> entries;
-  std::size_t start = 0;
-  while (start <= list.size()) {
-    const std::size_t end = std::min(list.find(':', start), list.size());
-    entries.push_back(list.substr(start, end - start));
-    start = end + 1;
-  }
+Cache Cache::open_search_path(const std::string& list, bool create_missing) {
   try {
-    return open_layers(entries);
+    return open_layers(search_path_files(list), create_missing);
   } catch (const Error& error) {
     if (error.stage() != Stage::Cache) throw;
     throw Error(Stage::Cache, "", fmt::format("FA2JIT_CACHE_PATH='{}': {}", list, error.what()));

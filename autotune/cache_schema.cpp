@@ -113,7 +113,8 @@ ALTER TABLE measurements ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0 CHE
 )sql",
     // v3 -> v4: the kvc family (a CHECK widens, which SQLite does only by rebuilding the table) and its
     // key splits, 0 (chosen at launch) in every row from before. Run with foreign keys off (Cache::open
-    // turns them on after migrating), so dropping the old tunings does not cascade into measurements.
+    // turns them on after migrating), so dropping the old tunings does not cascade into measurements;
+    // measurements whose tuning is gone (possible in a file written with foreign keys off) are dropped.
     R"sql(
 CREATE TABLE fa2_v4_kernels (
   cubin_key         TEXT PRIMARY KEY NOT NULL,
@@ -223,7 +224,7 @@ INSERT INTO fa2_v4_measurements (tuning_key, ordinal, config_name, head_dim, dty
 SELECT tuning_key, ordinal, config_name, head_dim, dtype, causal, block_m, block_n, warps,
   stages, arch, scheme, cubin_key, status, time_ms, spread_ms, tflops, o_rel_error, reason, registers,
   spill_store_bytes, spill_load_bytes, stack_frame_bytes, static_smem_bytes, blocks_per_sm, family, deterministic
-FROM measurements;
+FROM measurements WHERE tuning_key IN (SELECT tuning_key FROM tunings);
 DROP TABLE measurements;
 ALTER TABLE fa2_v4_measurements RENAME TO measurements;
 )sql",
@@ -257,6 +258,9 @@ void migrate(sqlite3* db, const std::string& path, int target_version) {
   if (target_version < 0 || target_version > Cache::kSchemaVersion)
     throw Error(Stage::Cache, "", fmt::format("no schema version {} to migrate {} to (0..{})", target_version, path,
                                               Cache::kSchemaVersion));
+  // A step that rebuilds tunings would cascade into measurements with foreign keys on.
+  if (query_int(db, "PRAGMA foreign_keys", path) != 0)
+    throw Error(Stage::Cache, "", fmt::format("migrating {} needs foreign keys off (turn them off before)", path));
   Transaction transaction(db, path);
   const int version = query_int(db, "PRAGMA user_version", path);
   require_newer_or_equal(version, path);

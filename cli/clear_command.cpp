@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/support.hpp"
+#include "common/error.hpp"
 
 namespace fa2::cli {
 
@@ -19,8 +20,15 @@ Command setup_clear(CLI::App& app, const GlobalOptions& global) {
 
 int run_clear(const ClearOptions& options, const GlobalOptions& global) {
   // With FA2JIT_CACHE_PATH, only its writable layer is cleared: the others are never written.
-  const bool layered = global.db.empty() && Cache::search_path_from_env();
-  const std::string path = layered ? open_writable_cache(global, "clear").path() : cache_path(global);
+  const auto list = global.db.empty() ? Cache::search_path_from_env() : std::nullopt;
+  std::string path = cache_path(global);
+  if (list) {
+    const auto writable = Cache::writable_file(Cache::search_path_files(*list));
+    if (!writable)
+      throw Error(Stage::Cache, "", fmt::format("clear needs a cache it may write, and no entry of "
+                                                "FA2JIT_CACHE_PATH='{}' may be written; pass --db", *list));
+    path = *writable;
+  }
   if (!options.yes) {
     fmt::print(stderr, "fa2-tune: clear deletes everything in {}; pass --yes to do it\n", path);
     return kError;

@@ -21,7 +21,8 @@ std::string cache_path(const GlobalOptions& global) {
 std::optional<Cache> open_existing_cache(const GlobalOptions& global) {
   if (global.db.empty()) {
     if (const auto list = Cache::search_path_from_env()) {
-      Cache cache = Cache::open_search_path(*list);  // throws only when no entry can be used
+      // Reading creates nothing: a layer that does not exist yet is skipped. Throws when no entry can be used.
+      Cache cache = Cache::open_search_path(*list, /*create_missing=*/false);
       for (const std::string& skipped : cache.skipped()) fmt::print(stderr, "fa2-tune: skipped {}\n", skipped);
       return cache;
     }

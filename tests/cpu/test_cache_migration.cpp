@@ -198,6 +198,28 @@ TEST_CASE("cache: a v3 file (families fwd and bwd only) is migrated, keeps its r
   check_integrity(path);
 }
 
+TEST_CASE("cache: migrating refuses to run with foreign keys on, and drops measurements without a tuning") {
+  TempDir dir;
+  const std::string path = dir.file("v3.db");
+  write_schema(path, 3);
+  raw_exec(path,
+           "INSERT INTO measurements (tuning_key, ordinal, config_name, head_dim, dtype, causal, block_m, block_n, "
+           "warps, stages, arch, scheme, cubin_key, status, reason, registers, spill_store_bytes, spill_load_bytes, "
+           "stack_frame_bytes, static_smem_bytes) VALUES ('orphan', 0, 'c', 64, 'bf16', 0, 64, 64, 4, 2, 'sm_80', "
+           "'mma_sync', '', 'ok', '', 1, 0, 0, 0, 0)");
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK_THROWS_WITH_AS(fa2::cache_schema::migrate(db, path, Cache::kSchemaVersion),
+                       doctest::Contains("foreign keys off"), fa2::Error);
+  sqlite3_close(db);
+  CHECK(raw_text(path, "PRAGMA user_version") == "3");
+  Cache cache = Cache::open(path);  // turns them off itself
+  CHECK(cache.info().schema_version == Cache::kSchemaVersion);
+  CHECK(raw_text(path, "SELECT count(*) FROM measurements") == "0");
+  check_integrity(path);
+}
+
 TEST_CASE("cache: a current file refuses rows no release may write (negative splits, unknown family)") {
   TempDir dir;
   const std::string path = dir.file("kernels.db");

@@ -238,6 +238,74 @@ TEST_CASE("layers: lookups in list order, writes to the first writable entry, th
   CHECK(integrity(upper) == "ok");
 }
 
+TEST_CASE("layers: a tuning tuned again above a stale one is found; kernels come from the writable layer") {
+  TempDir temp;
+  const std::string upper = temp.file("upper.db");
+  const std::string lower = temp.file("lower.db");
+  fa2::TuningRecord stale;
+  stale.tuning_key = "key";
+  stale.problem_key = "problem";
+  stale.winner.stages = 1;
+  Cache::open(lower).put_tuning(stale);  // first, so older
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  fa2::TuningRecord fresh = stale;
+  fresh.winner.stages = 3;
+  Cache::open(upper).put_tuning(fresh);
+  // Lookups over [lower, upper] (lower first in the list, upper writable): the newer row wins either way.
+  for (const auto& files : {std::vector<std::string>{upper, lower}, std::vector<std::string>{lower, upper}}) {
+    Cache cache = Cache::open_layers(files);
+    CHECK(cache.find_tuning("key")->winner.stages == 3);
+    const auto listed = cache.list_tunings();
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].winner.stages == 3);
+  }
+}
+
+TEST_CASE("reading creates nothing: a WAL cache opened read-only, a search list with a missing entry") {
+  TempDir temp;
+  const std::string path = temp.file("kernels.db");
+  write_cache(path, {"k"});
+  std::error_code error;
+  REQUIRE_FALSE(fs::exists(path + "-shm", error));  // the last writer's close removed them
+  {
+    Cache cache = Cache::open(path, /*read_only=*/true);
+    CHECK(cache.find_kernel("k").has_value());
+    CHECK_FALSE(fs::exists(path + "-shm", error));
+    CHECK_FALSE(fs::exists(path + "-wal", error));
+  }
+  const std::string missing_dir = temp.file("not-yet");
+  Cache reader = Cache::open_search_path(missing_dir + ":" + path, /*create_missing=*/false);
+  CHECK_FALSE(fs::exists(missing_dir, error));
+  CHECK(reader.layers().size() == 1);
+  CHECK(contains(reader.skipped().at(0), "does not exist"));
+  CHECK(Cache::writable_file(Cache::search_path_files(missing_dir + ":" + path)) == missing_dir + "/kernels.db");
+}
+
+TEST_CASE("an explicit cache path is a file whatever its name; an export of layers is one self-contained file") {
+  TempDir temp;
+  const std::string odd = temp.file("cache.sqlite");  // no ".db": still the file itself, not a directory
+  {
+    Cache cache = Cache::open_layers({odd});
+    CHECK(cache.path() == odd);
+    cache.put_kernels({fake_kernel("a")});
+  }
+  CHECK(fs::is_regular_file(odd));
+  const std::string other = temp.file("other.db");
+  write_cache(other, {"b"});
+  const std::string exported = temp.file("out/fleet.db");
+  Cache::open_layers({odd, other}).export_to(exported);
+  CHECK(bytes_of(exported).substr(18, 2) == std::string("\x01\x01", 2));  // rollback journal: nothing beside it
+  CHECK(Cache::open(exported, true).list_kernels().size() == 2);
+  for (const auto& entry : fs::directory_iterator(temp.file("out")))
+    CHECK_MESSAGE(entry.path() == exported, entry.path().string());  // no temporary left
+  try {
+    Cache::open_layers({odd}).export_to(exported);
+    FAIL("expected a refusal");
+  } catch (const fa2::Error& error) {
+    CHECK(contains(error.what(), "already exists"));
+  }
+}
+
 TEST_CASE("layers: unusable entries are skipped with their reason; none usable throws them all") {
   TempDir temp;
   const std::string text = temp.file("notes.txt");
