@@ -14,6 +14,11 @@ cache's bytes: K/V bytes = 2 * batch * cache * Hkv * d * 2. Columns:
                  measured in the same run (bytes read + written by a 2 GiB copy_ / its time)
 Times are medians (triton do_bench when present, else CUDA events). Caches larger than L2 are read cold; the
 small ones sit in L2 for every contender alike.
+
+Chunked prefill (--part prefill, or all): a chunk of seqlen_q new rows whose keys are the last seqlen_q of a
+cache of `cache` keys, causal bottom-right (row r sees keys up to cache - seqlen_q + r). Columns: SDPA flash
+with a lower-right causal bias on K/V with repeated heads (made outside the timing), fa2jit's forward family
+on the same contiguous tensors, and forward_with_kvcache (the kvc family) on them; TFLOP/s of the kvc call.
 """
 
 import argparse
@@ -119,6 +124,57 @@ def bench_point(batch, cache, hq, hkv, tune, db, bandwidth):
     return row
 
 
+def prefill_points(quick):
+    """(batch, seqlen_q, cache, hq, hkv): Llama-3-8B heads, chunks of 128..2048 rows against 4k..32k caches."""
+    shapes = [(1, 512, 8192, 32, 8), (4, 256, 32768, 32, 8), (1, 2048, 32768, 32, 8), (8, 128, 4096, 32, 8)]
+    return shapes[:2] if quick else shapes
+
+
+def bench_prefill(batch, seqlen_q, cache, hq, hkv, tune, db):
+    from torch.nn.attention.bias import causal_lower_right
+    row = dict(batch=batch, seqlen_q=seqlen_q, cache=cache, hq=hq, hkv=hkv)
+    dtype = torch.bfloat16
+    q = torch.randn(batch, seqlen_q, hq, HEAD_DIM, device="cuda", dtype=dtype)
+    k = torch.randn(batch, cache, hkv, HEAD_DIM, device="cuda", dtype=dtype)
+    v = torch.randn(batch, cache, hkv, HEAD_DIM, device="cuda", dtype=dtype)
+    pairs = seqlen_q * (cache - seqlen_q) + seqlen_q * (seqlen_q + 1) // 2  # (row, key) pairs seen
+    flops = 4 * batch * hq * HEAD_DIM * pairs
+    group = hq // hkv
+    qs = q.transpose(1, 2).contiguous()
+    ks = k.transpose(1, 2).repeat_interleave(group, dim=1).contiguous()
+    vs = v.transpose(1, 2).repeat_interleave(group, dim=1).contiguous()
+    bias = causal_lower_right(seqlen_q, cache)
+    reference = None
+    try:
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            fn = lambda: F.scaled_dot_product_attention(qs, ks, vs, attn_mask=bias)  # noqa: E731
+            reference = fn().transpose(1, 2)
+            row["flash"] = timings_ms(fn)[1]
+    except RuntimeError as error:
+        row["flash"], row["flash_note"] = None, str(error).splitlines()[0][:160]
+    del qs, ks, vs
+    torch.cuda.empty_cache()
+    options = dict(causal=True, tune=tune, cache_path=db)
+    row["fwd"] = timings_ms(lambda: fa2jit.forward(q, k, v, **options))[1]
+    out = fa2jit.forward_with_kvcache(q, k, v, **options)
+    row["kvc"] = timings_ms(lambda: fa2jit.forward_with_kvcache(q, k, v, **options))[1]
+    row["tflops"] = flops / (row["kvc"] * 1e-3) / 1e12
+    if reference is not None:
+        row["rel_err"] = ((out.float() - reference.float()).norm() / reference.float().norm()).item()
+    return row
+
+
+def print_prefill_row(row):
+    flash = row.get("flash")
+    row["kvc_vs_flash"] = flash / row["kvc"] if flash else None
+    row["kvc_vs_fwd"] = row["fwd"] / row["kvc"]
+    say(f"{row['batch']:>5} {row['seqlen_q']:>5} {row['cache']:>7} {row['hq']:>3}/{row['hkv']:<2} | "
+        f"{fmt(flash, '7.3f')} {row['fwd']:>7.3f} {row['kvc']:>7.3f} ms | {fmt(row['kvc_vs_flash'], '6.2f')} "
+        f"{row['kvc_vs_fwd']:>6.2f} | {row['tflops']:>6.1f} | {fmt(row.get('rel_err'), '7.1e')}")
+    if row.get("flash_note"):
+        say(f"      flash: {row['flash_note']}")
+
+
 def fmt(value, spec):
     return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))
 
@@ -147,7 +203,9 @@ def main():
     parser.add_argument("--tune", choices=("on-first-use", "heuristic"), default="heuristic",
                         help="fa2jit's policy: the built-in config (default) or tune each class on first use")
     parser.add_argument("--db", help="fa2jit kernel cache for --tune on-first-use (default: a temporary file)")
-    parser.add_argument("--quick", action="store_true", help="only the three shapes of issue 11")
+    parser.add_argument("--quick", action="store_true", help="only the three shapes of issue 11 (and two chunks)")
+    parser.add_argument("--part", choices=("decode", "prefill", "all"), default="all",
+                        help="decode steps, chunked prefill, or both (default)")
     parser.add_argument("--csv", help="write every measured field here")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -160,7 +218,7 @@ def main():
             f"policy {args.tune} | copy bandwidth {bandwidth / 1e12:.2f} TB/s (read + write)\n"
             f"decode: bf16, d{HEAD_DIM}, one query row per sequence, non-causal\n{HEADER}")
         rows = []
-        for batch, cache, hq, hkv in points(args.quick):
+        for batch, cache, hq, hkv in points(args.quick) if args.part != "prefill" else []:
             rows.append(bench_point(batch, cache, hq, hkv, args.tune, db, bandwidth))
             print_row(rows[-1])
             torch.cuda.empty_cache()
@@ -173,6 +231,14 @@ def main():
         big = [r["copy_share"] for r in rows if r["kv_mb"] > 256]
         if big:
             say(f"  %copy where K/V > 256 MB: min {min(big):.1%}  median {statistics.median(big):.1%}")
+        if args.part != "decode":
+            say(f"\nchunked prefill: bf16, d{HEAD_DIM}, causal bottom-right; flash = SDPA with causal_lower_right\n"
+                f"{'batch':>5} {'rows':>5} {'cache':>7} {'Hq/Hkv':>6} | {'flash':>7} {'fwd':>7} {'kvc':>7} ms | "
+                f"{'/flash':>6} {'/fwd':>6} | {'TFLOP/s':>6} | {'err':>7}")
+            for shape in prefill_points(args.quick):
+                rows.append(bench_prefill(*shape, args.tune, db))
+                print_prefill_row(rows[-1])
+                torch.cuda.empty_cache()
         if args.csv:
             import csv
             with open(args.csv, "w", newline="") as handle:

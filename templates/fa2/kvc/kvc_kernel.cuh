@@ -83,16 +83,25 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   const unsigned short* v_head =
       block.cache_head(params.v, params.v_batch_stride, params.v_row_stride, params.v_head_stride, params);
   const int* pages = block.pages(params);
+  // Paged: the page ids of the next tile to copy, loaded one tile ahead (see load_page_ids).
+  using RowCopy = CacheRowCopy<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>;
+  int next_page_ids[RowCopy::kPerThread];
+  auto load_page_ids_of = [&](int tile) {
+    if (pages != nullptr && tile < block.tile_end)
+      load_page_ids<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(next_page_ids, pages, params.page_shift,
+                                                                tile * Cfg::kBlockN, block.seqlen_k - tile * Cfg::kBlockN,
+                                                                thread);
+  };
+  // Copies `tile` (whose page ids are in next_page_ids), then looks up the pages of tile + 1.
   auto load_kv_tile = [&](int tile, int slot) {
     const int n0 = tile * Cfg::kBlockN;
-    const int keys_valid = block.seqlen_k - n0;
-    copy_cache_rows_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
-        smem_k + slot * KVTile::kBytes, k_head, params.k_row_stride, params.k_batch_stride, pages, params.page_shift,
-        n0, keys_valid, thread);
-    copy_cache_rows_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
-        smem_v + slot * KVTile::kBytes, v_head, params.v_row_stride, params.v_batch_stride, pages, params.page_shift,
-        n0, keys_valid, thread);
+    copy_kv_rows_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
+        smem_k + slot * KVTile::kBytes, smem_v + slot * KVTile::kBytes, k_head, v_head, params.k_row_stride,
+        params.v_row_stride, params.k_batch_stride, params.v_batch_stride, pages != nullptr, next_page_ids,
+        params.page_shift, n0, block.seqlen_k - n0, thread);
+    load_page_ids_of(tile + 1);
   };
+  load_page_ids_of(block.tile_begin);
 
   // Prologue: Q, then the first kStages - 1 K/V tiles, one commit group each (Q rides in the first).
   copy_packed_q_async<Cfg>(smem_q, block, params, thread);

@@ -33,33 +33,70 @@ __device__ __forceinline__ void copy_packed_q_async(unsigned smem_q, const KvcBl
   }
 }
 
-// Cache rows [n0, n0 + kRows) of one head into the tile at smem_base; rows at or past keys_valid (relative to
-// n0) are zero-filled and read nothing. `head` is row 0 of the head (page 0 when paged). With a block table,
-// key j is row j % page_size of page pages[j / page_size], pages page_stride elements apart.
+// The cache rows one thread copies of a K/V tile: chunk c = thread + i * kThreads is 16 bytes of row
+// c / kChunksPerRow.
 template <int kRows, int kCols, int kThreads>
-__device__ __forceinline__ void copy_cache_rows_async(unsigned smem_base, const unsigned short* head,
-                                                      long long row_stride, long long page_stride, const int* pages,
-                                                      int page_shift, int n0, int keys_valid, int thread) {
+struct CacheRowCopy {
+  static constexpr int kChunksPerRow = kCols / 8;
+  static constexpr int kChunks = kRows * kChunksPerRow;
+  static constexpr int kPerThread = (kChunks + kThreads - 1) / kThreads;
+
+  // Row of the thread's i-th chunk; kRows when the chunk does not exist (kChunks not a multiple of kThreads).
+  __device__ __forceinline__ static int row_of(int thread, int i) {
+    const int chunk = thread + i * kThreads;
+    return kChunks % kThreads == 0 || chunk < kChunks ? chunk / kChunksPerRow : kRows;
+  }
+};
+
+// With a block table: the page of each of the thread's rows of the tile at key n0, read a tile ahead of its
+// copy so that the lookup's latency hides under a tile of compute instead of stalling the copy's issue.
+template <int kRows, int kCols, int kThreads>
+__device__ __forceinline__ void load_page_ids(int (&ids)[CacheRowCopy<kRows, kCols, kThreads>::kPerThread],
+                                              const int* pages, int page_shift, int n0, int keys_valid, int thread) {
+  using Copy = CacheRowCopy<kRows, kCols, kThreads>;
+#pragma unroll
+  for (int i = 0; i < Copy::kPerThread; ++i) {
+    const int row = Copy::row_of(thread, i);
+    ids[i] = row < keys_valid ? __ldg(pages + ((n0 + row) >> page_shift)) : 0;
+  }
+}
+
+// Cache rows [n0, n0 + kRows) of one head's K and V into their tiles; rows at or past keys_valid (relative
+// to n0) are zero-filled and read nothing. k_head/v_head point at row 0 of the head (page 0 when paged).
+// Contiguous (paged false; page_ids unread): key j at j * row_stride. Paged: key j is row j % page_size of
+// its page from page_ids (load_page_ids for this n0), pages page_stride elements apart. K and V share the
+// row arithmetic and the page lookups.
+template <int kRows, int kCols, int kThreads>
+__device__ __forceinline__ void copy_kv_rows_async(
+    unsigned smem_k, unsigned smem_v, const unsigned short* k_head, const unsigned short* v_head,
+    long long k_row_stride, long long v_row_stride, long long k_page_stride, long long v_page_stride,
+    bool paged, const int (&page_ids)[CacheRowCopy<kRows, kCols, kThreads>::kPerThread], int page_shift, int n0,
+    int keys_valid, int thread) {
   using Tile = SmemTile<kRows, kCols>;
+  using Copy = CacheRowCopy<kRows, kCols, kThreads>;
   asm volatile("" : "+r"(thread));  // recompute the chunk offsets per tile (see copy_tile_async)
-  constexpr int kChunksPerRow = kCols / 8;
-  constexpr int kChunks = kRows * kChunksPerRow;
   const int page_mask = (1 << page_shift) - 1;
 #pragma unroll
-  for (int i = 0; i < (kChunks + kThreads - 1) / kThreads; ++i) {
-    const int chunk = thread + i * kThreads;
-    if (kChunks % kThreads == 0 || chunk < kChunks) {
-      const int row = chunk / kChunksPerRow;
-      const int col = (chunk % kChunksPerRow) * 8;
-      const bool valid = row < keys_valid;
-      long long offset = 0;
-      if (valid) {
-        const int key = n0 + row;
-        offset = pages == nullptr ? key * row_stride
-                                  : pages[key >> page_shift] * page_stride + (key & page_mask) * row_stride;
+  for (int i = 0; i < Copy::kPerThread; ++i) {
+    const int row = Copy::row_of(thread, i);
+    if (row >= kRows) continue;
+    const int col = ((thread + i * kThreads) % Copy::kChunksPerRow) * 8;
+    const bool valid = row < keys_valid;
+    long long k_offset = 0, v_offset = 0;
+    if (valid) {
+      const int key = n0 + row;
+      if (!paged) {
+        k_offset = key * k_row_stride;
+        v_offset = key * v_row_stride;
+      } else {
+        const long long page = page_ids[i];
+        const int in_page = key & page_mask;
+        k_offset = page * k_page_stride + in_page * k_row_stride;
+        v_offset = page * v_page_stride + in_page * v_row_stride;
       }
-      cp_async_16(Tile::address(smem_base, row, col), head + offset + col, valid ? 16 : 0);
     }
+    cp_async_16(Tile::address(smem_k, row, col), k_head + k_offset + col, valid ? 16 : 0);
+    cp_async_16(Tile::address(smem_v, row, col), v_head + v_offset + col, valid ? 16 : 0);
   }
 }
 
