@@ -181,6 +181,11 @@ fa2::KvcacheArgs to_kvcache_args(const fa2_kvcache_args* in, const char* api_cal
   args.cu_seqlens_q = in->cu_seqlens_q;
   args.cu_seqlens_k = in->cu_seqlens_k;
   args.total_q = in->total_q;
+  args.k_new = in->k_new;
+  args.v_new = in->v_new;
+  args.seqlen_new = in->seqlen_new;
+  args.k_new_strides = strides(in->k_new_batch_stride, in->k_new_head_stride, in->k_new_row_stride);
+  args.v_new_strides = strides(in->v_new_batch_stride, in->v_new_head_stride, in->v_new_row_stride);
   args.num_splits = in->num_splits;
   args.workspace = in->workspace;
   args.workspace_bytes = in->workspace_bytes;

@@ -122,6 +122,15 @@ struct KvcacheArgs {
   const int* cu_seqlens_q = nullptr;
   const int* cu_seqlens_k = nullptr;
   int total_q = 0;  // with cu_seqlens_q: rows of q and o (cu_seqlens_q[batch])
+  // Optional new keys and values, [batch, seqlen_new, heads_kv, head_dim] through their strides, written into
+  // the cache before attending (FlashAttention's flash_attn_with_kvcache k and v): sequence b's new row j goes
+  // to cache row cache_seqlens[b] + j, and the attention then sees cache_seqlens[b] + seqlen_new keys.
+  // cache_seqlens itself is not changed. Needs cache_seqlens; not with cu_seqlens_k. The cache is written, so
+  // it must be writable; new rows that would land at or past seqlen_k (the capacity) are not written.
+  const void* k_new = nullptr;
+  const void* v_new = nullptr;
+  int seqlen_new = 0;  // with k_new and v_new: rows per sequence; 0 without
+  Strides k_new_strides, v_new_strides;
 
   DType dtype = DType::bf16;
   int batch = 0;

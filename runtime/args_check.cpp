@@ -125,6 +125,35 @@ void check_backward_sizes(const BwdArgs& args) {
       .sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim, args.softmax_scale);
 }
 
+namespace {
+
+// New keys and values written into the cache before attending (KvcacheArgs::k_new).
+void check_appended_rows(const Rules& rules, const KvcacheArgs& args) {
+  if ((args.k_new == nullptr) != (args.v_new == nullptr))
+    rules.reject(fmt::format("k_new is {} but v_new is {}: new keys and values are appended together, pass both "
+                             "or neither",
+                             args.k_new ? "given" : "null", args.v_new ? "given" : "null"));
+  if (args.k_new == nullptr) {
+    if (args.seqlen_new != 0)
+      rules.reject(fmt::format("seqlen_new {} is given without k_new and v_new: pass them, or 0", args.seqlen_new));
+    return;
+  }
+  rules.pointer(args.k_new, "k_new", true, 16);
+  rules.pointer(args.v_new, "v_new", true, 16);
+  if (args.seqlen_new < 1 || args.seqlen_new > args.seqlen_k)
+    rules.reject(fmt::format("seqlen_new {} must be in [1, seqlen_k {}] (the new rows per sequence; the cache "
+                             "holds at most seqlen_k)",
+                             args.seqlen_new, args.seqlen_k));
+  if (args.cache_seqlens == nullptr)
+    rules.reject("k_new and v_new need cache_seqlens: each sequence's new rows go after its cache_seqlens[b] keys");
+  if (args.cu_seqlens_k != nullptr)
+    rules.reject("k_new and v_new cannot be appended to a variable-length (cu_seqlens_k) key batch");
+  rules.strides(args.k_new_strides, "k_new", args.head_dim);
+  rules.strides(args.v_new_strides, "v_new", args.head_dim);
+}
+
+}  // namespace
+
 void check_kvcache_args(const KvcacheArgs& args) {
   const Rules rules("forward_with_kvcache");
   rules.pointer(args.q, "q", true, 16);
@@ -161,6 +190,7 @@ void check_kvcache_args(const KvcacheArgs& args) {
   if (args.num_splits < 0 || args.num_splits > kMaxKvcacheSplits)
     rules.reject(fmt::format("num_splits {} must be in [0, {}] (0: chosen per problem)", args.num_splits,
                              kMaxKvcacheSplits));
+  check_appended_rows(rules, args);
   if (args.block_table == nullptr) {
     if (args.page_size != 0 || args.num_pages != 0)
       rules.reject(fmt::format("page_size {} and num_pages {} are given without a block_table: pass the block "

@@ -101,7 +101,17 @@ void launch_kvcache(const KernelModule& kernel, const KvcacheArgs& args, CUstrea
   if (splits > 1 && blocks(rows, kKvcCombineWarps) > 0x7fffffffll)
     throw Error(Stage::Launch, "forward_with_kvcache",
                 fmt::format("{} query rows exceed the combine kernel's grid: pass num_splits 1", rows));
+  const long long append_chunks =
+      static_cast<long long>(args.batch) * params.seqlen_new * args.heads_kv * (args.head_dim / 8);
+  if (blocks(append_chunks, kKvcAppendThreads) > 0x7fffffffll)
+    throw Error(Stage::Launch, "forward_with_kvcache",
+                fmt::format("{} new rows of {} KV heads exceed the append kernel's grid",
+                            static_cast<long long>(args.batch) * params.seqlen_new, args.heads_kv));
   try {
+    // The new keys land in the cache before the attention reads it (stream order).
+    if (append_chunks > 0)
+      launch(kernel.functions.at(2), "_append", config, Grid{blocks(append_chunks, kKvcAppendThreads), 1, 1},
+             kKvcAppendThreads, 0, params, stream);
     launch(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), params, stream);
     if (splits > 1)
       launch(kernel.functions.at(1), "_combine", config, Grid{blocks(rows, kKvcCombineWarps), 1, 1},

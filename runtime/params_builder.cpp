@@ -153,6 +153,15 @@ KvcParams make_kvc_params(const KvcacheArgs& args, void* workspace, int splits) 
   params.cu_seqlens_q = args.cu_seqlens_q;
   params.cu_seqlens_k = args.cu_seqlens_k;
   params.total_q = args.total_q;
+  params.k_new = args.k_new;
+  params.v_new = args.v_new;
+  params.seqlen_new = args.k_new != nullptr ? args.seqlen_new : 0;
+  params.k_new_batch_stride = args.k_new_strides.batch;
+  params.k_new_head_stride = args.k_new_strides.head;
+  params.k_new_row_stride = args.k_new_strides.row;
+  params.v_new_batch_stride = args.v_new_strides.batch;
+  params.v_new_head_stride = args.v_new_strides.head;
+  params.v_new_row_stride = args.v_new_strides.row;
   params.page_size = args.page_size;
   params.page_shift = 0;
   while ((1 << params.page_shift) < args.page_size) ++params.page_shift;

@@ -12,7 +12,7 @@ extern "C" {
 #endif
 
 /* Bumped when a declaration here changes incompatibly; fa2_abi_version() reports the library's. */
-#define FA2_ABI_VERSION 2
+#define FA2_ABI_VERSION 3
 
 typedef enum fa2_status {
   FA2_OK = 0,
@@ -153,6 +153,14 @@ typedef struct fa2_kvcache_args {
   const int* cu_seqlens_q; /* NULL, or [batch + 1] row offsets of varlen q and o ([total_q, heads, head_dim]) */
   const int* cu_seqlens_k; /* NULL, or [batch + 1] row offsets of varlen k and v (no block table) */
   int total_q;             /* with cu_seqlens_q: rows of q; lse is then [heads_q, total_q] */
+  /* NULL, or new keys and values [batch, seqlen_new, heads_kv, head_dim] written into the cache at rows
+   * cache_seqlens[b] .. + seqlen_new - 1 before attending, and attended to (cache_seqlens is not changed;
+   * needs cache_seqlens, not cu_seqlens_k; rows at or past seqlen_k are not written). */
+  const void* k_new;
+  const void* v_new;
+  int seqlen_new; /* 0 without k_new */
+  int64_t k_new_batch_stride, k_new_head_stride, k_new_row_stride;
+  int64_t v_new_batch_stride, v_new_head_stride, v_new_row_stride;
   int batch;
   int heads_q;
   int heads_kv;

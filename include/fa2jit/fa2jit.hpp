@@ -44,8 +44,9 @@ std::size_t backward_workspace_bytes(const BwdArgs& args);
 // O = softmax(Q K^T * scale) V for new queries against a KV cache, contiguous or paged (KvcacheArgs):
 // decode steps and chunked prefill. The query heads that share a KV head fill one block's rows, so each
 // K/V tile is read once per KV head, and the keys are split over blocks when the grid would not fill the
-// GPU, the splits' partial results being merged by a second kernel. Resolves its kernel by the tune policy
-// like forward() (its classes are tuned and cached on their own).
+// GPU, the splits' partial results being merged by a second kernel. With KvcacheArgs::k_new and v_new, a
+// first kernel writes the new keys and values into the cache (FlashAttention's flash_attn_with_kvcache).
+// Resolves its kernel by the tune policy like forward() (its classes are tuned and cached on their own).
 void forward_with_kvcache(const KvcacheArgs& args, CUstream_st* stream = nullptr);
 
 // The config forward_with_kvcache() uses for `args`.

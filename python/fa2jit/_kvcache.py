@@ -1,6 +1,6 @@
 """fa2jit.forward_with_kvcache: new queries against a KV cache, contiguous or paged (fa2_forward_with_kvcache),
 with FlashAttention's flash_attn_with_kvcache conventions. Needs torch: the cache lengths and the block table
-are int32 CUDA tensors, and appended keys are written into the cache with torch's indexing."""
+are int32 CUDA tensors. Appended keys and values are written into the cache by the library, before it attends."""
 
 import ctypes
 
@@ -25,21 +25,22 @@ def _int32_tensor(name, tensor, torch, rows, device):
     return tensor
 
 
-def _append(k_cache, v_cache, k, v, cache_seqlens, block_table, page_size, torch):
-    """Writes k, v [B, S_new, Hkv, D] at positions cache_seqlens[b] .. + S_new of each sequence's cache, in
-    stream order, and returns the lengths that include them."""
-    new = k.shape[1]
-    positions = cache_seqlens.long()[:, None] + torch.arange(new, device=k.device)[None, :]  # [B, S_new]
-    if block_table is None:
-        batch_index = torch.arange(k.shape[0], device=k.device)[:, None].expand_as(positions)
-        k_cache[batch_index, positions] = k
-        v_cache[batch_index, positions] = v
-    else:
-        pages = torch.gather(block_table.long(), 1, torch.div(positions, page_size, rounding_mode="floor"))
-        rows = positions % page_size
-        k_cache[pages, rows] = k
-        v_cache[pages, rows] = v
-    return cache_seqlens + new
+def _append_args(args, k, v, qv, batch, heads_kv, head_dim, cache_seqlens):
+    """Fills the appended rows' fields of `args` from k, v [B, S_new, Hkv, D] (the library writes them)."""
+    kv_new, vv_new = _tensors.view("k", k), _tensors.view("v", v)
+    (k_batch, seqlen_new, k_heads, k_dim), k_strides = _args.dims("k", kv_new, "bshd")
+    v_dims, v_strides = _args.dims("v", vv_new, "bshd")
+    if (k_batch, seqlen_new, k_heads, k_dim) != v_dims or (k_batch, k_heads, k_dim) != (batch, heads_kv, head_dim):
+        raise argument_error(f"k, v to append must both be [B={batch}, S_new, Hkv={heads_kv}, D={head_dim}], "
+                             f"got {kv_new.shape} and {vv_new.shape}")
+    _args.same("k", kv_new, qv, "the appended k")
+    _args.same("v", vv_new, qv, "the appended v")
+    if cache_seqlens is None:
+        raise argument_error("appending k, v needs cache_seqlens: where each sequence's new keys go")
+    args.k_new, args.v_new, args.seqlen_new = kv_new.ptr, vv_new.ptr, seqlen_new
+    for tensor, values in (("k", k_strides), ("v", v_strides)):
+        for part, stride in zip(_args.PARTS, values):
+            setattr(args, f"{tensor}_new_{part}_stride", stride)
 
 
 def _check_values(cache_seqlens, block_table, seqlen_k, page_size, num_pages, torch):
@@ -126,18 +127,9 @@ def forward_with_kvcache(q, k_cache, v_cache, *, cache_seqlens=None, block_table
 
     with _args.on_device(qv):
         if k is not None:
-            if not isinstance(k, torch.Tensor) or not isinstance(v, torch.Tensor):
-                raise argument_error("k and v to append must be torch tensors")
-            if k.shape != v.shape or k.dim() != 4 or k.shape[0] != batch or k.shape[2:] != (heads_kv, head_dim):
-                raise argument_error(f"k, v to append must both be [B={batch}, S_new, Hkv={heads_kv}, D={head_dim}], "
-                                     f"got {tuple(k.shape)} and {tuple(v.shape)}")
-            if k.dtype != q.dtype or v.dtype != q.dtype:
-                raise argument_error(f"k, v to append are {k.dtype}, {v.dtype} but q is {q.dtype}")
-            if cache_seqlens is None:
-                raise argument_error("appending k, v needs cache_seqlens: where each sequence's new keys go")
+            _append_args(args, k, v, qv, batch, heads_kv, head_dim, cache_seqlens)
             if check_values:
-                _check_values(cache_seqlens + k.shape[1], block_table, seqlen_k, page_size, num_pages, torch)
-            cache_seqlens = _append(k_cache, v_cache, k, v, cache_seqlens, block_table, page_size, torch)
+                _check_values(cache_seqlens + args.seqlen_new, block_table, seqlen_k, page_size, num_pages, torch)
         elif check_values:
             _check_values(cache_seqlens, block_table, seqlen_k, page_size, num_pages, torch)
 

@@ -8,7 +8,7 @@ import ctypes
 import os
 import threading
 
-ABI_VERSION = 2  # FA2_ABI_VERSION of include/fa2jit/fa2jit.h this binding was written against
+ABI_VERSION = 3  # FA2_ABI_VERSION of include/fa2jit/fa2jit.h this binding was written against
 
 OK = 0
 ERROR_ARGUMENT = 1
@@ -123,6 +123,14 @@ class KvcacheArgs(ctypes.Structure):
         ("cu_seqlens_q", ctypes.c_void_p),
         ("cu_seqlens_k", ctypes.c_void_p),
         ("total_q", ctypes.c_int),
+        ("k_new", ctypes.c_void_p),
+        ("v_new", ctypes.c_void_p),
+        ("seqlen_new", ctypes.c_int),
+    ] + [
+        (f"{tensor}_new_{part}_stride", ctypes.c_int64)
+        for tensor in "kv"
+        for part in ("batch", "head", "row")
+    ] + [
         ("batch", ctypes.c_int),
         ("heads_q", ctypes.c_int),
         ("heads_kv", ctypes.c_int),

@@ -226,7 +226,7 @@ def test_c_rejects_a_wrong_struct_size(struct_name):
 
 def test_library_metadata():
     lib = loaded_library()
-    assert lib.fa2_abi_version() == _lib.ABI_VERSION == 2
+    assert lib.fa2_abi_version() == _lib.ABI_VERSION == 3
     assert fa2jit.library_version() == fa2jit.__version__
     for struct, size_function in _lib.STRUCTS.values():
         assert getattr(lib, size_function)() == ctypes.sizeof(struct)

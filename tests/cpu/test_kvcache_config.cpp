@@ -90,7 +90,8 @@ TEST_CASE("kvcache configs: names, hashes and the family's rules") {
   CHECK(split.name() == "fa2_kvc_mma_d128_bf16_causal_m16n64w4s3b2k16_sm90a");
   CHECK(split.hash() != config.hash());
   CHECK_FALSE(split == config);
-  CHECK(config.entry_points() == std::vector<std::string>{config.name(), config.name() + "_combine"});
+  CHECK(config.entry_points() ==
+        std::vector<std::string>{config.name(), config.name() + "_combine", config.name() + "_append"});
 
   split.splits = fa2::kMaxKeySplits + 1;
   CHECK(contains(split.validate().value_or(""), "splits 129"));
@@ -269,6 +270,47 @@ TEST_CASE("check_kvcache_args rejects each bad value, naming it") {
                  "cu_seqlens_k and cache_seqlens"));
   CHECK(contains(rejection([](auto& a) { a.cu_seqlens_q = static_cast<const int*>(fake_pointer(0x70002)); }),
                  "cu_seqlens_q"));
+  // Appended rows: both tensors, a count within the cache, lengths to place them after, no varlen keys.
+  const void* rows = fake_pointer(0x80000);
+  auto appending = [rows](fa2::KvcacheArgs& a) {
+    a.k_new = a.v_new = rows;
+    a.seqlen_new = 3;
+    a.k_new_strides = a.v_new_strides = fa2::bshd_strides(3, 8, 128);
+  };
+  fa2::KvcacheArgs append = valid_args();
+  appending(append);
+  CHECK_NOTHROW(fa2::check_kvcache_args(append));
+  CHECK(contains(rejection([&](auto& a) {
+                   appending(a);
+                   a.v_new = nullptr;
+                 }),
+                 "k_new is given but v_new is null"));
+  CHECK(contains(rejection([](auto& a) { a.seqlen_new = 2; }), "seqlen_new 2 is given without k_new"));
+  CHECK(contains(rejection([&](auto& a) {
+                   appending(a);
+                   a.seqlen_new = 0;
+                 }),
+                 "seqlen_new 0 must be in [1, seqlen_k 4096]"));
+  CHECK(contains(rejection([&](auto& a) {
+                   appending(a);
+                   a.seqlen_new = 4097;
+                 }),
+                 "seqlen_new 4097"));
+  CHECK(contains(rejection([&](auto& a) {
+                   appending(a);
+                   a.cache_seqlens = nullptr;
+                 }),
+                 "need cache_seqlens"));
+  CHECK(contains(rejection([&](auto& a) {
+                   appending(a);
+                   a.k_new = fake_pointer(0x80008);
+                 }),
+                 "k_new = 0x80008 is not 16-byte aligned"));
+  CHECK(contains(rejection([&](auto& a) {
+                   appending(a);
+                   a.v_new_strides.head = 100;
+                 }),
+                 "v_new head stride 100"));
   fa2::KvcacheArgs varlen = valid_args();
   varlen.block_table = nullptr;
   varlen.page_size = varlen.num_pages = 0;
@@ -303,6 +345,20 @@ TEST_CASE("C ABI: the kvcache's argument errors and layout") {
   a.page_size = 16;  // no block table
   CHECK(fa2_forward_with_kvcache(&a, nullptr) == FA2_ERROR_ARGUMENT);
   CHECK(contains(fa2_last_error(), "page_size 16 and num_pages 0"));
+  a.page_size = 0;
+  a.k_new = fake_pointer(0x20000);
+  a.seqlen_new = 1;
+  CHECK(fa2_forward_with_kvcache(&a, nullptr) == FA2_ERROR_ARGUMENT);
+  CHECK(contains(fa2_last_error(), "k_new is given but v_new is null"));
+  a.v_new = fake_pointer(0x30000);
+  a.cache_seqlens = static_cast<const int*>(fake_pointer(0x50000));
+  a.k_new_row_stride = 256;
+  a.v_new_row_stride = 255;
+  CHECK(fa2_forward_with_kvcache(&a, nullptr) == FA2_ERROR_ARGUMENT);
+  CHECK(contains(fa2_last_error(), "v_new row stride 255"));
+  a.k_new = a.v_new = nullptr;
+  a.seqlen_new = 0;
+  a.page_size = 16;
   char name[8];
   CHECK(fa2_kvcache_config_name(&a, nullptr, 8) == FA2_ERROR_ARGUMENT);
   CHECK(fa2_kvcache_config_name(&a, name, sizeof name) == FA2_ERROR_ARGUMENT);

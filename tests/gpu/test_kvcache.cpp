@@ -1,12 +1,14 @@
 // forward_with_kvcache() against the fp32 reference on fresh random inputs with poisoned outputs: decode and
 // chunked-prefill shapes over every head dim, both dtypes, causal on and off, GQA 1:1 to MQA, contiguous and
-// paged caches (every page size, shuffled pages), ragged cache lengths, split against unsplit,
-// and packed variable-length batches (varlen).
+// paged caches (every page size, shuffled pages), ragged cache lengths, split against unsplit, new keys
+// appended to the cache, and packed variable-length batches (varlen).
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include "api/checks.hpp"
@@ -249,6 +251,100 @@ TEST_CASE("kvcache: splits merge exactly, split and unsplit are equally accurate
       CHECK(far == 0);
       CHECK(lse_error <= 1e-6);
     }
+  }
+}
+
+TEST_CASE("kvcache append: new rows land exactly at cache_seqlens[b] + j and are attended as if already there") {
+  // Three sequences, three new rows each: one into an empty cache, one mid-cache, and one whose last new row
+  // falls past the capacity (not written; the attention is clamped there). Every byte of the cache but the
+  // written rows must be unchanged, and the output must equal, bitwise, a plain call over the cache holding
+  // those rows with the longer lengths (the same kernel over the same data).
+  const std::vector<int> lengths = {0, 120, 298};
+  const int batch = 3, heads_kv = 2, head_dim = 128, seqlen_k = 300, seqlen_new = 3;
+  auto& cu = fa2::driver::api();
+  for (int page_size : {0, 16}) {
+    INFO("page_size ", page_size);
+    const fa2::ProblemShape shape = kvcache_shape(head_dim, DType::bf16, true, 8, heads_kv, seqlen_new, seqlen_k,
+                                                  page_size, Layout::bshd, batch);
+    fa2::KvcacheBuffers buffers(shape);
+    fa2::KvcacheArgs args = buffers.args(0);
+    args.tune_policy = fa2::TunePolicy::heuristic;
+    const int cache_rows = page_size > 0 ? buffers.num_pages() : batch;  // the leading dimension
+    const std::size_t cache_elements = static_cast<std::size_t>(cache_rows) * args.k_strides.batch;
+    auto download = [&](const void* from, std::size_t elements) {
+      std::vector<unsigned short> host(elements);
+      fa2::driver::check(cu.MemcpyDtoH(host.data(), reinterpret_cast<CUdeviceptr>(from), elements * 2),
+                         "cuMemcpyDtoH");
+      return host;
+    };
+    std::vector<unsigned short> expected_k = download(args.k_cache, cache_elements);
+    std::vector<unsigned short> expected_v = download(args.v_cache, cache_elements);
+    std::vector<int> table;
+    if (page_size > 0) {
+      table.resize(static_cast<std::size_t>(batch) * args.block_table_stride);
+      fa2::driver::check(cu.MemcpyDtoH(table.data(), reinterpret_cast<CUdeviceptr>(args.block_table),
+                                       table.size() * sizeof(int)),
+                         "cuMemcpyDtoH");
+    }
+
+    // New rows [batch, seqlen_new, heads_kv, head_dim], random bf16 in [-1, 1).
+    const fa2::Strides new_strides = fa2::bshd_strides(seqlen_new, heads_kv, head_dim);
+    std::mt19937 random(77 + page_size);
+    std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+    auto bf16 = [&] {
+      const float value = uniform(random);
+      unsigned bits;
+      std::memcpy(&bits, &value, 4);
+      return static_cast<unsigned short>(bits >> 16);
+    };
+    std::vector<unsigned short> k_new(static_cast<std::size_t>(batch) * new_strides.batch), v_new(k_new.size());
+    for (std::size_t i = 0; i < k_new.size(); ++i) k_new[i] = bf16(), v_new[i] = bf16();
+    fa2::DeviceBuffer k_new_device(k_new.size() * 2), v_new_device(v_new.size() * 2);
+    fa2::driver::check(cu.MemcpyHtoD(k_new_device.address(), k_new.data(), k_new.size() * 2), "cuMemcpyHtoD");
+    fa2::driver::check(cu.MemcpyHtoD(v_new_device.address(), v_new.data(), v_new.size() * 2), "cuMemcpyHtoD");
+    for (int b = 0; b < batch; ++b)
+      for (int j = 0; j < seqlen_new; ++j) {
+        const int position = lengths[b] + j;
+        if (position >= seqlen_k) continue;
+        const long long row = page_size > 0 ? table[b * args.block_table_stride + position / page_size] *
+                                                      args.k_strides.batch +
+                                                  (position % page_size) * args.k_strides.row
+                                            : b * args.k_strides.batch + position * args.k_strides.row;
+        for (int h = 0; h < heads_kv; ++h)
+          for (int d = 0; d < head_dim; ++d) {
+            const long long from = b * new_strides.batch + j * new_strides.row + h * new_strides.head + d;
+            expected_k[row + h * args.k_strides.head + d] = k_new[from];
+            expected_v[row + h * args.v_strides.head + d] = v_new[from];
+          }
+      }
+
+    fa2::DeviceBuffer seqlens(batch * sizeof(int));
+    upload(seqlens, lengths);
+    args.cache_seqlens = static_cast<const int*>(seqlens.get());
+    args.k_new = k_new_device.get();
+    args.v_new = v_new_device.get();
+    args.seqlen_new = seqlen_new;
+    args.k_new_strides = args.v_new_strides = new_strides;
+    fa2::forward_with_kvcache(args);
+    synchronize();
+    CHECK(download(args.k_cache, cache_elements) == expected_k);
+    CHECK(download(args.v_cache, cache_elements) == expected_v);
+    const auto appended_o = buffers.contiguous().o().download<unsigned short>();
+    const auto appended_lse = buffers.contiguous().lse().download<float>();
+    CHECK(std::count(appended_o.begin(), appended_o.end(), fa2::ProblemBuffers::kPoison16) == 0);
+
+    // The same attention with the rows already in place and the lengths that count them.
+    std::vector<int> longer(lengths);
+    for (int& length : longer) length = std::min(length + seqlen_new, seqlen_k);
+    upload(seqlens, longer);
+    buffers.contiguous().poison_outputs();
+    args.k_new = args.v_new = nullptr;
+    args.seqlen_new = 0;
+    fa2::forward_with_kvcache(args);
+    synchronize();
+    CHECK(buffers.contiguous().o().download<unsigned short>() == appended_o);
+    CHECK(buffers.contiguous().lse().download<float>() == appended_lse);
+    MESSAGE(fmt::format("append page{}: cache rows and output as expected", page_size));
   }
 }
 

@@ -8,6 +8,8 @@ namespace fa2 {
 constexpr int kKvcCombineWarps = 4;
 // The most key splits a launch may use (the combine kernel keeps one weight per split in registers).
 constexpr int kKvcMaxSplits = 128;
+// The append kernel: one thread per 16-byte chunk of a new K row and the same chunk of its V row.
+constexpr int kKvcAppendThreads = 128;
 
 struct KvcParams {
   const void* q;  // [batch, seqlen_q, heads_q, head_dim] through the strides below (16-bit)
@@ -28,6 +30,13 @@ struct KvcParams {
   const int* cu_seqlens_q;
   const int* cu_seqlens_k;
   int total_q;
+  // Keys and values appended before attending (null when none; see KvcacheArgs::k_new): the append kernel
+  // writes row j of sequence b at cache row cache_seqlens[b] + j, and the attention sees seqlen_new more keys.
+  const void* k_new;
+  const void* v_new;
+  long long k_new_batch_stride, k_new_head_stride, k_new_row_stride;
+  long long v_new_batch_stride, v_new_head_stride, v_new_row_stride;
+  int seqlen_new;
   int block_table_stride;
   int page_size;
   int page_shift;  // log2(page_size)

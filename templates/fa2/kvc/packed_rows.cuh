@@ -37,7 +37,7 @@ struct KvcBlock {
     rows_valid = packed_rows - m0 < Cfg::kBlockM ? packed_rows - m0 : Cfg::kBlockM;
     // A cache length past the cache's capacity is clamped to it (the host cannot see device values).
     int keys = params.cu_seqlens_k != nullptr  ? params.cu_seqlens_k[batch + 1] - params.cu_seqlens_k[batch]
-               : params.cache_seqlens != nullptr ? params.cache_seqlens[batch]
+               : params.cache_seqlens != nullptr ? params.cache_seqlens[batch] + params.seqlen_new
                                                  : params.seqlen_k;
     seqlen_k = keys < 0 ? 0 : (keys > params.seqlen_k ? params.seqlen_k : keys);
 
