@@ -30,7 +30,16 @@ const SearchSpace& search_space(Family family, Scheme scheme) {
       /*blocks_per_sm*/ {1, 2},
       /*splits*/ {0, 1, 16},
   };
-  if (family == Family::kvc) return kvcache;
+  // KV cache, chunked prefill on sm_90a: the forward's wgmma tiles (two warpgroups, 64 or 128 keys).
+  static const SearchSpace kvcache_wgmma{
+      /*block_m*/ {128},
+      /*block_n*/ {64, 128},
+      /*warps*/ {8},
+      /*stages*/ {2},
+      /*blocks_per_sm*/ {1, 2},
+      /*splits*/ {0},
+  };
+  if (family == Family::kvc) return scheme == Scheme::wgmma ? kvcache_wgmma : kvcache;
   // mma_sync: 16 or 32 query rows per warp (block_m / warps), K/V tiles of 32..128 keys, 1..3 stages.
   static const SearchSpace mma_sync{
       /*block_m*/ {64, 128, 256},
@@ -75,6 +84,8 @@ std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim) {
   // on a GPU: it compiles (with fewer spills) but has not been measured or checked there yet.
   if (family == Family::bwd && arch == Arch::sm_90a && (head_dim == 64 || head_dim == 128 || head_dim == 256))
     return {Scheme::wgmma, Scheme::mma_sync};
+  // The KV cache's wgmma scheme is for chunked prefill (128-row blocks); decode classes measure it and lose.
+  if (family == Family::kvc && arch == Arch::sm_90a && head_dim % 64 == 0) return {Scheme::mma_sync, Scheme::wgmma};
   return {Scheme::mma_sync};
 }
 

@@ -17,7 +17,8 @@ KernelModule KernelModule::load(const TileConfig& config, const std::vector<char
   driver::check(driver::api().OccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, loaded.main(), config.threads(),
                                                                          config.smem_bytes()),
                 "cuOccupancyMaxActiveBlocksPerMultiprocessor");
-  loaded.resident_blocks = per_sm * context_device(driver::current_context()).info.sm_count;
+  loaded.sm_count = context_device(driver::current_context()).info.sm_count;
+  loaded.resident_blocks = per_sm * loaded.sm_count;
   return loaded;
 }
 

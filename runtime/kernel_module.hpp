@@ -16,6 +16,7 @@ struct KernelModule {
   Module module;
   std::vector<CUfunction> functions;  // config.entry_points(), in order: the main kernel first
   int resident_blocks = 0;            // main kernel blocks resident on the whole device at once (SMs x per SM)
+  int sm_count = 0;                   // SMs of the device the module was loaded on
 
   // Loads `cubin` (compiled from `config`), looks up its entry points and raises the main kernel's dynamic
   // shared memory limit to what the config needs. Throws fa2::Error(Stage::Driver) on any failure.

@@ -98,9 +98,24 @@ TEST_CASE("kvcache configs: names, hashes and the family's rules") {
   TileConfig forward = fa2::default_config(Family::fwd, 128, DType::bf16, true, Arch::sm_90a);
   forward.splits = 4;
   CHECK(contains(forward.validate().value_or(""), "kvc family only"));
-  TileConfig wgmma = config;
+  // wgmma (chunked prefill on sm_90a): a warpgroup per 64 rows, every key of a tile, head dims of whole pages.
+  TileConfig wgmma = kvcache(128, 128, 64, 8);
   wgmma.scheme = Scheme::wgmma;
-  CHECK(contains(wgmma.validate().value_or(""), "mma_sync only"));
+  wgmma.stages = 2;
+  CHECK_FALSE(wgmma.validate().has_value());
+  CHECK(wgmma.name() == "fa2_kvc_wgmma_d128_bf16_causal_m128n64w8s2b2_sm90a");
+  TileConfig decode_rows = config;
+  decode_rows.scheme = Scheme::wgmma;
+  CHECK(contains(decode_rows.validate().value_or(""), "block_m a multiple of 64 and warps = block_m / 16"));
+  TileConfig on_ampere = wgmma;
+  on_ampere.arch = Arch::sm_80;
+  CHECK(contains(on_ampere.validate().value_or(""), "needs arch sm_90a"));
+  TileConfig d96 = wgmma;
+  d96.head_dim = 96;
+  CHECK(contains(d96.validate().value_or(""), "head_dim a multiple of 64"));
+  TileConfig overlap = wgmma;
+  overlap.scheme = Scheme::wgmma_overlap;
+  CHECK(contains(overlap.validate().value_or(""), "schemes mma_sync and wgmma"));
   // 64 rows are four row warps: with four warps no key warps are left over for a fifth.
   CHECK(contains(kvcache(128, 128, 64, 4).validate().value_or(""), "row warps"));
   // Four key warps of 16 keys need 64 keys per tile at least.
@@ -118,11 +133,14 @@ TEST_CASE("kvcache defaults: valid on every arch and head dim, one or two blocks
       CHECK(c.family == Family::kvc);
       CHECK(c.scheme == Scheme::mma_sync);
       CHECK(c.splits == 0);
-      // Chunked prefill (hundreds of packed rows) gets 64-row blocks, still valid.
+      // Chunked prefill (hundreds of packed rows) gets 64-row mma.sync blocks, or on sm_90a at head dims of
+      // whole swizzle pages 128-row wgmma blocks; valid either way.
       const TileConfig prefill = fa2::default_config(Family::kvc, d, DType::fp16, false, arch, false, 512);
       CAPTURE(prefill.name());
       CHECK_FALSE(prefill.validate().has_value());
-      CHECK(prefill.block_m == 64);
+      const bool hopper = arch == Arch::sm_90a && d % 64 == 0;
+      CHECK(prefill.scheme == (hopper ? Scheme::wgmma : Scheme::mma_sync));
+      CHECK(prefill.block_m == (hopper ? 128 : 64));
     }
 }
 
@@ -133,8 +151,10 @@ TEST_CASE("kvcache default: decode tiles for a few packed rows, chunked-prefill 
   CHECK(block_m(0) == 16);
   CHECK(block_m(8) == 16);   // seqlen_q 1, GQA 8:1
   CHECK(block_m(32) == 16);  // seqlen_q 4, GQA 8:1
-  CHECK(block_m(64) == 64);  // seqlen_q 16, GQA 4:1
-  CHECK(block_m(4096) == 64);
+  CHECK(block_m(64) == 128);  // seqlen_q 16, GQA 4:1: the wgmma prefill tiles
+  CHECK(block_m(4096) == 128);
+  CHECK(fa2::default_config(Family::kvc, 96, DType::bf16, true, Arch::sm_90a, false, 64).block_m == 64);
+  CHECK(fa2::default_config(Family::kvc, 128, DType::bf16, true, Arch::sm_80, false, 64).block_m == 64);
   // The class carries the hint: seqlen_q bucket x query heads per KV head, kvc only.
   fa2::ProblemShape shape;
   shape.family = Family::kvc;
@@ -150,27 +170,53 @@ TEST_CASE("kvcache default: decode tiles for a few packed rows, chunked-prefill 
   CHECK(fa2::ProblemClass::of(shape).packed_rows() == 0);
 }
 
-TEST_CASE("kvcache splits: given, tuned, or the fewest that fill the GPU") {
+TEST_CASE("kvcache splits: given, tuned, one block per SM, or the fewest that fill the GPU") {
   fa2::KvcacheArgs args = valid_args();
   args.batch = 1;
   args.seqlen_k = 32768;  // 512 tiles of 64 keys
   // 8 blocks (one per KV head) on 264 resident slots: split until the grid fills them.
-  const int heuristic = fa2::kvc_splits(args, 16, 64, 0, 264);
+  const int heuristic = fa2::kvc_splits(args, 16, 64, 0, 264, 0);
   CHECK(heuristic >= 20);
   CHECK(heuristic <= 33);
-  CHECK(fa2::kvc_splits(args, 16, 64, 5, 264) == 5);   // the tuned choice
+  CHECK(fa2::kvc_splits(args, 16, 64, 5, 264, 132) == 5);   // the tuned choice
   args.num_splits = 3;
-  CHECK(fa2::kvc_splits(args, 16, 64, 5, 264) == 3);   // the caller's, over the tuned one
+  CHECK(fa2::kvc_splits(args, 16, 64, 5, 264, 132) == 3);   // the caller's, over the tuned one
   args.num_splits = 0;
   args.batch = 64;  // 512 blocks: more than resident, no split
-  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264) == 1);
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 0) == 1);
   args.batch = 1;
   args.seqlen_k = 100;  // two tiles: never more splits than tiles
-  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264) == 2);
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 0) == 2);
   args.num_splits = 50;
-  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264) == 2);
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 0) == 2);
   args.num_splits = 0;
-  CHECK(fa2::kvc_splits(args, 16, 64, 0, 0) == 1);  // residency unknown: no split
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 0, 0) == 1);  // residency unknown: no split
+  // With the SM count, decode tiles on a contiguous cache: one block per SM where that leaves at most a
+  // quarter of the SMs idle, the measured best at every batch of bench/NOTES.md's sweep (132 SMs, 8 KV heads).
+  args.block_table = nullptr;
+  args.seqlen_k = 131072;
+  const std::pair<int, int> batch_splits[] = {{1, 16}, {2, 8}, {4, 4}, {8, 2}, {16, 1}};
+  for (auto [batch, splits] : batch_splits) {
+    args.batch = batch;
+    CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 132) == splits);
+  }
+  // Paged, or prefill tiles: the resident slots decide, as without the count.
+  args.batch = 1;
+  CHECK(fa2::kvc_splits(args, 64, 64, 0, 264, 132) == fa2::kvc_splits(args, 64, 64, 0, 264, 0));
+  args.block_table = valid_args().block_table;
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 132) == fa2::kvc_splits(args, 16, 64, 0, 264, 0));
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 132) > 16);
+  args.block_table = nullptr;
+  args.batch = 9;  // 72 blocks: one per SM leaves 45% idle, so the resident slots decide, as without the count
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 132) > 1);
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 132) == fa2::kvc_splits(args, 16, 64, 0, 264, 0));
+  args.batch = 1;
+  args.heads_kv = 1;  // one block: as many splits as allowed
+  args.heads_q = 8;
+  CHECK(fa2::kvc_splits(args, 16, 64, 0, 264, 132) == 128);
+  args.heads_q = 32;
+  args.heads_kv = 8;
+  args.seqlen_k = 100;
 
   CHECK(fa2::kvc_workspace_layout(args, 1).bytes == 0);
   const fa2::KvcWorkspaceLayout layout = fa2::kvc_workspace_layout(args, 4);
@@ -200,7 +246,9 @@ TEST_CASE("kvcache classes: keys bucket the query rows from 1, and the search sp
   chunk.seqlen_q = 5;
   CHECK(fa2::ProblemClass::of(chunk).key() == "kvc bf16 d128 causal gqa4 bshd q8 k131072 bh256");
 
-  CHECK(fa2::tuned_schemes(Family::kvc, Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::mma_sync});
+  CHECK(fa2::tuned_schemes(Family::kvc, Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::mma_sync, Scheme::wgmma});
+  CHECK(fa2::tuned_schemes(Family::kvc, Arch::sm_90a, 96) == std::vector<Scheme>{Scheme::mma_sync});
+  CHECK(fa2::tuned_schemes(Family::kvc, Arch::sm_80, 128) == std::vector<Scheme>{Scheme::mma_sync});
   std::set<int> splits, block_m;
   for (const TileConfig& c : fa2::buildable_configs(problem, Arch::sm_90a)) {
     CHECK(c.family == Family::kvc);
@@ -208,7 +256,7 @@ TEST_CASE("kvcache classes: keys bucket the query rows from 1, and the search sp
     block_m.insert(c.block_m);
   }
   CHECK(splits == std::set<int>{0, 1, 16});
-  CHECK(block_m == std::set<int>{16, 64});
+  CHECK(block_m == std::set<int>{16, 64, 128});
 }
 
 TEST_CASE("kvcache emission matches the committed golden file byte for byte") {
@@ -231,9 +279,10 @@ TEST_CASE("every default kvcache config compiles for sm_80 and sm_90a within the
       configs.push_back(fa2::default_config(Family::kvc, d, DType::bf16, true, arch));
       configs.push_back(fa2::default_config(Family::kvc, d, DType::fp16, false, arch));
     }
-  // The chunked-prefill defaults (four row warps) at both ends of the head dims.
-  for (int d : {64, 128, 256})
-    configs.push_back(fa2::default_config(Family::kvc, d, DType::bf16, true, Arch::sm_90a, false, 1024));
+  // The chunked-prefill defaults (wgmma on sm_90a, four row warps elsewhere) over the head dims.
+  for (Arch arch : {Arch::sm_80, Arch::sm_90a})
+    for (int d : {64, 96, 128, 192, 256})
+      configs.push_back(fa2::default_config(Family::kvc, d, DType::bf16, true, arch, false, 1024));
   fa2::testing::check_compiles_within_spill_limit(configs);
 }
 

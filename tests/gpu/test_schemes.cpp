@@ -155,3 +155,61 @@ TEST_CASE("non-default backward configs match the reference on odd shapes") {
         }
       }
 }
+
+TEST_CASE("non-default kvcache configs match the reference on odd shapes") {
+  // The chunked-prefill wgmma scheme beyond its defaults (128-key tiles, one stage, one block per SM, d192,
+  // fp16, forced splits) and the mma.sync prefill tiles, on contiguous and paged caches, GQA 4:1 and MQA.
+  auto kvcache = [](int head_dim, fa2::Scheme scheme, int block_m, int block_n, int warps, int stages,
+                    int blocks_per_sm, int splits, fa2::DType dtype) {
+    fa2::TileConfig c = fa2::default_config(fa2::Family::kvc, head_dim, dtype, false, fa2::Arch::sm_90a);
+    c.scheme = scheme;
+    c.block_m = block_m;
+    c.block_n = block_n;
+    c.warps = warps;
+    c.stages = stages;
+    c.blocks_per_sm = blocks_per_sm;
+    c.splits = splits;
+    return c;
+  };
+  const std::vector<fa2::TileConfig> configs = {
+      kvcache(128, fa2::Scheme::wgmma, 128, 128, 8, 2, 1, 0, fa2::DType::bf16),
+      kvcache(64, fa2::Scheme::wgmma, 128, 64, 8, 1, 2, 3, fa2::DType::fp16),
+      kvcache(192, fa2::Scheme::wgmma, 128, 64, 8, 2, 1, 0, fa2::DType::bf16),
+      kvcache(256, fa2::Scheme::wgmma, 64, 64, 4, 2, 1, 1, fa2::DType::bf16),
+      kvcache(128, fa2::Scheme::mma_sync, 64, 128, 4, 2, 1, 0, fa2::DType::bf16),
+  };
+  struct Case {
+    int seqlen_q, seqlen_k, heads_q, heads_kv, page_size;
+  };
+  const std::vector<Case> cases = {{300, 777, 8, 2, 0}, {77, 1000, 8, 2, 16}, {129, 129, 4, 1, 64}, {1, 200, 8, 2, 0}};
+  fa2::TimingOptions once;
+  once.warmup = 1;
+  once.repeats = 1;
+  once.min_repeats = 1;
+  for (fa2::TileConfig c : configs)
+    for (bool causal : {false, true}) {
+      c.causal = causal;
+      REQUIRE_FALSE(c.validate().has_value());
+      const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
+      for (const Case& k : cases) {
+        fa2::ProblemShape shape;
+        shape.family = fa2::Family::kvc;
+        shape.head_dim = c.head_dim;
+        shape.dtype = c.dtype;
+        shape.causal = causal;
+        shape.batch = 2;
+        shape.heads_q = k.heads_q;
+        shape.heads_kv = k.heads_kv;
+        shape.seqlen_q = k.seqlen_q;
+        shape.seqlen_k = k.seqlen_k;
+        shape.page_size = k.page_size;
+        const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
+        const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources, *bench,
+                                                       once, /*allow_spills*/ true);
+        INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
+        CHECK(m.status == fa2::MeasurementStatus::ok);
+        CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
+        MESSAGE(fmt::format("{} on {}: O {:.2e}", c.name(), shape.describe(), m.o_rel_error));
+      }
+    }
+}

@@ -21,37 +21,9 @@
 #include "fa2/smem_tile.cuh"
 #include "fa2/tile_copy.cuh"
 #include "fa2/wgmma.cuh"
+#include "fa2/wgmma_attention.cuh"
 
 namespace fa2 {
-
-template <int kRows, int kCols>
-__device__ __forceinline__ void fence_registers(float (&values)[kRows][kCols]) {
-#pragma unroll
-  for (int i = 0; i < kRows; ++i)
-#pragma unroll
-    for (int j = 0; j < kCols; ++j) register_fence(values[i][j]);
-}
-
-// S = Q K^T for the warpgroup's 64 rows against one K tile: head_dim / 16 wgmma k-steps.
-template <class Cfg>
-__device__ __forceinline__ void wgmma_scores(float (&s)[Cfg::kNTiles][4], unsigned q_rows, unsigned k_tile) {
-#pragma unroll
-  for (int k16 = 0; k16 < Cfg::kHeadDim / 16; ++k16) {
-    const unsigned page = k16 / 4, step = (k16 % 4) * 32;
-    Wgmma<Cfg::kBlockN, Cfg::kBf16>::ss(s, kmajor_descriptor(q_rows + page * Cfg::kBlockM * 128 + step),
-                                        kmajor_descriptor(k_tile + page * Cfg::kBlockN * 128 + step), k16 > 0);
-  }
-}
-
-// O += P V: P (16-bit) from registers in the mma A layout, V N-major from shared memory.
-template <class Cfg>
-__device__ __forceinline__ void wgmma_output(float (&o)[Cfg::kDTiles][4], const unsigned (&p)[Cfg::kBlockN / 16][4],
-                                             unsigned v_tile) {
-#pragma unroll
-  for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16)
-    Wgmma<Cfg::kHeadDim, Cfg::kBf16>::rs(o, p[k16], nmajor_descriptor(v_tile + k16 * 16 * 128, Cfg::kBlockN * 128),
-                                         1);
-}
 
 template <class Cfg, bool kOverlap>
 __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {

@@ -42,22 +42,6 @@ __device__ __forceinline__ void accumulate_pv(float (&o)[1][Cfg::kDTiles][4], co
   }
 }
 
-// Hides the scores of keys the warp's rows must not see: past the sequence, or (causal) past a row's diagonal.
-template <class Cfg>
-__device__ __forceinline__ void mask_packed_scores(float (&s)[1][Cfg::kNTiles][4], const KvcBlock<Cfg>& block,
-                                                   int row0, int col0, int lane) {
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int query = block.query_of(block.m0 + row0 + lane / 4 + 8 * h);
-    const int end = Cfg::kCausal ? min(block.seqlen_k, query + 1 + block.seqlen_k - block.seqlen_q) : block.seqlen_k;
-#pragma unroll
-    for (int j = 0; j < Cfg::kNTiles; ++j)
-#pragma unroll
-      for (int e = 0; e < 2; ++e)
-        if (col0 + j * 8 + 2 * (lane % 4) + e >= end) s[0][j][2 * h + e] = negative_infinity();
-  }
-}
-
 template <class Cfg>
 __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;
@@ -78,30 +62,7 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   const int row0 = (warp % Cfg::kRowWarps) * 16;           // the warp's rows in the block
   const int key0 = (warp / Cfg::kRowWarps) * Cfg::kWarpKeys;  // the warp's keys in each tile
 
-  const unsigned short* k_head =
-      block.cache_head(params.k, params.k_batch_stride, params.k_row_stride, params.k_head_stride, params);
-  const unsigned short* v_head =
-      block.cache_head(params.v, params.v_batch_stride, params.v_row_stride, params.v_head_stride, params);
-  const int* pages = block.pages(params);
-  // Paged: the page ids of the next tile to copy, loaded one tile ahead (see load_page_ids).
-  using RowCopy = CacheRowCopy<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>;
-  int next_page_ids[RowCopy::kPerThread];
-  auto load_page_ids_of = [&](int tile) {
-    if (pages != nullptr && tile < block.tile_end)
-      load_page_ids<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(next_page_ids, pages, params.page_shift,
-                                                                tile * Cfg::kBlockN, block.seqlen_k - tile * Cfg::kBlockN,
-                                                                thread);
-  };
-  // Copies `tile` (whose page ids are in next_page_ids), then looks up the pages of tile + 1.
-  auto load_kv_tile = [&](int tile, int slot) {
-    const int n0 = tile * Cfg::kBlockN;
-    copy_kv_rows_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
-        smem_k + slot * KVTile::kBytes, smem_v + slot * KVTile::kBytes, k_head, v_head, params.k_row_stride,
-        params.v_row_stride, params.k_batch_stride, params.v_batch_stride, pages != nullptr, next_page_ids,
-        params.page_shift, n0, block.seqlen_k - n0, thread);
-    load_page_ids_of(tile + 1);
-  };
-  load_page_ids_of(block.tile_begin);
+  KvcTileStream<Cfg> kv(block, params, smem_k, smem_v, thread);
 
   // Prologue: Q, then the first kStages - 1 K/V tiles, one commit group each (Q rides in the first).
   copy_packed_q_async<Cfg>(smem_q, block, params, thread);
@@ -110,7 +71,7 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   } else {
 #pragma unroll
     for (int stage = 0; stage < kStages - 1; ++stage) {
-      if (block.tile_begin + stage < block.tile_end) load_kv_tile(block.tile_begin + stage, stage);
+      if (block.tile_begin + stage < block.tile_end) kv.load(block.tile_begin + stage, stage);
       cp_async_commit();
     }
   }
@@ -126,14 +87,14 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
     int slot = 0;
     if constexpr (kStages == 1) {
       __syncthreads();  // every warp is done with the previous tile
-      load_kv_tile(tile, 0);
+      kv.load(tile, 0);
       cp_async_commit();
       cp_async_wait<0>();
       __syncthreads();
     } else {
       cp_async_wait<kStages - 2>();  // this tile (and Q) have landed for this thread...
       __syncthreads();               // ...and for every thread; the slot of the previous tile is free again
-      if (tile + kStages - 1 < block.tile_end) load_kv_tile(tile + kStages - 1, (step + kStages - 1) % kStages);
+      if (tile + kStages - 1 < block.tile_end) kv.load(tile + kStages - 1, (step + kStages - 1) % kStages);
       cp_async_commit();  // always commit, so the group count per iteration stays fixed
       slot = step % kStages;
     }

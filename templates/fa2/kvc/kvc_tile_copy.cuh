@@ -100,4 +100,51 @@ __device__ __forceinline__ void copy_kv_rows_async(
   }
 }
 
+// The K/V tiles of a block's split, streamed into its stage slots (K in smem_k, V in smem_v, one tile each
+// per slot): cache rows of its (batch, KV head), contiguous or through the block table, with the page ids of
+// the next tile loaded a tile ahead. Shared by the mma.sync and the wgmma kernels.
+template <class Cfg>
+class KvcTileStream {
+ public:
+  using RowCopy = CacheRowCopy<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>;
+  using KVTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;
+
+  __device__ __forceinline__ KvcTileStream(const KvcBlock<Cfg>& block, const KvcParams& params, unsigned smem_k,
+                                           unsigned smem_v, int thread)
+      : block_(block), params_(params), smem_k_(smem_k), smem_v_(smem_v), thread_(thread) {
+    k_head_ = block.cache_head(params.k, params.k_batch_stride, params.k_row_stride, params.k_head_stride, params);
+    v_head_ = block.cache_head(params.v, params.v_batch_stride, params.v_row_stride, params.v_head_stride, params);
+    pages_ = block.pages(params);
+    load_page_ids_of(block.tile_begin);
+  }
+
+  // Starts the copy of `tile` (the next tile in order: its page ids were loaded by the previous call) into
+  // `slot`, then looks up the pages of tile + 1.
+  __device__ __forceinline__ void load(int tile, int slot) {
+    const int n0 = tile * Cfg::kBlockN;
+    copy_kv_rows_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
+        smem_k_ + slot * KVTile::kBytes, smem_v_ + slot * KVTile::kBytes, k_head_, v_head_, params_.k_row_stride,
+        params_.v_row_stride, params_.k_batch_stride, params_.v_batch_stride, pages_ != nullptr, next_page_ids_,
+        params_.page_shift, n0, block_.seqlen_k - n0, thread_);
+    load_page_ids_of(tile + 1);
+  }
+
+ private:
+  __device__ __forceinline__ void load_page_ids_of(int tile) {
+    if (pages_ != nullptr && tile < block_.tile_end)
+      load_page_ids<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(next_page_ids_, pages_, params_.page_shift,
+                                                                tile * Cfg::kBlockN,
+                                                                block_.seqlen_k - tile * Cfg::kBlockN, thread_);
+  }
+
+  const KvcBlock<Cfg>& block_;
+  const KvcParams& params_;
+  const unsigned smem_k_, smem_v_;
+  const int thread_;
+  const unsigned short* k_head_;
+  const unsigned short* v_head_;
+  const int* pages_;  // the sequence's block table row; null when the cache is contiguous
+  int next_page_ids_[RowCopy::kPerThread];
+};
+
 }  // namespace fa2

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "fa2/kvc/kvc_params.h"
+#include "fa2/ptx.cuh"
 
 namespace fa2 {
 
@@ -93,5 +94,21 @@ struct KvcBlock {
                : params.block_table + static_cast<long long>(batch) * params.block_table_stride;
   }
 };
+
+// Hides the scores of keys the warp's rows must not see: past the sequence, or (causal) past a row's diagonal.
+template <class Cfg>
+__device__ __forceinline__ void mask_packed_scores(float (&s)[1][Cfg::kNTiles][4], const KvcBlock<Cfg>& block,
+                                                   int row0, int col0, int lane) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int query = block.query_of(block.m0 + row0 + lane / 4 + 8 * h);
+    const int end = Cfg::kCausal ? min(block.seqlen_k, query + 1 + block.seqlen_k - block.seqlen_q) : block.seqlen_k;
+#pragma unroll
+    for (int j = 0; j < Cfg::kNTiles; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        if (col0 + j * 8 + 2 * (lane % 4) + e >= end) s[0][j][2 * h + e] = negative_infinity();
+  }
+}
 
 }  // namespace fa2
