@@ -1,19 +1,13 @@
-// The element types and GPU architectures fa2jit knows, with the facts of each arch that sizing a kernel
-// needs. The bottom of the layers: codegen, runtime, autotune and the API all speak these.
+// The facts of each arch that sizing a kernel needs, on top of the public DType and Arch. The bottom of
+// the internal layers: codegen, runtime, autotune and the API all speak these.
 #pragma once
 
 #include <optional>
-#include <string>
+
+#include "fa2jit/types.hpp"
 
 namespace fa2 {
 
-enum class DType { fp16, bf16 };
-enum class Arch { sm_80, sm_86, sm_89, sm_90a };
-
-const char* dtype_name(DType dtype);  // "fp16" | "bf16"
-const char* arch_name(Arch arch);     // "sm_80" ...
-std::optional<DType> parse_dtype(const std::string& text);
-std::optional<Arch> parse_arch(const std::string& text);
 // The arch of a device from its compute capability (e.g. 9.0 -> sm_90a), if fa2jit targets it.
 std::optional<Arch> arch_for_compute_capability(int major, int minor);
 int compute_capability(Arch arch);   // 80, 86, 89, 90

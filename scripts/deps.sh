@@ -5,12 +5,17 @@
 # The CUDA toolkit is not an apt package here (it comes from NVIDIA), so it is only checked.
 #   deps.sh          what the build and the test suites need
 #   deps.sh --fuzz   also clang with libFuzzer, for scripts/fuzz.sh only (gcc has no libFuzzer)
+#   deps.sh --package  also python3-venv where python3 cannot make a virtual environment with pip
+#                      (Debian splits ensurepip out), for scripts/package_check.sh only
 set -euo pipefail
 
 packages=(cmake make g++ libfmt-dev libcli11-dev libsqlite3-dev doctest-dev)
 # libclang-rt-dev holds libFuzzer and the sanitizer runtimes of the distribution's clang; clang only
 # recommends it, and apt-get below skips recommendations.
 [[ ${1:-} == --fuzz ]] && packages+=(clang libclang-rt-dev)
+if [[ ${1:-} == --package ]] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+  packages+=(python3-venv)
+fi
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then

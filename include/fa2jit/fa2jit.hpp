@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "codegen/tile_config.hpp"
-#include "common/attention_args.hpp"
-#include "common/error.hpp"
+#include "fa2jit/attention_args.hpp"
+#include "fa2jit/error.hpp"
+#include "fa2jit/tile_config.hpp"
 
 struct CUstream_st;  // CUstream without <cuda.h>
 

@@ -8,6 +8,8 @@ import ctypes
 import os
 import threading
 
+from . import _nvrtc
+
 ABI_VERSION = 3  # FA2_ABI_VERSION of include/fa2jit/fa2jit.h this binding was written against
 
 OK = 0
@@ -221,6 +223,19 @@ def _open(path):
     return lib
 
 
+def _open_finding_nvrtc(path):
+    """_open(path), preloading NVRTC from the nvidia wheel or a toolkit when the loader did not find it."""
+    try:
+        return _open(path)
+    except OSError as error:
+        missing = _nvrtc.missing_soname(error)
+        if missing is None:
+            raise
+        if _nvrtc.preload(*missing) is None:
+            raise Fa2Error(_nvrtc.missing_message(path, *missing)) from None
+        return _open(path)
+
+
 _lock = threading.Lock()
 _loaded = None  # (ctypes.CDLL, path) once loaded; failures are not remembered, so a fix takes effect
 
@@ -237,7 +252,7 @@ def library():
                 tried.append(f"{path} (no such file)")
                 continue
             try:
-                _loaded = (_open(path), path)
+                _loaded = (_open_finding_nvrtc(path), path)
                 return _loaded
             except (OSError, AttributeError) as error:
                 tried.append(f"{path} ({error})")
