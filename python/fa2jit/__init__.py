@@ -9,6 +9,8 @@
     o = fa2jit.forward_with_kvcache(q, k_cache, v_cache, cache_seqlens=lens, block_table=pages)  # decode
     o = fa2jit.varlen_forward(q, k, v, cu_q, cu_k, max_q, max_k, causal=True)  # packed [total, H, D] batches
 
+    from fa2jit import flash_attn_func, flash_attn_varlen_func, flash_attn_with_kvcache  # flash-attn's names
+
 Importing never needs the library, a GPU or torch; a call that needs them raises Fa2Error saying what
 is missing.
 """
@@ -18,6 +20,7 @@ from ._lib import (ERROR_ARGUMENT, ERROR_CACHE, ERROR_CODEGEN, ERROR_COMPILE, ER
 from . import _args, _lib
 from ._autograd import attention
 from ._backward import backward, backward_config_name
+from ._flash_attn import flash_attn_func, flash_attn_varlen_func, flash_attn_with_kvcache
 from ._forward import config_name, forward
 from ._kvcache import forward_with_kvcache
 from ._varlen import varlen_forward
@@ -25,6 +28,7 @@ from ._varlen import varlen_forward
 __version__ = "0.1.0"
 
 __all__ = ["attention", "forward", "backward", "forward_with_kvcache", "varlen_forward", "config_name", "backward_config_name", "library_version",
+           "flash_attn_func", "flash_attn_varlen_func", "flash_attn_with_kvcache",
            "Fa2Error", "LAYOUTS", "TUNE_POLICIES"] + [
     "OK", "ERROR_ARGUMENT", "ERROR_CONFIG", "ERROR_COMPILE", "ERROR_DRIVER", "ERROR_LAUNCH", "ERROR_CACHE",
     "ERROR_TUNE", "ERROR_CODEGEN", "ERROR_INTERNAL", "candidate_paths"]
