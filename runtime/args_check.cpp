@@ -146,8 +146,9 @@ void check_appended_rows(const Rules& rules, const KvcacheArgs& args) {
                              args.seqlen_new, args.seqlen_k));
   if (args.cache_seqlens == nullptr)
     rules.reject("k_new and v_new need cache_seqlens: each sequence's new rows go after its cache_seqlens[b] keys");
-  if (args.cu_seqlens_k != nullptr)
-    rules.reject("k_new and v_new cannot be appended to a variable-length (cu_seqlens_k) key batch");
+  if (args.cu_seqlens_k != nullptr || args.cu_seqlens_q != nullptr)
+    rules.reject("k_new and v_new cannot be appended in a variable-length batch (cu_seqlens_q or cu_seqlens_k): "
+                 "every sequence appends seqlen_new rows of a [batch, seqlen_new, heads_kv, head_dim] tensor");
   rules.strides(args.k_new_strides, "k_new", args.head_dim);
   rules.strides(args.v_new_strides, "v_new", args.head_dim);
 }

@@ -3,10 +3,10 @@
     from fa2jit import flash_attn_func, flash_attn_varlen_func, flash_attn_with_kvcache
 
 The arguments, their order and their defaults are flash-attn 2.6's. What fa2jit does not (yet) support
-(dropout, sliding windows, softcap, ALiBi, rotary embeddings, cache_batch_idx, cache_leftpad, the attention
-probabilities, the varlen backward, a paged varlen cache) raises Fa2Error naming the argument and its value:
-nothing is silently ignored. Everything else maps onto fa2jit.attention, fa2jit.varlen_forward and
-fa2jit.forward_with_kvcache."""
+(dropout, sliding windows other than the causal (-1, 0), softcap, ALiBi, rotary embeddings, cache_batch_idx,
+cache_leftpad, the attention probabilities, the varlen backward, a paged varlen cache) raises Fa2Error naming
+the argument and its value: nothing is silently ignored. Everything else maps onto fa2jit.attention,
+fa2jit.varlen_forward and fa2jit.forward_with_kvcache."""
 
 from . import _tensors
 from ._autograd import attention
@@ -19,10 +19,15 @@ def _unbounded(window_size):
     return window_size is None or (len(window_size) == 2 and all(int(w) == -1 for w in window_size))
 
 
+def _causal_window(window_size):
+    """flash-attn's causal mask is the window (-1, 0): it asks for causal=True, nothing more."""
+    return window_size is not None and len(window_size) == 2 and int(window_size[0]) == -1 and int(window_size[1]) == 0
+
+
 def _reject_unsupported(function, dropout_p=0.0, window_size=(-1, -1), softcap=0.0, alibi_slopes=None, **more):
     """Raises for the first argument fa2jit cannot honour; `more` maps further names to (value, supported)."""
     checks = [("dropout_p", dropout_p, dropout_p == 0.0, "dropout (issue 13) is not in fa2jit yet: pass 0.0"),
-              ("window_size", window_size, _unbounded(window_size),
+              ("window_size", window_size, _unbounded(window_size) or _causal_window(window_size),
                "sliding windows (issue 13) are not in fa2jit yet: pass (-1, -1)"),
               ("softcap", softcap, softcap == 0.0, "softcap (issue 13) is not in fa2jit yet: pass 0.0"),
               ("alibi_slopes", "a tensor" if alibi_slopes is not None else None, alibi_slopes is None,
@@ -39,6 +44,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, wi
     _reject_unsupported("flash_attn_func", dropout_p, window_size, softcap, alibi_slopes,
                         return_attn_probs=(return_attn_probs, not return_attn_probs,
                                            "fa2jit returns no attention probabilities: pass False"))
+    causal = causal or _causal_window(window_size)
     return attention(q, k, v, causal=causal, softmax_scale=softmax_scale, deterministic=deterministic)
 
 
@@ -58,6 +64,7 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
         raise argument_error("flash_attn_varlen_func: q, k or v requires grad, but fa2jit's varlen path has no "
                              "backward yet; call it under torch.no_grad(), or use flash_attn_func on padded "
                              "batches to train")
+    causal = causal or _causal_window(window_size)
     return varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal=causal,
                           softmax_scale=softmax_scale)
 
@@ -81,6 +88,7 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None
         if torch is None or not isinstance(q, torch.Tensor):
             raise argument_error("flash_attn_with_kvcache: q must be a torch tensor")
         cache_seqlens = torch.full((q.shape[0],), cache_seqlens, dtype=torch.int32, device=q.device)
+    causal = causal or _causal_window(window_size)
     return forward_with_kvcache(q, k_cache, v_cache, cache_seqlens=cache_seqlens, block_table=block_table, k=k, v=v,
                                 causal=causal, softmax_scale=softmax_scale, return_lse=return_softmax_lse,
                                 num_splits=num_splits)

@@ -67,6 +67,15 @@ def test_unsupported_arguments_are_named_errors(call, named):
     assert raised.value.status == fa2jit.ERROR_ARGUMENT
 
 
+def test_the_causal_window_is_accepted():
+    """flash-attn expresses causal as window_size=(-1, 0): that passes the checks (then fails on the fakes)."""
+    for call in (lambda: fa2jit.flash_attn_func(Q, K, V, window_size=(-1, 0)),
+                 lambda: fa2jit.flash_attn_with_kvcache(Q, K, V, window_size=(-1, 0))):
+        with pytest.raises(fa2jit.Fa2Error) as raised:
+            call()
+        assert "not supported" not in str(raised.value)
+
+
 def test_supported_defaults_pass_the_checks():
     """With every unsupported argument at its default the call gets past the checks (and then fails on the
     fake tensors, which is a different error)."""

@@ -352,6 +352,12 @@ TEST_CASE("check_kvcache_args rejects each bad value, naming it") {
                  "need cache_seqlens"));
   CHECK(contains(rejection([&](auto& a) {
                    appending(a);
+                   a.cu_seqlens_q = static_cast<const int*>(fake_pointer(0x70000));
+                   a.total_q = 10;
+                 }),
+                 "cannot be appended in a variable-length batch"));
+  CHECK(contains(rejection([&](auto& a) {
+                   appending(a);
                    a.k_new = fake_pointer(0x80008);
                  }),
                  "k_new = 0x80008 is not 16-byte aligned"));
