@@ -44,4 +44,19 @@ __device__ __forceinline__ void wgmma_wait() {
 // Keeps the compiler from moving reads or writes of an accumulator across a wgmma boundary.
 __device__ __forceinline__ void register_fence(float& value) { asm volatile("" : "+f"(value)::"memory"); }
 
+// register_fence on every accumulator of a [rows][cols] fragment array.
+template <int kRows, int kCols>
+__device__ __forceinline__ void fence_registers(float (&values)[kRows][kCols]) {
+#pragma unroll
+  for (int i = 0; i < kRows; ++i)
+#pragma unroll
+    for (int j = 0; j < kCols; ++j) register_fence(values[i][j]);
+}
+
+// Descriptors address 1024-byte swizzle atoms: a shared-memory address rounded up to the next atom (kernels
+// round their dynamic shared memory's base up, and the host reserves the slack).
+__device__ __forceinline__ unsigned swizzle_atom_aligned(unsigned address) {
+  return (address + kSwizzleAtomBytes - 1) & ~(kSwizzleAtomBytes - 1);
+}
+
 }  // namespace fa2

@@ -9,14 +9,6 @@
 
 namespace fa2 {
 
-template <int kRows, int kCols>
-__device__ __forceinline__ void fence_registers(float (&values)[kRows][kCols]) {
-#pragma unroll
-  for (int i = 0; i < kRows; ++i)
-#pragma unroll
-    for (int j = 0; j < kCols; ++j) register_fence(values[i][j]);
-}
-
 // S = Q K^T for the warpgroup's 64 rows against one K tile: head_dim / 16 wgmma k-steps.
 template <class Cfg>
 __device__ __forceinline__ void wgmma_scores(float (&s)[Cfg::kNTiles][4], unsigned q_rows, unsigned k_tile) {

@@ -36,7 +36,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
   // Descriptors address 1024-byte swizzle atoms: round the base up (the host reserves the slack).
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const unsigned raw = smem_address(smem_raw);
-  const unsigned smem_k = (raw + kSwizzleAtomBytes - 1) & ~(kSwizzleAtomBytes - 1);
+  const unsigned smem_k = swizzle_atom_aligned(raw);
   const unsigned smem_v = smem_k + KTile::kBytes;
   const unsigned smem_q = smem_v + KTile::kBytes;             // kStages Q slots
   const unsigned smem_do = smem_q + kStages * QTile::kBytes;  // kStages dO slots
@@ -81,8 +81,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
       wgmma_keys_by_queries<Cfg, kBlockM>(dp, smem_v + key_rows, dout);
       wgmma_commit();
       wgmma_wait<0>();
-      fence_accumulators(s);
-      fence_accumulators(dp);
+      fence_registers(s);
+      fence_registers(dp);
       softmax_gradient<Cfg, kBlockM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, /*col0*/ 0, params,
                                      lane);
       if constexpr (kSharedA) {
@@ -125,12 +125,12 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
     }
     wgmma_commit();
     wgmma_wait<1>();  // dQ is done; dV and dK may still run
-    fence_accumulators(dq[0]);
+    fence_registers(dq[0]);
     accumulate_dq<Cfg::kDeterministic, Dq, Cfg::kHeadDim>(block.dq_rows(params, step), dq, params.seqlen_q - m0,
                                                           block.semaphore(params, step), block.n_block, warp, lane);
     wgmma_wait<0>();  // dV and dK too: Q, dO, P^T and dS^T of this step may be overwritten
-    fence_accumulators(dk[0]);
-    fence_accumulators(dv[0]);
+    fence_registers(dk[0]);
+    fence_registers(dv[0]);
   }
   cp_async_wait<0>();  // no copy may still be landing when the block exits
 

@@ -32,7 +32,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
 
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const unsigned raw = smem_address(smem_raw);
-  const unsigned smem_k = (raw + kSwizzleAtomBytes - 1) & ~(kSwizzleAtomBytes - 1);
+  const unsigned smem_k = swizzle_atom_aligned(raw);
   const unsigned smem_v = smem_k + KTile::kBytes;
   const unsigned smem_q = smem_v + KTile::kBytes;             // kStages Q slots
   const unsigned smem_do = smem_q + kStages * QTile::kBytes;  // kStages dO slots
@@ -73,8 +73,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
       wgmma_keys_by_queries<Cfg, kHalfM>(dp, smem_v, dout + query0 * 128);
       wgmma_commit();
       wgmma_wait<0>();
-      fence_accumulators(s);
-      fence_accumulators(dp);
+      fence_registers(s);
+      fence_registers(dp);
       softmax_gradient<Cfg, kHalfM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, query0, params,
                                     lane);
       store_pairs<PTile, Cfg::kBf16, kHalfM>(smem_p, s, key_row, query0, lane);
@@ -106,15 +106,15 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
       } else {
         wgmma_wait<0>();
       }
-      fence_accumulators(dq[0]);
+      fence_registers(dq[0]);
       add_dq_fragments<Dq, Cfg::kHeadDim>(block.dq_rows(params, step) + half * 64 * Cfg::kHeadDim, dq,
                                           params.seqlen_q - m0 - half * 64, warp, lane);
     }
     pass_dq_turn<Cfg::kDeterministic>(semaphore);
     wgmma_wait<0>();  // dV and dK of this step are done: Q, dO, P^T and dS^T may be overwritten (the next
                       // step's barrier orders the warps)
-    fence_accumulators(dk[0]);
-    fence_accumulators(dv[0]);
+    fence_registers(dk[0]);
+    fence_registers(dv[0]);
   }
   cp_async_wait<0>();  // no copy may still be landing when the block exits
 

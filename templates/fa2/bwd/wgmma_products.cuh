@@ -12,14 +12,6 @@
 
 namespace fa2 {
 
-template <int kRows, int kCols>
-__device__ __forceinline__ void fence_accumulators(float (&values)[kRows][kCols]) {
-#pragma unroll
-  for (int i = 0; i < kRows; ++i)
-#pragma unroll
-    for (int j = 0; j < kCols; ++j) register_fence(values[i][j]);
-}
-
 // acc = A B^T over the head dim, both K-major in shared memory: A 64 rows of a key tile (K or V) starting at
 // `key_rows`, B kQueries rows of a query tile (Q or dO) starting at `query_rows` (both within the first
 // 64-column page of their tiles). Gives S^T or dP^T for those keys and queries.

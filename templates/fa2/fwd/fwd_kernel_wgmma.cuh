@@ -36,7 +36,7 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
   // Descriptors address 1024-byte swizzle atoms: round the base up (the host reserves the slack).
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const unsigned smem_raw_address = smem_address(smem_raw);
-  const unsigned smem_q = (smem_raw_address + kSwizzleAtomBytes - 1) & ~(kSwizzleAtomBytes - 1);
+  const unsigned smem_q = swizzle_atom_aligned(smem_raw_address);
   unsigned char* smem = smem_raw + (smem_q - smem_raw_address);
   const unsigned smem_k = smem_q + QTile::kBytes;
   const unsigned smem_v = smem_k + kStages * KVTile::kBytes;

@@ -63,18 +63,7 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   const int key0 = (warp / Cfg::kRowWarps) * Cfg::kWarpKeys;  // the warp's keys in each tile
 
   KvcTileStream<Cfg> kv(block, params, smem_k, smem_v, thread);
-
-  // Prologue: Q, then the first kStages - 1 K/V tiles, one commit group each (Q rides in the first).
-  copy_packed_q_async<Cfg>(smem_q, block, params, thread);
-  if constexpr (kStages == 1) {
-    cp_async_commit();
-  } else {
-#pragma unroll
-    for (int stage = 0; stage < kStages - 1; ++stage) {
-      if (block.tile_begin + stage < block.tile_end) kv.load(block.tile_begin + stage, stage);
-      cp_async_commit();
-    }
-  }
+  kv.start(smem_q);  // Q and the first kStages - 1 tiles in flight
 
   float o[1][Cfg::kDTiles][4];
   zero_accumulators(o);
@@ -83,21 +72,7 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   const int unmasked_end = block.unmasked_end(params);
 
   for (int tile = block.tile_begin; tile < block.tile_end; ++tile) {
-    const int step = tile - block.tile_begin;
-    int slot = 0;
-    if constexpr (kStages == 1) {
-      __syncthreads();  // every warp is done with the previous tile
-      kv.load(tile, 0);
-      cp_async_commit();
-      cp_async_wait<0>();
-      __syncthreads();
-    } else {
-      cp_async_wait<kStages - 2>();  // this tile (and Q) have landed for this thread...
-      __syncthreads();               // ...and for every thread; the slot of the previous tile is free again
-      if (tile + kStages - 1 < block.tile_end) kv.load(tile + kStages - 1, (step + kStages - 1) % kStages);
-      cp_async_commit();  // always commit, so the group count per iteration stays fixed
-      slot = step % kStages;
-    }
+    const int slot = kv.advance_to</*async proxy*/ false>(tile);
 
     float s[1][Cfg::kNTiles][4];
     zero_accumulators(s);

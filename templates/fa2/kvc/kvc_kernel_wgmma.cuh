@@ -30,7 +30,7 @@ __device__ __forceinline__ void kvc_kernel_wgmma(const KvcParams& params) {
   // Descriptors address 1024-byte swizzle atoms: round the base up (the host reserves the slack).
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const unsigned smem_raw_address = smem_address(smem_raw);
-  const unsigned smem_q = (smem_raw_address + kSwizzleAtomBytes - 1) & ~(kSwizzleAtomBytes - 1);
+  const unsigned smem_q = swizzle_atom_aligned(smem_raw_address);
   unsigned char* smem = smem_raw + (smem_q - smem_raw_address);
   const unsigned smem_k = smem_q + QTile::kBytes;             // kStages K slots
   const unsigned smem_v = smem_k + kStages * KVTile::kBytes;  // kStages V slots
@@ -46,17 +46,7 @@ __device__ __forceinline__ void kvc_kernel_wgmma(const KvcParams& params) {
   const unsigned q_rows = smem_q + (warp / 4) * 64 * 128;
 
   KvcTileStream<Cfg> kv(block, params, smem_k, smem_v, thread);
-  // Prologue: Q, then the first kStages - 1 K/V tiles, one commit group each (Q rides in the first).
-  copy_packed_q_async<Cfg>(smem_q, block, params, thread);
-  if constexpr (kStages == 1) {
-    cp_async_commit();
-  } else {
-#pragma unroll
-    for (int stage = 0; stage < kStages - 1; ++stage) {
-      if (block.tile_begin + stage < block.tile_end) kv.load(block.tile_begin + stage, stage);
-      cp_async_commit();
-    }
-  }
+  kv.start(smem_q);  // Q and the first kStages - 1 tiles in flight
 
   float o[1][Cfg::kDTiles][4];
   zero_accumulators(o);
@@ -65,23 +55,7 @@ __device__ __forceinline__ void kvc_kernel_wgmma(const KvcParams& params) {
   const int unmasked_end = block.unmasked_end(params);
 
   for (int tile = block.tile_begin; tile < block.tile_end; ++tile) {
-    const int step = tile - block.tile_begin;
-    int slot = 0;
-    if constexpr (kStages == 1) {
-      __syncthreads();  // every warpgroup is done with the previous tile
-      kv.load(tile, 0);
-      cp_async_commit();
-      cp_async_wait<0>();
-    } else {
-      cp_async_wait<kStages - 2>();  // this tile (and Q) have landed for this thread
-      slot = step % kStages;
-    }
-    fence_proxy_async();  // the landed copies are visible to wgmma (the async proxy)...
-    __syncthreads();      // ...of every warpgroup; the slot of the previous tile is free again
-    if constexpr (kStages > 1) {
-      if (tile + kStages - 1 < block.tile_end) kv.load(tile + kStages - 1, (step + kStages - 1) % kStages);
-      cp_async_commit();  // always commit, so the group count per iteration stays fixed
-    }
+    const int slot = kv.advance_to</*async proxy*/ true>(tile);
 
     float s[1][Cfg::kNTiles][4];
     wgmma_fence();

@@ -102,7 +102,8 @@ __device__ __forceinline__ void copy_kv_rows_async(
 
 // The K/V tiles of a block's split, streamed into its stage slots (K in smem_k, V in smem_v, one tile each
 // per slot): cache rows of its (batch, KV head), contiguous or through the block table, with the page ids of
-// the next tile loaded a tile ahead. Shared by the mma.sync and the wgmma kernels.
+// the next tile loaded a tile ahead. Shared by the mma.sync and the wgmma kernels: start() once, then
+// advance_to() each tile in order.
 template <class Cfg>
 class KvcTileStream {
  public:
@@ -118,6 +119,48 @@ class KvcTileStream {
     load_page_ids_of(block.tile_begin);
   }
 
+  // Prologue: the block's packed Q rows into smem_q, then the first kStages - 1 tiles, one commit group each
+  // (Q rides in the first).
+  __device__ __forceinline__ void start(unsigned smem_q) {
+    copy_packed_q_async<Cfg>(smem_q, block_, params_, thread_);
+    if constexpr (Cfg::kStages == 1) {
+      cp_async_commit();
+    } else {
+#pragma unroll
+      for (int stage = 0; stage < Cfg::kStages - 1; ++stage) {
+        if (block_.tile_begin + stage < block_.tile_end) load(block_.tile_begin + stage, stage);
+        cp_async_commit();
+      }
+    }
+  }
+
+  // Makes `tile` (and Q) resident for every thread and returns its slot; on return every thread is done with
+  // the previous tile, whose slot (kStages > 1) already takes the copy of tile + kStages - 1. kAsyncProxy:
+  // the tiles are read by wgmma (the async proxy), so the landed copies are fenced into it before the barrier.
+  template <bool kAsyncProxy>
+  __device__ __forceinline__ int advance_to(int tile) {
+    constexpr int kStages = Cfg::kStages;
+    const int step = tile - block_.tile_begin;
+    int slot = 0;
+    if constexpr (kStages == 1) {
+      __syncthreads();  // every thread is done with the previous tile
+      load(tile, 0);
+      cp_async_commit();
+      cp_async_wait<0>();
+    } else {
+      cp_async_wait<kStages - 2>();  // this tile (and Q) have landed for this thread...
+      slot = step % kStages;
+    }
+    if constexpr (kAsyncProxy) fence_proxy_async();
+    __syncthreads();  // ...and for every thread
+    if constexpr (kStages > 1) {
+      if (tile + kStages - 1 < block_.tile_end) load(tile + kStages - 1, (step + kStages - 1) % kStages);
+      cp_async_commit();  // always commit, so the group count per iteration stays fixed
+    }
+    return slot;
+  }
+
+ private:
   // Starts the copy of `tile` (the next tile in order: its page ids were loaded by the previous call) into
   // `slot`, then looks up the pages of tile + 1.
   __device__ __forceinline__ void load(int tile, int slot) {
@@ -129,7 +172,6 @@ class KvcTileStream {
     load_page_ids_of(tile + 1);
   }
 
- private:
   __device__ __forceinline__ void load_page_ids_of(int tile) {
     if (pages_ != nullptr && tile < block_.tile_end)
       load_page_ids<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(next_page_ids_, pages_, params_.page_shift,
