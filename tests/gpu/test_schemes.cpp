@@ -17,17 +17,54 @@
 
 namespace {
 
-fa2::TileConfig config(int head_dim, bool causal, int block_m, int block_n, int warps, int stages,
-                       fa2::Scheme scheme = fa2::Scheme::mma_sync, fa2::DType dtype = fa2::DType::bf16,
-                       int blocks_per_sm = 1) {
-  fa2::TileConfig c = fa2::default_config(head_dim, dtype, causal, fa2::Arch::sm_90a);
+// A family's sm_90a default at `head_dim` with other tiles (blocks_per_sm 0: the default's).
+fa2::TileConfig tiled(fa2::Family family, int head_dim, fa2::DType dtype, fa2::Scheme scheme, int block_m,
+                      int block_n, int warps, int stages, int blocks_per_sm = 0) {
+  fa2::TileConfig c = fa2::default_config(family, head_dim, dtype, false, fa2::Arch::sm_90a);
   c.scheme = scheme;
   c.block_m = block_m;
   c.block_n = block_n;
   c.warps = warps;
   c.stages = stages;
-  c.blocks_per_sm = blocks_per_sm;
+  if (blocks_per_sm > 0) c.blocks_per_sm = blocks_per_sm;
   return c;
+}
+
+fa2::TileConfig config(int head_dim, bool causal, int block_m, int block_n, int warps, int stages,
+                       fa2::Scheme scheme = fa2::Scheme::mma_sync, fa2::DType dtype = fa2::DType::bf16,
+                       int blocks_per_sm = 1) {
+  fa2::TileConfig c =
+      tiled(fa2::Family::fwd, head_dim, dtype, scheme, block_m, block_n, warps, stages, blocks_per_sm);
+  c.causal = causal;
+  return c;
+}
+
+// A problem of `c`'s family, head dim, dtype, mask and determinism: batch 2 and the given sizes.
+fa2::ProblemShape shape_of(const fa2::TileConfig& c, int seqlen_q, int seqlen_k, int heads_q = 8, int heads_kv = 2) {
+  fa2::ProblemShape shape;
+  shape.family = c.family;
+  shape.deterministic = c.deterministic;
+  shape.head_dim = c.head_dim;
+  shape.dtype = c.dtype;
+  shape.causal = c.causal;
+  shape.batch = 2;
+  shape.heads_q = heads_q;
+  shape.heads_kv = heads_kv;
+  shape.seqlen_q = seqlen_q;
+  shape.seqlen_k = seqlen_k;
+  return shape;
+}
+
+// The tuner's own check of the compiled `c` on `shape`: the reference comparison and one timed run.
+fa2::Measurement check_once(const fa2::TileConfig& c, const fa2::CompiledKernel& kernel,
+                            const fa2::ProblemShape& shape) {
+  fa2::TimingOptions once;
+  once.warmup = 1;
+  once.repeats = 1;
+  once.min_repeats = 1;
+  const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
+  return fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources, *bench, once,
+                             /*allow_spills*/ true);
 }
 
 }  // namespace
@@ -55,27 +92,13 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
   };
   // seqlens not multiples of any tile, both orders, fewer keys than one tile, GQA 4:1.
   const std::vector<std::pair<int, int>> seqlens = {{509, 509}, {300, 777}, {777, 300}, {65, 17}, {1, 200}};
-  fa2::TimingOptions once;
-  once.warmup = 1;
-  once.repeats = 1;
-  once.min_repeats = 1;
   for (fa2::TileConfig c : configs)
     for (bool causal : {false, true}) {
       c.causal = causal;
       const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
       for (auto [seqlen_q, seqlen_k] : seqlens) {
-        fa2::ProblemShape shape;
-        shape.head_dim = c.head_dim;
-        shape.dtype = c.dtype;
-        shape.causal = causal;
-        shape.batch = 2;
-        shape.heads_q = 8;
-        shape.heads_kv = 2;
-        shape.seqlen_q = seqlen_q;
-        shape.seqlen_k = seqlen_k;
-        const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
-        const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources, *bench,
-                                                       once, /*allow_spills*/ true);
+        const fa2::ProblemShape shape = shape_of(c, seqlen_q, seqlen_k);
+        const fa2::Measurement m = check_once(c, kernel, shape);
         INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
         CHECK(m.status == fa2::MeasurementStatus::ok);
         CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
@@ -107,13 +130,7 @@ TEST_CASE("non-default backward configs match the reference on odd shapes") {
   // query rows per step, mma_sync at 128 keys, each with atomics and the ordered dQ reduction.
   auto backward = [](int head_dim, fa2::Scheme scheme, int block_m, int block_n, int warps, int stages,
                      fa2::DType dtype) {
-    fa2::TileConfig c = fa2::default_config(fa2::Family::bwd, head_dim, dtype, false, fa2::Arch::sm_90a);
-    c.scheme = scheme;
-    c.block_m = block_m;
-    c.block_n = block_n;
-    c.warps = warps;
-    c.stages = stages;
-    return c;
+    return tiled(fa2::Family::bwd, head_dim, dtype, scheme, block_m, block_n, warps, stages);
   };
   const std::vector<fa2::TileConfig> configs = {
       backward(64, fa2::Scheme::wgmma_ss, 128, 128, 8, 2, fa2::DType::bf16),
@@ -124,10 +141,6 @@ TEST_CASE("non-default backward configs match the reference on odd shapes") {
       backward(64, fa2::Scheme::mma_sync, 128, 128, 8, 1, fa2::DType::fp16),
   };
   const std::vector<std::pair<int, int>> seqlens = {{509, 509}, {300, 777}, {777, 300}, {1, 200}};
-  fa2::TimingOptions once;
-  once.warmup = 1;
-  once.repeats = 1;
-  once.min_repeats = 1;
   for (fa2::TileConfig c : configs)
     for (bool causal : {false, true})
       for (bool deterministic : {false, true}) {
@@ -136,20 +149,8 @@ TEST_CASE("non-default backward configs match the reference on odd shapes") {
         REQUIRE_FALSE(c.validate().has_value());
         const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
         for (auto [seqlen_q, seqlen_k] : seqlens) {
-          fa2::ProblemShape shape;
-          shape.family = fa2::Family::bwd;
-          shape.deterministic = deterministic;
-          shape.head_dim = c.head_dim;
-          shape.dtype = c.dtype;
-          shape.causal = causal;
-          shape.batch = 2;
-          shape.heads_q = 8;
-          shape.heads_kv = 2;
-          shape.seqlen_q = seqlen_q;
-          shape.seqlen_k = seqlen_k;
-          const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
-          const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources,
-                                                         *bench, once, /*allow_spills*/ true);
+          const fa2::ProblemShape shape = shape_of(c, seqlen_q, seqlen_k);
+          const fa2::Measurement m = check_once(c, kernel, shape);
           INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
           CHECK(m.status == fa2::MeasurementStatus::ok);
         }
@@ -161,13 +162,8 @@ TEST_CASE("non-default kvcache configs match the reference on odd shapes") {
   // fp16, forced splits) and the mma.sync prefill tiles, on contiguous and paged caches, GQA 4:1 and MQA.
   auto kvcache = [](int head_dim, fa2::Scheme scheme, int block_m, int block_n, int warps, int stages,
                     int blocks_per_sm, int splits, fa2::DType dtype) {
-    fa2::TileConfig c = fa2::default_config(fa2::Family::kvc, head_dim, dtype, false, fa2::Arch::sm_90a);
-    c.scheme = scheme;
-    c.block_m = block_m;
-    c.block_n = block_n;
-    c.warps = warps;
-    c.stages = stages;
-    c.blocks_per_sm = blocks_per_sm;
+    fa2::TileConfig c =
+        tiled(fa2::Family::kvc, head_dim, dtype, scheme, block_m, block_n, warps, stages, blocks_per_sm);
     c.splits = splits;
     return c;
   };
@@ -182,30 +178,15 @@ TEST_CASE("non-default kvcache configs match the reference on odd shapes") {
     int seqlen_q, seqlen_k, heads_q, heads_kv, page_size;
   };
   const std::vector<Case> cases = {{300, 777, 8, 2, 0}, {77, 1000, 8, 2, 16}, {129, 129, 4, 1, 64}, {1, 200, 8, 2, 0}};
-  fa2::TimingOptions once;
-  once.warmup = 1;
-  once.repeats = 1;
-  once.min_repeats = 1;
   for (fa2::TileConfig c : configs)
     for (bool causal : {false, true}) {
       c.causal = causal;
       REQUIRE_FALSE(c.validate().has_value());
       const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
       for (const Case& k : cases) {
-        fa2::ProblemShape shape;
-        shape.family = fa2::Family::kvc;
-        shape.head_dim = c.head_dim;
-        shape.dtype = c.dtype;
-        shape.causal = causal;
-        shape.batch = 2;
-        shape.heads_q = k.heads_q;
-        shape.heads_kv = k.heads_kv;
-        shape.seqlen_q = k.seqlen_q;
-        shape.seqlen_k = k.seqlen_k;
+        fa2::ProblemShape shape = shape_of(c, k.seqlen_q, k.seqlen_k, k.heads_q, k.heads_kv);
         shape.page_size = k.page_size;
-        const std::unique_ptr<fa2::ProblemBench> bench = fa2::make_problem_bench(shape, 1);
-        const fa2::Measurement m = fa2::measure_config(c, fa2::cubin_key(c), kernel.cubin, kernel.resources, *bench,
-                                                       once, /*allow_spills*/ true);
+        const fa2::Measurement m = check_once(c, kernel, shape);
         INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
         CHECK(m.status == fa2::MeasurementStatus::ok);
         CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
