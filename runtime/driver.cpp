@@ -57,6 +57,8 @@ Api resolve_all(void* handle) {
   // The plain (not _ptsz/_ptds) variants: stream 0 means the legacy default stream, as it does for
   // a program built without per-thread default streams.
   resolve(handle, a.LaunchKernel, {"cuLaunchKernel"});
+  // Launch attributes (CUDA 12.0+): programmatic dependent launch of a split-KV combine.
+  resolve(handle, a.LaunchKernelEx, {"cuLaunchKernelEx"});
   resolve(handle, a.OccupancyMaxActiveBlocksPerMultiprocessor, {"cuOccupancyMaxActiveBlocksPerMultiprocessor"});
   resolve(handle, a.MemAlloc, {"cuMemAlloc_v2"});
   resolve(handle, a.MemFree, {"cuMemFree_v2"});

@@ -31,6 +31,7 @@ struct Api {
   decltype(&::cuFuncSetAttribute) FuncSetAttribute;
   decltype(&::cuFuncGetAttribute) FuncGetAttribute;
   decltype(&::cuLaunchKernel) LaunchKernel;
+  decltype(&::cuLaunchKernelEx) LaunchKernelEx;
   decltype(&::cuOccupancyMaxActiveBlocksPerMultiprocessor) OccupancyMaxActiveBlocksPerMultiprocessor;
   decltype(&::cuMemAlloc) MemAlloc;
   decltype(&::cuMemFree) MemFree;

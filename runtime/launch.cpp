@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "common/error.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/params_builder.hpp"
@@ -14,12 +17,41 @@ struct Grid {
   unsigned x, y, z;
 };
 
+// kAfterPrevious: the kernel may start while the stream's previous kernel finishes (programmatic dependent
+// launch, sm_90): its launch and block scheduling overlap that kernel's tail, and the kernel itself waits for
+// the previous grid's memory before it reads it (wait_for_prerequisite_grids in the templates). Before sm_90
+// it is an ordinary launch.
+enum class Order { kAfterCompletion, kAfterPrevious };
+
 template <class Params>
 void launch(CUfunction function, const char* what, const TileConfig& config, Grid grid, unsigned threads,
-            unsigned smem, Params& params, CUstream stream) {
+            unsigned smem, Params& params, CUstream stream, Order order = Order::kAfterCompletion) {
   void* kernel_args[] = {&params};
-  const CUresult result = driver::api().LaunchKernel(function, grid.x, grid.y, grid.z, threads, 1, 1, smem, stream,
-                                                     kernel_args, nullptr);
+  CUresult result;
+  // FA2JIT_PDL=0 launches every kernel after its predecessor completes: the A/B switch of the benchmarks.
+  static const bool programmatic_allowed = [] {
+    const char* value = std::getenv("FA2JIT_PDL");
+    return value == nullptr || std::string(value) != "0";
+  }();
+  if (order == Order::kAfterPrevious && config.arch == Arch::sm_90a && programmatic_allowed) {
+    CUlaunchAttribute attribute{};
+    attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attribute.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig launch_config{};
+    launch_config.gridDimX = grid.x;
+    launch_config.gridDimY = grid.y;
+    launch_config.gridDimZ = grid.z;
+    launch_config.blockDimX = threads;
+    launch_config.blockDimY = launch_config.blockDimZ = 1;
+    launch_config.sharedMemBytes = smem;
+    launch_config.hStream = stream;
+    launch_config.attrs = &attribute;
+    launch_config.numAttrs = 1;
+    result = driver::api().LaunchKernelEx(&launch_config, function, kernel_args, nullptr);
+  } else {
+    result = driver::api().LaunchKernel(function, grid.x, grid.y, grid.z, threads, 1, 1, smem, stream, kernel_args,
+                                        nullptr);
+  }
   if (result != CUDA_SUCCESS)
     throw Error(Stage::Launch, "cuLaunchKernel",
                 fmt::format("{}{} on grid {}x{}x{}: {}", config.name(), what, grid.x, grid.y, grid.z,
@@ -113,10 +145,11 @@ void launch_kvcache(const KernelModule& kernel, const KvcacheArgs& args, CUstrea
     if (append_chunks > 0)
       launch(kernel.functions.at(2), "_append", config, Grid{blocks(append_chunks, kKvcAppendThreads), 1, 1},
              kKvcAppendThreads, 0, params, stream);
-    launch(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), params, stream);
+    launch(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), params, stream,
+           append_chunks > 0 ? Order::kAfterPrevious : Order::kAfterCompletion);
     if (splits > 1)
       launch(kernel.functions.at(1), "_combine", config, Grid{blocks(rows, kKvcCombineWarps), 1, 1},
-             kKvcCombineWarps * 32, 0, params, stream);
+             kKvcCombineWarps * 32, 0, params, stream, Order::kAfterPrevious);
   } catch (const Error&) {
     if (allocated != 0) cu.MemFreeAsync(allocated, stream);
     throw;

@@ -171,6 +171,7 @@ KvcParams make_kvc_params(const KvcacheArgs& args, void* workspace, int splits) 
   params.v_new_head_stride = args.v_new_strides.head;
   params.v_new_row_stride = args.v_new_strides.row;
   params.page_size = args.page_size;
+  params.num_pages = args.num_pages;
   params.page_shift = 0;
   while ((1 << params.page_shift) < args.page_size) ++params.page_shift;
   const KvcWorkspaceLayout layout = kvc_workspace_layout(args, splits);

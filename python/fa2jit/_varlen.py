@@ -18,15 +18,31 @@ def _packed(name, view):
     return view.shape, (0, view.strides[1], view.strides[0])
 
 
+def _check_cu_seqlens(name, cu_seqlens, total, max_seqlen):
+    """The device values the library cannot see, checked here at the cost of one synchronization."""
+    values = cu_seqlens.tolist()
+    if values[0] != 0:
+        raise argument_error(f"{name}[0] is {values[0]}; it must be 0")
+    for b, (start, end) in enumerate(zip(values, values[1:])):
+        if end < start:
+            raise argument_error(f"{name} decreases at {b + 1}: {start} then {end}; it must not decrease")
+        if end - start > max_seqlen:
+            raise argument_error(f"sequence {b} of {name} has {end - start} rows, above max_seqlen "
+                                 f"{max_seqlen} (the kernels would cut it)")
+    if values[-1] > total:
+        raise argument_error(f"{name}[-1] is {values[-1]}, past the {total} rows of the packed tensor")
+
+
 def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, *, causal=False,
                    softmax_scale=None, return_lse=False, num_splits=0, out=None, tune=None, cache_path=None,
-                   stream=None):
+                   stream=None, check_values=False):
     """softmax(q k^T * softmax_scale) v per sequence of a packed batch, on the current torch stream.
 
     q: [total_q, Hq, D]; k, v: [total_k, Hkv, D]; cu_seqlens_q, cu_seqlens_k: int32 [B + 1], increasing from 0,
     sequence b being rows cu[b] .. cu[b + 1] - 1; max_seqlen_q, max_seqlen_k: the longest of each (they size
     the grid; a sequence longer than them is cut). A sequence may have 0 keys (its rows give O = 0, LSE = +inf).
     causal is bottom-right per sequence. Returns O [total_q, Hq, D], or (O, LSE float32 [Hq, total_q]).
+    check_values: verify cu_seqlens_q/k and the max_seqlen bounds on the host first (one synchronization).
     """
     torch = _tensors.import_torch()
     if torch is None:
@@ -57,6 +73,9 @@ def varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen
             raise argument_error(f"{name}={value!r} must be a positive int (the longest sequence)")
     if not isinstance(num_splits, int) or not 0 <= num_splits <= 128:
         raise argument_error(f"num_splits={num_splits!r} must be an int in [0, 128] (0: chosen per problem)")
+    if check_values:
+        _check_cu_seqlens("cu_seqlens_q", cu_seqlens_q, total_q, max_seqlen_q)
+        _check_cu_seqlens("cu_seqlens_k", cu_seqlens_k, total_k, max_seqlen_k)
 
     with _args.on_device(qv):
         if out is None:

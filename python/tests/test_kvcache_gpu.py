@@ -183,3 +183,30 @@ def test_varlen_matches_a_per_sequence_reference(causal):
         ref_out, ref_lse = reference(q[None, rows], k[None, keys], v[None, keys], [seqlens_k[b]], causal,
                                      1 / math.sqrt(head_dim))
         check(out[None, rows], lse[None, :, rows], ref_out, ref_lse, dtype)
+
+
+def test_varlen_bad_values_are_named_with_check_values():
+    q = make(1, 10, 4, 64, torch.float16, "bshd", 23)[0]
+    k = make(1, 12, 2, 64, torch.float16, "bshd", 24)[0]
+    good_q = torch.tensor([0, 4, 10], dtype=torch.int32, device="cuda")
+    cases = [
+        (torch.tensor([1, 4, 10], dtype=torch.int32, device="cuda"), r"cu_seqlens_k\[0\] is 1"),
+        (torch.tensor([0, 8, 6], dtype=torch.int32, device="cuda"), "cu_seqlens_k decreases at 2: 8 then 6"),
+        (torch.tensor([0, 4, 13], dtype=torch.int32, device="cuda"), r"cu_seqlens_k\[-1\] is 13, past the 12 rows"),
+        (torch.tensor([0, 2, 12], dtype=torch.int32, device="cuda"), "sequence 1 of cu_seqlens_k has 10 rows, above"),
+    ]
+    for cu_k, message in cases:
+        with pytest.raises(fa2jit.Fa2Error, match=message):
+            fa2jit.varlen_forward(q, k, k, good_q, cu_k, 6, 8, check_values=True)
+    out = fa2jit.varlen_forward(q, k, k, good_q, torch.tensor([0, 4, 12], dtype=torch.int32, device="cuda"), 6, 8,
+                                check_values=True)
+    assert torch.isfinite(out.float()).all()
+
+
+def test_append_past_the_capacity_is_named_with_check_values():
+    q = make(2, 2, 8, 64, torch.bfloat16, "bshd", 25)
+    cache = make(2, 64, 2, 64, torch.bfloat16, "bshd", 26)
+    new = make(2, 2, 2, 64, torch.bfloat16, "bshd", 27)
+    lengths = torch.tensor([10, 63], dtype=torch.int32, device="cuda")
+    with pytest.raises(fa2jit.Fa2Error, match=r"cache_seqlens holds values in \[12, 65\]"):
+        fa2jit.forward_with_kvcache(q, cache, cache.clone(), cache_seqlens=lengths, k=new, v=new, check_values=True)

@@ -106,6 +106,23 @@ __device__ __forceinline__ void atomic_add_pair(float* global, float a, float b)
 #endif
 }
 
+// Programmatic dependent launch (sm_90): a kernel launched right after this one with the programmatic stream
+// serialization attribute may start once every block of this one has triggered (or exited), and waits for
+// this grid's completion and memory with wait_for_prerequisite_grids() before it reads what this grid wrote.
+// So its launch and block scheduling overlap this grid's tail instead of following it. No-ops before sm_90
+// (where the runtime launches without the attribute).
+__device__ __forceinline__ void trigger_dependent_grids() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void wait_for_prerequisite_grids() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float exp2_approx(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fa2/kvc/kvc_params.h"
+#include "fa2/ptx.cuh"
 
 namespace fa2 {
 
@@ -11,6 +12,8 @@ namespace fa2 {
 template <int kHeadDim>
 __device__ __forceinline__ void kvc_append_kernel(const KvcParams& params) {
   constexpr int kChunks = kHeadDim / 8;  // 16-bit elements, 8 per chunk
+  // The attention kernel may be scheduled at once: it waits for these rows before it reads the cache.
+  trigger_dependent_grids();
   const long long chunk = static_cast<long long>(blockIdx.x) * kKvcAppendThreads + threadIdx.x;
   const long long total = static_cast<long long>(params.batch) * params.seqlen_new * params.heads_kv * kChunks;
   if (chunk >= total) return;
@@ -20,14 +23,18 @@ __device__ __forceinline__ void kvc_append_kernel(const KvcParams& params) {
   const int row = static_cast<int>(new_rows % params.seqlen_new);
   const int batch = static_cast<int>(new_rows / params.seqlen_new);
 
-  // A position at or past the capacity is not written (the attention clamps its key count there too).
-  const int position = params.cache_seqlens[batch] + row;
+  // A position at or past the capacity is not written (the attention clamps its key count there too), and
+  // neither is a row whose block table entry lies outside the cache: the host cannot check device values,
+  // and a write there would corrupt memory the caller does not expect to change. 64-bit: cache_seqlens[b]
+  // near 2^31 must not wrap to a valid row.
+  const long long position = static_cast<long long>(params.cache_seqlens[batch]) + row;
   if (position < 0 || position >= params.seqlen_k) return;
   long long k_row, v_row;  // element offsets of the cache row (batch or page, then row in it)
   if (params.block_table != nullptr) {
     const long long page = params.block_table[static_cast<long long>(batch) * params.block_table_stride +
                                               (position >> params.page_shift)];
-    const int in_page = position & (params.page_size - 1);
+    if (page < 0 || page >= params.num_pages) return;
+    const long long in_page = position & (params.page_size - 1);
     k_row = page * params.k_batch_stride + in_page * params.k_row_stride;
     v_row = page * params.v_batch_stride + in_page * params.v_row_stride;
   } else {

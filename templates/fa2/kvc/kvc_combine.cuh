@@ -26,6 +26,8 @@ __device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
   const int q_start = params.cu_seqlens_q != nullptr ? params.cu_seqlens_q[batch] : -1;
   if (q_start >= 0 && query >= params.cu_seqlens_q[batch + 1] - q_start) return;
 
+  // Launched programmatically after the attention kernel (sm_90): its partials are complete only from here.
+  wait_for_prerequisite_grids();
   float lse[kPerLane];
   float lse_max = negative_infinity();
 #pragma unroll

@@ -62,7 +62,8 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
   const int row0 = (warp % Cfg::kRowWarps) * 16;           // the warp's rows in the block
   const int key0 = (warp / Cfg::kRowWarps) * Cfg::kWarpKeys;  // the warp's keys in each tile
 
-  KvcTileStream<Cfg> kv(block, params, smem_k, smem_v, thread);
+  KvcTileStream<Cfg> kv(block, params, smem_k, smem_v, thread);  // reads the block table, not the cache
+  wait_for_prerequisite_grids();  // launched after the append kernel (sm_90): its rows are in the cache now
   kv.start(smem_q);  // Q and the first kStages - 1 tiles in flight
 
   float o[1][Cfg::kDTiles][4];
@@ -86,6 +87,8 @@ __device__ __forceinline__ void kvc_kernel(const KvcParams& params) {
     accumulate_pv<Cfg>(o, s, smem_v + slot * KVTile::kBytes, key0, lane);
   }
 
+  // The combine kernel (split keys) may be launched now: it waits for this grid's partials before reading.
+  trigger_dependent_grids();
   cp_async_wait<0>();
   __syncthreads();  // every warp is done with the tiles: their shared memory holds the merge now
   softmax.finalize();

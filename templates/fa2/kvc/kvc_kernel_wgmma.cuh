@@ -45,7 +45,8 @@ __device__ __forceinline__ void kvc_kernel_wgmma(const KvcParams& params) {
   // Within every page of Q, the warpgroup's 64 rows start 64 * 128 bytes further per warpgroup.
   const unsigned q_rows = smem_q + (warp / 4) * 64 * 128;
 
-  KvcTileStream<Cfg> kv(block, params, smem_k, smem_v, thread);
+  KvcTileStream<Cfg> kv(block, params, smem_k, smem_v, thread);  // reads the block table, not the cache
+  wait_for_prerequisite_grids();  // launched after the append kernel (sm_90): its rows are in the cache now
   kv.start(smem_q);  // Q and the first kStages - 1 tiles in flight
 
   float o[1][Cfg::kDTiles][4];
@@ -84,6 +85,8 @@ __device__ __forceinline__ void kvc_kernel_wgmma(const KvcParams& params) {
     fence_registers(o[0]);
   }
 
+  // The combine kernel (split keys) may be launched now: it waits for this grid's partials before reading.
+  trigger_dependent_grids();
   cp_async_wait<0>();
   __syncthreads();  // every warpgroup is done with the tiles: their shared memory holds the merge now
   softmax.finalize();

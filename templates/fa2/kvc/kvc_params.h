@@ -40,6 +40,7 @@ struct KvcParams {
   int block_table_stride;
   int page_size;
   int page_shift;  // log2(page_size)
+  int num_pages;   // paged: pages in k and v; the append kernel writes only inside them
 
   // Split-KV scratch (used when num_splits > 1): per split, O normalized by the split's own sum and its
   // natural-log LSE (-inf where the split saw no key), [split][batch][heads_q][seqlen_q][head_dim | 1].

@@ -36,11 +36,14 @@ struct KvcBlock {
     seqlen_q = params.cu_seqlens_q != nullptr ? params.cu_seqlens_q[batch + 1] - q_start : params.seqlen_q;
     const int packed_rows = seqlen_q * group;
     rows_valid = packed_rows - m0 < Cfg::kBlockM ? packed_rows - m0 : Cfg::kBlockM;
-    // A cache length past the cache's capacity is clamped to it (the host cannot see device values).
-    int keys = params.cu_seqlens_k != nullptr  ? params.cu_seqlens_k[batch + 1] - params.cu_seqlens_k[batch]
-               : params.cache_seqlens != nullptr ? params.cache_seqlens[batch] + params.seqlen_new
-                                                 : params.seqlen_k;
-    seqlen_k = keys < 0 ? 0 : (keys > params.seqlen_k ? params.seqlen_k : keys);
+    // A cache length past the cache's capacity is clamped to it (the host cannot see device values); the
+    // sum with the appended rows is taken in 64 bits so a length near 2^31 cannot wrap below the capacity.
+    const long long keys = params.cu_seqlens_k != nullptr
+                               ? params.cu_seqlens_k[batch + 1] - params.cu_seqlens_k[batch]
+                           : params.cache_seqlens != nullptr
+                               ? static_cast<long long>(params.cache_seqlens[batch]) + params.seqlen_new
+                               : params.seqlen_k;
+    seqlen_k = keys < 0 ? 0 : (keys > params.seqlen_k ? params.seqlen_k : static_cast<int>(keys));
 
     int visible = seqlen_k;
     if (Cfg::kCausal) {
