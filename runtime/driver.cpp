@@ -72,6 +72,8 @@ Api resolve_all(void* handle) {
   resolve(handle, a.StreamCreate, {"cuStreamCreate"});
   resolve(handle, a.StreamDestroy, {"cuStreamDestroy_v2"});
   resolve(handle, a.StreamSynchronize, {"cuStreamSynchronize"});
+  // Whether a call's stream is recording a CUDA graph (api/capture_guard.cpp): plain variant, as for launches.
+  resolve(handle, a.StreamIsCapturing, {"cuStreamIsCapturing"});
   resolve(handle, a.EventCreate, {"cuEventCreate"});
   resolve(handle, a.EventDestroy, {"cuEventDestroy_v2"});
   resolve(handle, a.EventRecord, {"cuEventRecord"});

@@ -45,6 +45,7 @@ struct Api {
   decltype(&::cuStreamCreate) StreamCreate;
   decltype(&::cuStreamDestroy) StreamDestroy;
   decltype(&::cuStreamSynchronize) StreamSynchronize;
+  decltype(&::cuStreamIsCapturing) StreamIsCapturing;
   decltype(&::cuEventCreate) EventCreate;
   decltype(&::cuEventDestroy) EventDestroy;
   decltype(&::cuEventRecord) EventRecord;
