@@ -17,7 +17,9 @@ positions (a prefill, a decode step, a chunk against a DynamicCache), since fa2j
 bottom-right aligned. Everything else raises Fa2Error naming what it met: a padded batch, packed
 sequences, sliding windows or chunked attention, a static cache (whose unwritten tail must be masked), a
 custom mask. Use attn_implementation="sdpa" for those. Checking for padding reads the 2-D mask on the host
-once per forward (as transformers' own flash-attention mask does).
+once per forward (as transformers' own flash-attention mask does), and so does transformers 4.5x's
+cache_position: under torch.compile(fullgraph=True) call the model without an attention_mask (on
+transformers 5), or let those reads break the graph.
 """
 
 import fa2jit
