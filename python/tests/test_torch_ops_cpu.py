@@ -26,18 +26,44 @@ _autograd.torch_ops()  # registers torch.ops.fa2jit.*
 F = torch.nn.functional
 
 
-def reference(q, k, v, causal, scale, layout):
-    """(O, LSE) in float64 math, O in q's dtype and layout; causal bottom-right."""
-    qb, kb, vb = (t.transpose(1, 2) if layout == "bshd" else t for t in (q, k, v))
-    group = qb.shape[1] // kb.shape[1]
-    kb, vb = kb.repeat_interleave(group, 1), vb.repeat_interleave(group, 1)
-    scores = (qb.double() @ kb.double().transpose(-1, -2)) * (scale or 1 / math.sqrt(q.shape[-1]))
+def _probabilities(q, k, causal, scale, layout):
+    """(q, k, P, scale) in float64 [B, H, S, D] with k's heads repeated for GQA; causal bottom-right."""
+    q, k = ((t.transpose(1, 2) if layout == "bshd" else t).double() for t in (q, k))
+    k = k.repeat_interleave(q.shape[1] // k.shape[1], 1)
+    scale = scale or 1 / math.sqrt(q.shape[-1])
+    scores = (q @ k.transpose(-1, -2)) * scale
     if causal:
         seqlen_q, seqlen_k = scores.shape[-2:]
-        visible = torch.ones(seqlen_q, seqlen_k, dtype=torch.bool).tril(seqlen_k - seqlen_q)
-        scores = scores.masked_fill(~visible, -math.inf)
-    out = (torch.softmax(scores, -1) @ vb.double()).to(q.dtype)
+        scores = scores.masked_fill(~torch.ones(seqlen_q, seqlen_k, dtype=torch.bool).tril(seqlen_k - seqlen_q),
+                                    -math.inf)
+    return q, k, scores, scale
+
+
+def reference(q, k, v, causal, scale, layout):
+    """(O, LSE) in float64 math, O in q's dtype and layout."""
+    _, _, scores, _ = _probabilities(q, k, causal, scale, layout)
+    vb = (v.transpose(1, 2) if layout == "bshd" else v).double()
+    out = (torch.softmax(scores, -1) @ vb.repeat_interleave(scores.shape[1] // vb.shape[1], 1)).to(q.dtype)
     return (out.transpose(1, 2) if layout == "bshd" else out), torch.logsumexp(scores, -1).float()
+
+
+def reference_backward(dout, q, k, v, causal, scale, layout):
+    """dQ, dK, dV by the textbook formulas (no autograd: the kernel runs under opcheck's dispatch modes)."""
+    def bhsd(t):
+        return (t.transpose(1, 2) if layout == "bshd" else t).double()
+
+    qb, kb, scores, scale = _probabilities(q, k, causal, scale, layout)
+    group = qb.shape[1] // k.shape[2 if layout == "bshd" else 1]
+    vb, dob = bhsd(v).repeat_interleave(group, 1), bhsd(dout)
+    probs = torch.softmax(scores, -1)
+    out = probs @ vb
+    dscores = probs * (dob @ vb.transpose(-1, -2) - (dob * out).sum(-1, keepdim=True))
+
+    def fold(grad):  # the query heads of each KV head summed
+        return grad.unflatten(1, (grad.shape[1] // group, group)).sum(2)
+
+    grads = ((dscores @ kb) * scale, fold(dscores.transpose(-1, -2) @ qb) * scale, fold(probs.transpose(-1, -2) @ dob))
+    return tuple(g.transpose(1, 2) if layout == "bshd" else g for g in grads)
 
 
 def _cpu_fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
@@ -46,10 +72,7 @@ def _cpu_fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_
 
 
 def _cpu_bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
-    with torch.enable_grad():
-        inputs = [t.detach().double().requires_grad_() for t in (q, k, v)]
-        result, _ = reference(*inputs, causal, softmax_scale, layout)
-        grads = torch.autograd.grad(result, inputs, dout.double())
+    grads = reference_backward(dout, q, k, v, causal, softmax_scale, layout)
     return tuple(torch.empty_like(t).copy_(g) for t, g in zip((q, k, v), grads))
 
 
@@ -109,6 +132,21 @@ def test_schemas():
 
 
 @pytest.mark.parametrize("layout", ["bshd", "bhsd"])
+def test_opcheck_on_cpu_reference_kernels(layout):
+    """Schema, fake against real, autograd registration and aot_autograd with dynamic shapes."""
+    shape = (2, 24, 4, 16) if layout == "bshd" else (2, 4, 24, 16)
+    kv_shape = (2, 24, 2, 16) if layout == "bshd" else (2, 2, 24, 16)
+    q = torch.randn(shape, requires_grad=True)
+    k, v = torch.randn(kv_shape, requires_grad=True), torch.randn(kv_shape, requires_grad=True)
+    options = (True, None, True, layout, "heuristic", None)
+    torch.library.opcheck(torch.ops.fa2jit.fwd.default, (q, k, v) + options)
+    with torch.no_grad():
+        out, lse = torch.ops.fa2jit.fwd(q, k, v, *options)
+    torch.library.opcheck(torch.ops.fa2jit.bwd.default,
+                          (torch.randn_like(out), q.detach(), k.detach(), v.detach(), out, lse) + options)
+
+
+@pytest.mark.parametrize("layout", ["bshd", "bhsd"])
 def test_fake_outputs_match_what_the_kernels_allocate(layout):
     with FakeTensorMode():
         packed = torch.empty(2, 33, 4 + 2 * 2, 64, dtype=torch.bfloat16, device="cuda")
@@ -158,6 +196,18 @@ def test_compile_fullgraph_traces_forward_and_backward_through_the_operators():
     out.backward(grad)
     expected.backward(grad)
     assert torch.ops.fa2jit.bwd.default in targets(graphs["backward"])
+    for (name, parameter), reference_parameter in zip(model.named_parameters(), reference_model.parameters()):
+        torch.testing.assert_close(parameter.grad, reference_parameter.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_eager_gradient_goes_through_the_operator():
+    torch.manual_seed(2)
+    model, reference_model = Block(True), Block(False)
+    reference_model.load_state_dict(model.state_dict())
+    x = torch.randn(2, 19, 64)
+    out, expected = model(x), reference_model(x)
+    out.sum().backward()  # dO is an expanded zero-stride tensor: copied where the kernels could not read it
+    expected.sum().backward()
     for (name, parameter), reference_parameter in zip(model.named_parameters(), reference_model.parameters()):
         torch.testing.assert_close(parameter.grad, reference_parameter.grad, rtol=1e-4, atol=1e-5, msg=name)
 
