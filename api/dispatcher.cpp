@@ -7,6 +7,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "api/capture_guard.hpp"
 #include "api/tune_resolution.hpp"
 #include "autotune/cache.hpp"
 #include "autotune/tuner.hpp"
@@ -69,7 +70,7 @@ class Dispatcher {
   }
 
   const LoadedKernel& kernel_for(const ProblemShape& shape, const std::optional<TunePolicy>& requested_policy,
-                                 const std::string& cache_path) {
+                                 const std::string& cache_path, std::optional<CUstream> launch_stream) {
     const CUcontext context = driver::current_context();
     const TunePolicy policy = requested_policy ? *requested_policy : process_tune_policy();
     const std::size_t cache_path_hash =
@@ -83,6 +84,9 @@ class Dispatcher {
         return *found->second;
       }
     }
+    // Before waiting for the resolution lock: a capturing caller gets its error now, not after another
+    // thread's tuning.
+    if (launch_stream) refuse_resolution_during_capture(capture_state(*launch_stream), shape, policy, cache_path);
     // One resolution at a time: two threads meeting the same new class tune it once, and tunings never
     // overlap on the GPU (they would spoil each other's timings).
     std::lock_guard<std::mutex> resolving(resolve_mutex_);
@@ -129,8 +133,8 @@ class Dispatcher {
 }  // namespace
 
 const LoadedKernel& dispatch(const ProblemShape& shape, const std::optional<TunePolicy>& policy,
-                             const std::string& cache_path) {
-  return Dispatcher::instance().kernel_for(shape, policy, cache_path);
+                             const std::string& cache_path, std::optional<CUstream> launch_stream) {
+  return Dispatcher::instance().kernel_for(shape, policy, cache_path, launch_stream);
 }
 
 RuntimeStats runtime_stats() { return KernelMemo::instance().stats(); }

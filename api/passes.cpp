@@ -1,4 +1,5 @@
-// forward(), backward() and forward_with_kvcache(): check the arguments, find the kernel through the dispatch table, launch.
+// forward(), backward() and forward_with_kvcache(): check the arguments, find the kernel through the dispatch table
+// (never resolving a new class while the call's stream captures a CUDA graph), launch.
 #include "api/dispatcher.hpp"
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/args_check.hpp"
@@ -14,7 +15,7 @@ TileConfig forward_config(const FwdArgs& args) {
 
 void forward(const FwdArgs& args, CUstream_st* stream) {
   check_forward_args(args);
-  const LoadedKernel& kernel = dispatch(ProblemShape::of(args), args.tune_policy, args.cache_path);
+  const LoadedKernel& kernel = dispatch(ProblemShape::of(args), args.tune_policy, args.cache_path, stream);
   launch_forward(kernel.module, args, stream);
 }
 
@@ -25,7 +26,7 @@ TileConfig backward_config(const BwdArgs& args) {
 
 void backward(const BwdArgs& args, CUstream_st* stream) {
   check_backward_args(args);
-  const LoadedKernel& kernel = dispatch(ProblemShape::of(args), args.tune_policy, args.cache_path);
+  const LoadedKernel& kernel = dispatch(ProblemShape::of(args), args.tune_policy, args.cache_path, stream);
   launch_backward(kernel.module, args, stream);
 }
 
@@ -41,7 +42,7 @@ TileConfig kvcache_config(const KvcacheArgs& args) {
 
 void forward_with_kvcache(const KvcacheArgs& args, CUstream_st* stream) {
   check_kvcache_args(args);
-  const LoadedKernel& kernel = dispatch(ProblemShape::of(args), args.tune_policy, args.cache_path);
+  const LoadedKernel& kernel = dispatch(ProblemShape::of(args), args.tune_policy, args.cache_path, stream);
   launch_kvcache(kernel.module, args, stream);
 }
 

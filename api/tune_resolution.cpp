@@ -7,15 +7,15 @@
 
 namespace fa2 {
 
-namespace {
-
 std::string tune_command(const ProblemShape& shape, const std::string& cache_path) {
   return fmt::format("fa2-tune tune --pass {}{} --head-dim {} --dtype {} --causal {} --batch {} --heads {} "
-                     "--heads-kv {} --seqlen {} --seqlen-k {} --db '{}'",
+                     "--heads-kv {} --seqlen {} --seqlen-k {}{}",
                      family_name(shape.family), shape.deterministic ? " --deterministic" : "", shape.head_dim,
                      dtype_name(shape.dtype), shape.causal ? "on" : "off", shape.batch, shape.heads_q, shape.heads_kv,
-                     shape.seqlen_q, shape.seqlen_k, cache_path);
+                     shape.seqlen_q, shape.seqlen_k, cache_path.empty() ? "" : fmt::format(" --db '{}'", cache_path));
 }
+
+namespace {
 
 // The way out of a cache fault when no winner is in hand: the built-in config, which needs no cache.
 TunedResolution without_cache(const ProblemShape& shape, Arch arch, const std::string& fault) {

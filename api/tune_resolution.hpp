@@ -24,6 +24,10 @@ struct TunedResolution {
 // instead of throwing it, so that the winner is not lost with it.
 using TuneNow = std::function<TuningRecord(Cache& cache, std::string* store_fault)>;
 
+// The `fa2-tune tune` command line that tunes the class of `shape` into `cache_path` (no --db when "": the
+// default cache), for messages that tell a user how to fill a cache ahead of a call.
+std::string tune_command(const ProblemShape& shape, const std::string& cache_path);
+
 // Why a cached winner must not run the class of `shape` on `arch` (another family, head dim, dtype, mask
 // or arch, atomics for a class that asked for determinism, or a config that does not validate), or ""
 // when it may.

@@ -74,6 +74,14 @@ Api resolve_all(void* handle) {
   resolve(handle, a.StreamCreate, {"cuStreamCreate"});
   resolve(handle, a.StreamDestroy, {"cuStreamDestroy_v2"});
   resolve(handle, a.StreamSynchronize, {"cuStreamSynchronize"});
+  // Whether a call's stream is recording a CUDA graph (api/capture_guard.cpp): plain variant, as for launches.
+  resolve(handle, a.StreamIsCapturing, {"cuStreamIsCapturing"});
+  resolve(handle, a.StreamBeginCapture, {"cuStreamBeginCapture_v2"});  // <cuda.h> maps the name to _v2
+  resolve(handle, a.StreamEndCapture, {"cuStreamEndCapture"});
+  resolve(handle, a.GraphInstantiateWithFlags, {"cuGraphInstantiateWithFlags"});
+  resolve(handle, a.GraphLaunch, {"cuGraphLaunch"});
+  resolve(handle, a.GraphExecDestroy, {"cuGraphExecDestroy"});
+  resolve(handle, a.GraphDestroy, {"cuGraphDestroy"});
   resolve(handle, a.EventCreate, {"cuEventCreate"});
   resolve(handle, a.EventDestroy, {"cuEventDestroy_v2"});
   resolve(handle, a.EventRecord, {"cuEventRecord"});

@@ -46,6 +46,14 @@ struct Api {
   decltype(&::cuStreamCreate) StreamCreate;
   decltype(&::cuStreamDestroy) StreamDestroy;
   decltype(&::cuStreamSynchronize) StreamSynchronize;
+  decltype(&::cuStreamIsCapturing) StreamIsCapturing;
+  // CUDA graphs, for callers and tests that capture fa2jit's launches themselves.
+  decltype(&::cuStreamBeginCapture) StreamBeginCapture;
+  decltype(&::cuStreamEndCapture) StreamEndCapture;
+  decltype(&::cuGraphInstantiateWithFlags) GraphInstantiateWithFlags;
+  decltype(&::cuGraphLaunch) GraphLaunch;
+  decltype(&::cuGraphExecDestroy) GraphExecDestroy;
+  decltype(&::cuGraphDestroy) GraphDestroy;
   decltype(&::cuEventCreate) EventCreate;
   decltype(&::cuEventDestroy) EventDestroy;
   decltype(&::cuEventRecord) EventRecord;

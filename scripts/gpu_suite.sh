@@ -15,6 +15,8 @@
 #              takes FA2JIT_SDPA_ARGS (e.g. "--grid paper --db /tmp/k.db")
 #   decode     bench/bench_decode.py: decode against a KV cache vs SDPA and the copy bandwidth; not in the
 #              default set, takes FA2JIT_DECODE_ARGS (e.g. "--quick")
+#   overhead   bench/bench_overhead.py: host time per call on a tiny problem, fa2jit's direct path and torch
+#              operator vs SDPA; not in the default set, takes FA2JIT_OVERHEAD_ARGS
 # Logs go to $OUT (or ./gpu-logs); a summary is printed last; the exit code is non-zero if any step failed.
 #
 #   ./scripts/gpu_suite.sh [BUILD_DIR]     BUILD_DIR defaults to build-gpu if present, else build.
@@ -161,6 +163,12 @@ if want decode; then
   step "bench_decode.py ${FA2JIT_DECODE_ARGS:-}" decode.log env PYTHONUNBUFFERED=1 \
     FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 bench/bench_decode.py ${FA2JIT_DECODE_ARGS:-}
   grep -vE "^###" "$logs/decode.log" | tail -30
+fi
+
+if want overhead; then
+  step "bench_overhead.py ${FA2JIT_OVERHEAD_ARGS:-}" overhead.log env PYTHONUNBUFFERED=1 \
+    FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 bench/bench_overhead.py ${FA2JIT_OVERHEAD_ARGS:-}
+  grep -vE "^###" "$logs/overhead.log" | tail -12
 fi
 
 echo

@@ -70,7 +70,10 @@ void fa2_forward_args_init(fa2_forward_args* args);
 int fa2_forward_args_size(void);
 
 /* O = softmax(Q K^T * scale) V, enqueued on `stream` (a CUstream; NULL = the legacy default stream)
- * in the calling thread's current CUDA context (device 0's primary context when there is none). */
+ * in the calling thread's current CUDA context (device 0's primary context when there is none).
+ * On a stream capturing a CUDA graph, a problem class not yet resolved in this process is
+ * FA2_ERROR_LAUNCH before anything is done (the capture stays valid): warm up with one call of
+ * each class before capturing. Likewise fa2_backward and fa2_forward_with_kvcache. */
 int fa2_forward(const fa2_forward_args* args, void* stream);
 
 /* The kernel config fa2_forward would use for args (resolving it by the policy, which may tune), as

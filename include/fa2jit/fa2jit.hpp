@@ -22,7 +22,12 @@ TunePolicy default_tune_policy();
 // problem class picks its kernel by the tune policy (which may tune: seconds); later calls are a hash
 // lookup and a launch. Thread-safe: threads that meet the same new class resolve it once. Throws
 // fa2::Error on invalid arguments (naming the value and what is allowed) and on tune, cache, compile,
-// load or launch failures.
+// load or launch failures. CUDA graphs: a call on a stream that is capturing is recorded like any launch
+// once its class is resolved in this process; a class met for the first time during a capture is not
+// resolved (that may tune, compile or load a module, which a capture cannot record): the call throws
+// fa2::Error(Stage::Launch) before doing anything, naming the class, and the capture stays valid. Warm
+// up with one eager call of each class before capturing (fa2-tune tune beforehand keeps it from tuning).
+// The same holds for backward() and forward_with_kvcache().
 void forward(const FwdArgs& args, CUstream_st* stream = nullptr);
 
 // The config forward() uses for `args` (resolving it, by the policy, if this process has not yet).

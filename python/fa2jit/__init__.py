@@ -11,6 +11,9 @@
 
     from fa2jit import flash_attn_func, flash_attn_varlen_func, flash_attn_with_kvcache  # flash-attn's names
 
+    torch.compile(model, fullgraph=True)             # fa2jit.attention is traced as torch.ops.fa2jit.fwd
+    import fa2jit.integrations.transformers; fa2jit.integrations.transformers.register()  # attn_implementation="fa2jit"
+
 Importing never needs the library, a GPU or torch; a call that needs them raises Fa2Error saying what
 is missing.
 """

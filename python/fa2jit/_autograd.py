@@ -1,17 +1,19 @@
 """fa2jit.attention: the forward as a differentiable torch operation.
 
-Its autograd function runs fa2_forward with the LSE, saves q, k, v, O and LSE, and runs fa2_backward
-when the graph is differentiated. torch is imported only when attention() is called, so the package
-still imports without it.
+Three ways through, one result:
+  - while torch.compile traces, and whenever a gradient may be needed: the torch operator fa2jit::fwd
+    (_torch_ops.py), whose autograd formula, registered with torch.library, runs fa2jit::bwd on the saved
+    q, k, v, O and LSE; the compiled graph holds the operator, so nothing breaks the graph;
+  - plain eager inference (no input requires grad, or grad mode off): the direct path (_fast.py), which
+    skips the operator's dispatch, a few microseconds per call that a tiny attention would notice.
+torch is imported only when attention() is called, so the package still imports without it.
 """
 
-from . import _args, _tensors
-from ._backward import backward
-from ._forward import forward
+from . import _args, _fast, _tensors
 from ._tensors import argument_error
 
 _MAX_ROW_STRIDE = (1 << 31) // 256  # the library's limit: 256 rows at 32-bit offsets
-_function = None  # the torch.autograd.Function subclass, made on first use
+_ops = None  # the _torch_ops module, imported (and the operators registered) on first use
 
 
 def _readable(dout, layout, torch):
@@ -28,34 +30,13 @@ def _readable(dout, layout, torch):
     return torch.empty(dout.shape, dtype=dout.dtype, device=dout.device).copy_(dout)
 
 
-def _make_function(torch):
-    from torch.autograd.function import once_differentiable
-
-    class Attention(torch.autograd.Function):
-        """O = softmax(q k^T * scale) v through fa2jit; options is a dict of the keyword arguments."""
-
-        @staticmethod
-        def forward(ctx, q, k, v, options):
-            out, lse = forward(q, k, v, return_lse=True, causal=options["causal"],
-                               softmax_scale=options["softmax_scale"], layout=options["layout"],
-                               tune=options["tune"], cache_path=options["cache_path"])
-            ctx.save_for_backward(q, k, v, out, lse)
-            ctx.options = options
-            return out
-
-        @staticmethod
-        @once_differentiable
-        def backward(ctx, dout):
-            q, k, v, out, lse = ctx.saved_tensors
-            if dout.dtype != out.dtype:
-                dout = dout.to(out.dtype)
-            dout = _readable(dout, ctx.options["layout"], torch)
-            # One kernel computes all three gradients, so they are computed even when some input does
-            # not require grad; autograd is handed None for those.
-            grads = backward(dout, q, k, v, out, lse, **ctx.options)
-            return tuple(grad if needed else None for grad, needed in zip(grads, ctx.needs_input_grad)) + (None,)
-
-    return Attention
+def torch_ops():
+    """The _torch_ops module (importing it registers torch.ops.fa2jit.*)."""
+    global _ops
+    if _ops is None:
+        from . import _torch_ops
+        _ops = _torch_ops
+    return _ops
 
 
 def _autocast_dtype(torch):
@@ -76,26 +57,25 @@ def attention(q, k, v, *, causal=False, softmax_scale=None, deterministic=False,
 
     Arguments as fa2jit.forward (torch tensors only); deterministic makes the gradients bitwise
     reproducible. Inputs that do not require grad get no gradient. Under torch.autocast, float32
-    inputs are cast to the autocast dtype first, as torch's scaled_dot_product_attention does. When no
-    gradient can be needed (no input requires grad, or grad mode is off) this is fa2jit.forward.
+    inputs are cast to the autocast dtype first, as torch's scaled_dot_product_attention does.
+    torch.compile traces it as the operator torch.ops.fa2jit.fwd (no graph break); in a CUDA graph
+    capture it is recorded like any kernel once its problem class is resolved (one eager call before the
+    capture; a class first met during a capture raises Fa2Error saying so).
     """
     torch = _tensors.import_torch()
     if torch is None:
         raise argument_error("fa2jit.attention needs torch (it records an autograd graph), which cannot be "
                              "imported; without torch use fa2jit.forward and fa2jit.backward")
-    for name, tensor in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(tensor, torch.Tensor):
-            raise argument_error(f"{name} is a {type(tensor).__name__}; fa2jit.attention takes torch tensors "
-                                 "(fa2jit.forward also takes other arrays)")
+    Tensor = torch.Tensor
+    if not (isinstance(q, Tensor) and isinstance(k, Tensor) and isinstance(v, Tensor)):
+        name, tensor = next((n, t) for n, t in (("q", q), ("k", k), ("v", v)) if not isinstance(t, Tensor))
+        raise argument_error(f"{name} is a {type(tensor).__name__}; fa2jit.attention takes torch tensors "
+                             "(fa2jit.forward also takes other arrays)")
     autocast = _autocast_dtype(torch)
     if autocast is not None:
         q, k, v = (t.to(autocast) if t.dtype == torch.float32 else t for t in (q, k, v))
-    options = dict(causal=bool(causal), softmax_scale=softmax_scale, deterministic=bool(deterministic),
-                   layout=layout, tune=tune, cache_path=cache_path)
-    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))):
-        return forward(q, k, v, causal=options["causal"], softmax_scale=softmax_scale, layout=layout, tune=tune,
-                       cache_path=cache_path)
-    global _function
-    if _function is None:
-        _function = _make_function(torch)
-    return _function.apply(q, k, v, options)
+    causal, deterministic = bool(causal), bool(deterministic)
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad
+                                                                        or v.requires_grad)):
+        return torch_ops().attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path)
+    return _fast.forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, False)[0]

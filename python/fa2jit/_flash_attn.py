@@ -6,10 +6,11 @@ The arguments, their order and their defaults are flash-attn 2.6's. What fa2jit 
 (dropout, sliding windows other than the causal (-1, 0), softcap, ALiBi, rotary embeddings, cache_batch_idx,
 cache_leftpad, the attention probabilities, the varlen backward, a paged varlen cache) raises Fa2Error naming
 the argument and its value: nothing is silently ignored. Everything else maps onto fa2jit.attention,
-fa2jit.varlen_forward and fa2jit.forward_with_kvcache."""
+fa2jit.varlen_forward and fa2jit.forward_with_kvcache; while torch.compile traces, onto their torch operators
+(torch.ops.fa2jit.*), so that a compiled model keeps one graph."""
 
 from . import _tensors
-from ._autograd import attention
+from ._autograd import attention, torch_ops
 from ._kvcache import forward_with_kvcache
 from ._tensors import argument_error
 from ._varlen import varlen_forward
@@ -22,6 +23,10 @@ def _unbounded(window_size):
 def _causal_window(window_size):
     """flash-attn's causal mask is the window (-1, 0): it asks for causal=True, nothing more."""
     return window_size is not None and len(window_size) == 2 and int(window_size[0]) == -1 and int(window_size[1]) == 0
+
+
+def _compiling(torch):
+    return torch is not None and torch.compiler.is_compiling()
 
 
 def _reject_unsupported(function, dropout_p=0.0, window_size=(-1, -1), softcap=0.0, alibi_slopes=None, **more):
@@ -65,6 +70,8 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
                              "backward yet; call it under torch.no_grad(), or use flash_attn_func on padded "
                              "batches to train")
     causal = causal or _causal_window(window_size)
+    if _compiling(torch):
+        return torch_ops().varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, softmax_scale)
     return varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal=causal,
                           softmax_scale=softmax_scale)
 
@@ -83,12 +90,15 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None
                          "index the cache before the call (k_cache[cache_batch_idx])"),
         cache_leftpad=("a tensor" if cache_leftpad is not None else None, cache_leftpad is None,
                        "left-padded caches are not supported"))
+    torch = _tensors.import_torch()
     if isinstance(cache_seqlens, int):
-        torch = _tensors.import_torch()
         if torch is None or not isinstance(q, torch.Tensor):
             raise argument_error("flash_attn_with_kvcache: q must be a torch tensor")
         cache_seqlens = torch.full((q.shape[0],), cache_seqlens, dtype=torch.int32, device=q.device)
     causal = causal or _causal_window(window_size)
+    if _compiling(torch):
+        return torch_ops().kvcache(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale,
+                                   num_splits, return_softmax_lse)
     return forward_with_kvcache(q, k_cache, v_cache, cache_seqlens=cache_seqlens, block_table=block_table, k=k, v=v,
                                 causal=causal, softmax_scale=softmax_scale, return_lse=return_softmax_lse,
                                 num_splits=num_splits)

@@ -1,8 +1,9 @@
-"""fa2jit.forward and fa2jit.config_name: the forward pass through fa2_forward."""
+"""fa2jit.forward and fa2jit.config_name: the forward pass through fa2_forward. torch tensors with neither out= nor
+stream= take the direct path of _fast.py (checked once per shape); everything else is checked here per call."""
 
 import ctypes
 
-from . import _args, _lib, _tensors
+from . import _args, _fast, _lib, _tensors
 from ._lib import ForwardArgs
 from ._tensors import argument_error
 
@@ -34,8 +35,12 @@ def forward(q, k, v, *, causal=False, softmax_scale=None, return_lse=False, layo
     Returns O, or (O, LSE) with LSE float32 [B, Hq, Sq] (natural log) when return_lse.
     No autograd graph is recorded: fa2jit.attention is the differentiable form.
     """
-    args, qv, ov = _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path)
     torch = _tensors.import_torch()
+    if out is None and stream is None and torch is not None and isinstance(q, torch.Tensor) \
+            and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor):
+        out, lse = _fast.forward(q, k, v, bool(causal), softmax_scale, layout, tune, cache_path, bool(return_lse))
+        return (out, lse) if return_lse else out
+    args, qv, ov = _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path)
     if ov is None:
         if qv.tensor is None:
             raise argument_error("q is not a torch tensor, so fa2jit cannot allocate O: pass out=")

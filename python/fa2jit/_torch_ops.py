@@ -1,0 +1,156 @@
+"""fa2jit's passes as torch operators, torch.ops.fa2jit.*, so that torch.compile(fullgraph=True) traces a model
+that calls fa2jit without a graph break, and so that autograd, FakeTensor and functionalization know them:
+
+    fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path) -> (O, LSE)   differentiable
+    bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path) -> (dQ, dK, dV)
+    kvcache_fwd(q, k_cache!, v_cache!, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits,
+                return_lse, tune, cache_path) -> (O, LSE)      writes k, v into the caches when given
+    varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, softmax_scale,
+               num_splits, return_lse, tune, cache_path) -> (O, LSE)
+
+Each has a CUDA kernel (the eager implementation: fa2jit's Python path and the library) and a fake one
+(output shapes, strides and dtypes only, never the library), and fwd has its autograd formula registered
+with the library (its backward calls bwd), so the compiled graph and its backward graph hold these ops.
+The tune policy and the cache path are plain string arguments: they select the kernel at run time and
+never break tracing. An LSE not asked for (return_lse False) is an empty float32 tensor.
+
+They are defined with the low-level torch.library.Library (define / impl) rather than custom_op, whose
+Python wrapper costs several microseconds more per call; fa2jit.attention calls them only while
+torch.compile traces (and when a gradient is needed), and takes a direct path in plain eager inference
+(_fast.py). Importing this module needs torch; fa2jit imports it on first use.
+"""
+
+import torch
+
+from . import _fast, _kvcache, _varlen
+from ._autograd import _readable
+
+NAMESPACE = "fa2jit"
+
+_library = torch.library.Library(NAMESPACE, "DEF")
+_library.define("fwd(Tensor q, Tensor k, Tensor v, bool causal, float? softmax_scale, bool deterministic, str layout, "
+                "str? tune, str? cache_path) -> (Tensor, Tensor)")
+_library.define("bwd(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, bool causal, "
+                "float? softmax_scale, bool deterministic, str layout, str? tune, str? cache_path) "
+                "-> (Tensor, Tensor, Tensor)")
+_library.define("kvcache_fwd(Tensor q, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor? cache_seqlens, "
+                "Tensor? block_table, Tensor? k, Tensor? v, bool causal, float? softmax_scale, int num_splits, "
+                "bool return_lse, str? tune, str? cache_path) -> (Tensor, Tensor)")
+_library.define("varlen_fwd(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, int max_seqlen_q, "
+                "int max_seqlen_k, bool causal, float? softmax_scale, int num_splits, bool return_lse, str? tune, "
+                "str? cache_path) -> (Tensor, Tensor)")
+
+
+def _lse_like(q, rows, wanted):
+    """The LSE output: float32 `rows` on q's device, or an empty one when it was not asked for."""
+    return q.new_empty(rows if wanted else (0,), dtype=torch.float32)
+
+
+def _bhs(q, layout):
+    """(batch, heads, seqlen) of q in `layout`: the LSE's shape."""
+    return (q.shape[0], q.shape[2], q.shape[1]) if layout == "bshd" else (q.shape[0], q.shape[1], q.shape[2])
+
+
+# The eager (CUDA) implementations.
+
+def _fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
+    del deterministic  # the backward's choice, carried here so the autograd formula sees it
+    return _fast.forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, True)
+
+
+def _bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
+    # dO arrives with whatever strides its producer gave it (a zero-stride expand for out.sum()); only real
+    # tensors can be inspected, so the copy, when needed, happens here rather than in the traced formula.
+    dout = _readable(dout, layout, torch)
+    return _fast.backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path)
+
+
+def _kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits, return_lse,
+                 tune, cache_path):
+    result = _kvcache.forward_with_kvcache(q, k_cache, v_cache, cache_seqlens=cache_seqlens, block_table=block_table,
+                                           k=k, v=v, causal=causal, softmax_scale=softmax_scale, return_lse=return_lse,
+                                           num_splits=num_splits, tune=tune, cache_path=cache_path)
+    return result if return_lse else (result, _lse_like(q, None, False))
+
+
+def _varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, softmax_scale, num_splits,
+                return_lse, tune, cache_path):
+    result = _varlen.varlen_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal=causal,
+                                    softmax_scale=softmax_scale, return_lse=return_lse, num_splits=num_splits,
+                                    tune=tune, cache_path=cache_path)
+    return result if return_lse else (result, _lse_like(q, None, False))
+
+
+_library.impl("fwd", _fwd, "CUDA")
+_library.impl("bwd", _bwd, "CUDA")
+_library.impl("kvcache_fwd", _kvcache_fwd, "CUDA")
+_library.impl("varlen_fwd", _varlen_fwd, "CUDA")
+
+
+# The fake implementations: what the eager ones allocate (torch.empty_like keeps q's strides), nothing run.
+
+@torch.library.register_fake(f"{NAMESPACE}::fwd")
+def _fwd_fake(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
+    return torch.empty_like(q), _lse_like(q, _bhs(q, layout), True)
+
+
+@torch.library.register_fake(f"{NAMESPACE}::bwd")
+def _bwd_fake(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
+@torch.library.register_fake(f"{NAMESPACE}::kvcache_fwd")
+def _kvcache_fwd_fake(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits,
+                      return_lse, tune, cache_path):
+    return torch.empty_like(q), _lse_like(q, _bhs(q, "bshd"), return_lse)
+
+
+@torch.library.register_fake(f"{NAMESPACE}::varlen_fwd")
+def _varlen_fwd_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, softmax_scale,
+                     num_splits, return_lse, tune, cache_path):
+    return torch.empty_like(q), _lse_like(q, (q.shape[1], q.shape[0]), return_lse)
+
+
+# Autograd of fwd: O's gradient through bwd; the LSE is an output with no gradient.
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse)
+    ctx.mark_non_differentiable(lse)
+    ctx.options = (causal, softmax_scale, deterministic, layout, tune, cache_path)
+
+
+def _fwd_backward(ctx, dout, dlse):
+    del dlse  # non-differentiable
+    q, k, v, out, lse = ctx.saved_tensors
+    if dout.dtype != out.dtype:
+        dout = dout.to(out.dtype)
+    # One kernel computes all three gradients; autograd is handed None for inputs that need none.
+    dq, dk, dv = torch.ops.fa2jit.bwd(dout, q, k, v, out, lse, *ctx.options)
+    needed = ctx.needs_input_grad
+    return (dq if needed[0] else None, dk if needed[1] else None, dv if needed[2] else None) + (None,) * 6
+
+
+torch.library.register_autograd(f"{NAMESPACE}::fwd", _fwd_backward, setup_context=_setup_context)
+
+
+def attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
+    """O of fa2jit.attention through the fwd operator (differentiable)."""
+    return torch.ops.fa2jit.fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path)[0]
+
+
+def kvcache(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits, return_lse,
+            tune=None, cache_path=None):
+    """fa2jit.forward_with_kvcache's result through the kvcache_fwd operator."""
+    out, lse = torch.ops.fa2jit.kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal,
+                                            softmax_scale, num_splits, return_lse, tune, cache_path)
+    return (out, lse) if return_lse else out
+
+
+def varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, softmax_scale, num_splits=0,
+           return_lse=False, tune=None, cache_path=None):
+    """fa2jit.varlen_forward's result through the varlen_fwd operator."""
+    out, lse = torch.ops.fa2jit.varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal,
+                                           softmax_scale, num_splits, return_lse, tune, cache_path)
+    return (out, lse) if return_lse else out
