@@ -30,9 +30,10 @@ void refuse_resolution_during_capture(CaptureState state, const ProblemShape& sh
                      : state == CaptureState::invalidated ? "is capturing a CUDA graph (already invalidated)"
                                                           : "may be capturing a CUDA graph (the driver could not say)";
   // Under on-first-use the warm-up itself tunes; pre-tuning makes it a cache read. Under heuristic there
-  // is nothing to tune, only a kernel to compile and load.
+  // is nothing to tune, only a kernel to compile and load. fa2-tune tune fills bshd classes only, so for
+  // other layouts the warm-up call is the advice.
   const std::string ahead =
-      policy == TunePolicy::heuristic
+      policy == TunePolicy::heuristic || shape.layout != Layout::bshd
           ? std::string()
           : fmt::format(" To keep that call from tuning, fill the cache first: {}.", tune_command(shape, cache_path));
   throw Error(Stage::Launch, "dispatch (CUDA graph capture)",

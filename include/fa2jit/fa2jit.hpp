@@ -27,6 +27,8 @@ TunePolicy default_tune_policy();
 // resolved (that may tune, compile or load a module, which a capture cannot record): the call throws
 // fa2::Error(Stage::Launch) before doing anything, naming the class, and the capture stays valid. Warm
 // up with one eager call of each class before capturing (fa2-tune tune beforehand keeps it from tuning).
+// The check looks at the call's own stream: a first call on another, non-capturing stream while a global-mode
+// capture runs elsewhere, and the *_config / *_workspace_bytes queries (no stream), are not guarded.
 // The same holds for backward() and forward_with_kvcache().
 void forward(const FwdArgs& args, CUstream_st* stream = nullptr);
 

@@ -3,8 +3,10 @@ that calls fa2jit without a graph break, and so that autograd, FakeTensor and fu
 
     fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path) -> (O, LSE)   differentiable
     bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path) -> (dQ, dK, dV)
-    kvcache_fwd(q, k_cache!, v_cache!, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits,
-                return_lse, tune, cache_path) -> (O, LSE)      writes k, v into the caches when given
+    kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale, num_splits, return_lse,
+                tune, cache_path) -> (O, LSE)                  reads the caches only
+    kvcache_append_fwd(q, k_cache!, v_cache!, cache_seqlens, block_table, k, v, causal, ...) -> (O, LSE)
+                                                               writes k, v into the caches first
     varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, softmax_scale,
                num_splits, return_lse, tune, cache_path) -> (O, LSE)
 
@@ -24,6 +26,7 @@ import torch
 
 from . import _fast, _kvcache, _varlen
 from ._autograd import _readable
+from ._tensors import argument_error
 
 NAMESPACE = "fa2jit"
 
@@ -33,8 +36,13 @@ _library.define("fwd(Tensor q, Tensor k, Tensor v, bool causal, float? softmax_s
 _library.define("bwd(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, bool causal, "
                 "float? softmax_scale, bool deterministic, str layout, str? tune, str? cache_path) "
                 "-> (Tensor, Tensor, Tensor)")
-_library.define("kvcache_fwd(Tensor q, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor? cache_seqlens, "
-                "Tensor? block_table, Tensor? k, Tensor? v, bool causal, float? softmax_scale, int num_splits, "
+# Two KV-cache operators: one only reads the caches (a decode step with no append), so functionalization
+# never copies them; the other writes k and v into them before attending.
+_library.define("kvcache_fwd(Tensor q, Tensor k_cache, Tensor v_cache, Tensor? cache_seqlens, Tensor? block_table, "
+                "bool causal, float? softmax_scale, int num_splits, bool return_lse, str? tune, str? cache_path) "
+                "-> (Tensor, Tensor)")
+_library.define("kvcache_append_fwd(Tensor q, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor cache_seqlens, "
+                "Tensor? block_table, Tensor k, Tensor v, bool causal, float? softmax_scale, int num_splits, "
                 "bool return_lse, str? tune, str? cache_path) -> (Tensor, Tensor)")
 _library.define("varlen_fwd(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, int max_seqlen_q, "
                 "int max_seqlen_k, bool causal, float? softmax_scale, int num_splits, bool return_lse, str? tune, "
@@ -65,8 +73,14 @@ def _bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, 
     return _fast.backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path)
 
 
-def _kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits, return_lse,
-                 tune, cache_path):
+def _kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale, num_splits, return_lse, tune,
+                 cache_path):
+    return _kvcache_append_fwd(q, k_cache, v_cache, cache_seqlens, block_table, None, None, causal, softmax_scale,
+                               num_splits, return_lse, tune, cache_path)
+
+
+def _kvcache_append_fwd(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits,
+                        return_lse, tune, cache_path):
     result = _kvcache.forward_with_kvcache(q, k_cache, v_cache, cache_seqlens=cache_seqlens, block_table=block_table,
                                            k=k, v=v, causal=causal, softmax_scale=softmax_scale, return_lse=return_lse,
                                            num_splits=num_splits, tune=tune, cache_path=cache_path)
@@ -84,6 +98,7 @@ def _varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
 _library.impl("fwd", _fwd, "CUDA")
 _library.impl("bwd", _bwd, "CUDA")
 _library.impl("kvcache_fwd", _kvcache_fwd, "CUDA")
+_library.impl("kvcache_append_fwd", _kvcache_append_fwd, "CUDA")
 _library.impl("varlen_fwd", _varlen_fwd, "CUDA")
 
 
@@ -100,8 +115,14 @@ def _bwd_fake(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, lay
 
 
 @torch.library.register_fake(f"{NAMESPACE}::kvcache_fwd")
-def _kvcache_fwd_fake(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits,
-                      return_lse, tune, cache_path):
+def _kvcache_fwd_fake(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale, num_splits, return_lse,
+                      tune, cache_path):
+    return torch.empty_like(q), _lse_like(q, _bhs(q, "bshd"), return_lse)
+
+
+@torch.library.register_fake(f"{NAMESPACE}::kvcache_append_fwd")
+def _kvcache_append_fwd_fake(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits,
+                             return_lse, tune, cache_path):
     return torch.empty_like(q), _lse_like(q, _bhs(q, "bshd"), return_lse)
 
 
@@ -135,6 +156,32 @@ def _fwd_backward(ctx, dout, dlse):
 torch.library.register_autograd(f"{NAMESPACE}::fwd", _fwd_backward, setup_context=_setup_context)
 
 
+# bwd has no derivative in fa2jit. Without a formula, autograd's fallback would only warn and hand back no
+# gradient (a gradient penalty's second derivative would silently be 0), so it gets one that refuses.
+
+def _no_context(ctx, inputs, output):
+    del ctx, inputs, output
+
+
+def _bwd_backward(ctx, *grads):
+    del ctx, grads
+    raise argument_error("fa2jit's backward is not differentiable: a double backward (create_graph=True through "
+                         "fa2jit.attention, e.g. a gradient penalty) needs attention's second derivative, which "
+                         "fa2jit does not have")
+
+
+torch.library.register_autograd(f"{NAMESPACE}::bwd", _bwd_backward, setup_context=_no_context)
+
+
+def _refuse_gradients(what, tensors):
+    """kvcache_fwd and varlen_fwd have no backward: a call that autograd would record is refused by name
+    (autograd's fallback would only warn and give no gradient). Runs while tracing too (fake tensors keep
+    requires_grad)."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        raise argument_error(f"{what} has no backward in fa2jit, but an input requires grad: call it under "
+                             "torch.no_grad() or detach the inputs")
+
+
 def attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
     """O of fa2jit.attention through the fwd operator (differentiable)."""
     return torch.ops.fa2jit.fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path)[0]
@@ -142,15 +189,23 @@ def attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache
 
 def kvcache(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits, return_lse,
             tune=None, cache_path=None):
-    """fa2jit.forward_with_kvcache's result through the kvcache_fwd operator."""
-    out, lse = torch.ops.fa2jit.kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal,
-                                            softmax_scale, num_splits, return_lse, tune, cache_path)
+    """fa2jit.forward_with_kvcache's result through the kvcache_fwd (or, appending, kvcache_append_fwd) operator."""
+    _refuse_gradients("forward_with_kvcache", (q, k_cache, v_cache, k, v))
+    if k is None and v is None:
+        out, lse = torch.ops.fa2jit.kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale,
+                                                num_splits, return_lse, tune, cache_path)
+    else:
+        if k is None or v is None or cache_seqlens is None:
+            raise argument_error("appending to the cache needs k, v and cache_seqlens together")
+        out, lse = torch.ops.fa2jit.kvcache_append_fwd(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal,
+                                                       softmax_scale, num_splits, return_lse, tune, cache_path)
     return (out, lse) if return_lse else out
 
 
 def varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, softmax_scale, num_splits=0,
            return_lse=False, tune=None, cache_path=None):
     """fa2jit.varlen_forward's result through the varlen_fwd operator."""
+    _refuse_gradients("varlen_forward", (q, k, v))
     out, lse = torch.ops.fa2jit.varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal,
                                            softmax_scale, num_splits, return_lse, tune, cache_path)
     return (out, lse) if return_lse else out

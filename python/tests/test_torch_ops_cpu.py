@@ -124,9 +124,10 @@ def test_schemas():
     fwd = torch.ops.fa2jit.fwd.default._schema
     assert [a.name for a in fwd.arguments] == ["q", "k", "v", "causal", "softmax_scale", "deterministic", "layout",
                                                "tune", "cache_path"]
-    kvcache = torch.ops.fa2jit.kvcache_fwd.default._schema
-    mutated = [a.name for a in kvcache.arguments if a.alias_info is not None and a.alias_info.is_write]
-    assert mutated == ["k_cache", "v_cache"]  # appending writes the caches: functionalization must know
+    def mutated(op):
+        return [a.name for a in op.default._schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+    assert mutated(torch.ops.fa2jit.kvcache_fwd) == []  # a plain decode step: the caches are never copied
+    assert mutated(torch.ops.fa2jit.kvcache_append_fwd) == ["k_cache", "v_cache"]  # functionalization must know
     for op in (torch.ops.fa2jit.fwd, torch.ops.fa2jit.bwd, torch.ops.fa2jit.varlen_fwd):
         assert not any(a.alias_info is not None for a in op.default._schema.arguments)
 
@@ -167,12 +168,14 @@ def test_fake_kvcache_and_varlen():
         q = torch.empty(3, 1, 8, 128, dtype=torch.float16, device="cuda")
         cache = torch.empty(3, 256, 2, 128, dtype=torch.float16, device="cuda")
         lens = torch.empty(3, dtype=torch.int32, device="cuda")
-        out, lse = torch.ops.fa2jit.kvcache_fwd(q, cache, cache.clone(), lens, None, None, None, True, None, 0, True,
-                                                None, None)
+        out, lse = torch.ops.fa2jit.kvcache_fwd(q, cache, cache.clone(), lens, None, True, None, 0, True, None, None)
         assert out.shape == q.shape and lse.shape == (3, 8, 1) and lse.dtype == torch.float32
-        _, no_lse = torch.ops.fa2jit.kvcache_fwd(q, cache, cache.clone(), lens, None, None, None, True, None, 0, False,
-                                                 None, None)
+        _, no_lse = torch.ops.fa2jit.kvcache_fwd(q, cache, cache.clone(), lens, None, True, None, 0, False, None, None)
         assert no_lse.numel() == 0
+        new = torch.empty(3, 1, 2, 128, dtype=torch.float16, device="cuda")
+        out, lse = torch.ops.fa2jit.kvcache_append_fwd(q, cache, cache.clone(), lens, None, new, new, True, None, 0,
+                                                       True, None, None)
+        assert out.shape == q.shape and lse.shape == (3, 8, 1)
         packed_q = torch.empty(50, 8, 64, dtype=torch.bfloat16, device="cuda")
         packed_kv = torch.empty(70, 2, 64, dtype=torch.bfloat16, device="cuda")
         cu = torch.empty(4, dtype=torch.int32, device="cuda")
@@ -210,6 +213,19 @@ def test_eager_gradient_goes_through_the_operator():
     expected.sum().backward()
     for (name, parameter), reference_parameter in zip(model.named_parameters(), reference_model.parameters()):
         torch.testing.assert_close(parameter.grad, reference_parameter.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_a_double_backward_and_gradients_through_kvcache_are_refused_not_zero():
+    torch.manual_seed(3)
+    q, k, v = (torch.randn(1, 9, 2, 64, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    out = fa2jit.attention(q, k, v, causal=True)
+    (dq,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)  # a gradient penalty's first step
+    with pytest.raises(fa2jit.Fa2Error, match="double backward"):
+        dq.square().sum().backward()
+    cache = torch.randn(1, 16, 2, 64, requires_grad=True)
+    with pytest.raises(fa2jit.Fa2Error, match="forward_with_kvcache has no backward"):
+        fa2jit._torch_ops.kvcache(q.detach()[:, :1].float(), cache, cache, None, None, None, None, True, None, 0,
+                                  False)
 
 
 def test_compile_dynamic_shapes_and_no_graph_break():

@@ -132,8 +132,10 @@ def test_attention_function_refuses_what_it_cannot_honour(stand_in):
     q = torch.zeros(1, 4, 8, 64)
     with pytest.raises(fa2jit.Fa2Error, match="dropout"):
         fa2jit_hf.attention_forward(module, q, q, q, None, dropout=0.1)
-    with pytest.raises(fa2jit.Fa2Error, match="sliding_window=4096"):
-        fa2jit_hf.attention_forward(module, q, q, q, None, sliding_window=4096)
+    for keyword in ("sliding_window", "position_bias", "sinks", "softcap"):  # each would change the scores
+        with pytest.raises(fa2jit.Fa2Error, match=f"does not support {keyword}="):
+            fa2jit_hf.attention_forward(module, q, q, q, None, **{keyword: 4096})
+    fa2jit_hf.attention_forward(module, q, q, q, None, position_ids=torch.arange(8), use_cache=True)
     module.is_causal = False
     out, weights = fa2jit_hf.attention_forward(module, q, q, q, None, scaling=0.5)
     assert out.shape == (1, 8, 4, 64) and weights is None

@@ -29,6 +29,11 @@ from .._tensors import argument_error
 NAME = "fa2jit"
 
 
+# Keywords transformers' layers pass that do not change the attention itself.
+_HARMLESS_KEYWORDS = frozenset({"is_causal", "position_ids", "cache_position", "output_attentions", "use_cache",
+                                "past_key_value", "past_key_values", "layer_idx"})
+
+
 def attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """transformers' attention function: (O [B, S, Hq, D], None); attention weights are never materialized."""
     if attention_mask is not None:
@@ -39,9 +44,12 @@ def attention_forward(module, query, key, value, attention_mask, scaling=None, d
     if dropout:
         raise argument_error(f"fa2jit has no attention dropout (got {dropout}); set the config's attention_dropout "
                              "to 0.0")
-    for name in ("sliding_window", "softcap", "s_aux"):
-        if kwargs.get(name) is not None:
-            raise argument_error(f"fa2jit's transformers attention does not support {name}={kwargs[name]!r}")
+    # Anything else a layer passes changes the scores (position_bias, sinks, sliding_window, softcap, s_aux, ...):
+    # only the keywords known to leave them alone may be ignored.
+    for name, given in kwargs.items():
+        if given is not None and name not in _HARMLESS_KEYWORDS:
+            raise argument_error(f"fa2jit's transformers attention does not support {name}= (the layer passes "
+                                 f"it and fa2jit would ignore it); use attn_implementation='sdpa' for this model")
     is_causal = kwargs.get("is_causal")
     if is_causal is None:
         is_causal = getattr(module, "is_causal", True)
