@@ -107,8 +107,8 @@ struct KvcacheArgs {
   float* lse = nullptr;           // optional: [batch, heads_q, seqlen_q] contiguous fp32, natural log
 
   // Device memory, read by the kernels: the host cannot check the values. A length above seqlen_k is
-  // clamped to seqlen_k (and below 0 to 0); a block table entry outside [0, num_pages) reads as zero keys
-  // and values and is never written (nothing outside the cache is touched, but the result is wrong). Check
+  // clamped to seqlen_k (and below 0 to 0); a block table entry outside [0, num_pages) reads page 0 in its
+  // place and is never written (nothing outside the cache is touched, but the result is wrong). Check
   // them where they are made (fa2jit.forward_with_kvcache(..., check_values=True) does).
   const int* cache_seqlens = nullptr;  // [batch] int32; null: seqlen_k keys for every sequence
   const int* block_table = nullptr;    // [batch, block_table_stride] int32; null: a contiguous cache

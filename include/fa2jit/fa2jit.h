@@ -138,7 +138,7 @@ int fa2_backward_workspace_size(const fa2_backward_args* args, size_t* bytes);
  * contiguous (k/v strides over [batch, seqlen_k, heads_kv, head_dim]) or, with block_table, paged:
  * [num_pages, page_size, heads_kv, head_dim] with the page stride in k_batch_stride / v_batch_stride.
  * cache_seqlens and block_table are device int32 arrays the library cannot check: lengths above seqlen_k
- * are clamped to it, and block table entries must lie in [0, num_pages) (one outside reads as zeros and is
+ * are clamped to it, and block table entries must lie in [0, num_pages) (one outside reads page 0 instead and is
  * never written: nothing outside the cache is touched, but the result is wrong). struct_size comes first:
  * set it to sizeof(fa2_kvcache_args), or start from fa2_kvcache_args_init(). */
 typedef struct fa2_kvcache_args {

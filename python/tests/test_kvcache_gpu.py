@@ -192,7 +192,7 @@ def test_varlen_bad_values_are_named_with_check_values():
     cases = [
         (torch.tensor([1, 4, 10], dtype=torch.int32, device="cuda"), r"cu_seqlens_k\[0\] is 1"),
         (torch.tensor([0, 8, 6], dtype=torch.int32, device="cuda"), "cu_seqlens_k decreases at 2: 8 then 6"),
-        (torch.tensor([0, 4, 13], dtype=torch.int32, device="cuda"), r"cu_seqlens_k\[-1\] is 13, past the 12 rows"),
+        (torch.tensor([0, 5, 13], dtype=torch.int32, device="cuda"), r"cu_seqlens_k\[-1\] is 13, past the 12 rows"),
         (torch.tensor([0, 2, 12], dtype=torch.int32, device="cuda"), "sequence 1 of cu_seqlens_k has 10 rows, above"),
     ]
     for cu_k, message in cases:

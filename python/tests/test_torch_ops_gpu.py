@@ -208,7 +208,10 @@ def test_capture_of_an_unresolved_class_fails_cleanly(tmp_path):
         message = str(caught.value)
         assert caught.value.status == fa2jit.ERROR_LAUNCH, (name, message)
         assert "capturing a CUDA graph" in message and "one eager call with the same shapes" in message, message
-        assert "fa2-tune tune" in message and cache in message, message
+        if " bshd " in message:  # fa2-tune tune fills bshd classes only: other layouts get the warm-up advice
+            assert "fa2-tune tune" in message and cache in message, message
+        else:
+            assert "fa2-tune tune" not in message, message
         assert "gqa3" in message and "d64" in message, message  # the class it could not resolve
         doubled.zero_()
         graph.replay()

@@ -1,6 +1,6 @@
 // The KV-cache kernels against device values the host cannot check: block table entries outside the cache.
-// Such an entry must never be written by the append nor read past the cache by the attention (it reads as
-// zero rows), and every other sequence's result must be exactly what a good table gives.
+// Such an entry must never be written by the append nor read past the cache by the attention (page 0 is
+// read in its place), and every other sequence's result must be exactly what a good table gives.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -33,7 +33,7 @@ void upload_ints(const void* to, const std::vector<int>& values) {
 
 }  // namespace
 
-TEST_CASE("kvcache: block table entries outside the cache are never written, read as zeros, and leave the "
+TEST_CASE("kvcache: block table entries outside the cache are never written, never read past, and leave the "
           "other sequences exact") {
   // Sequence 0 appends two rows into a page whose entry is past num_pages, and an earlier page of it is -5;
   // sequence 1's table is good. Compared with the same call on the good table: the cache differs only where

@@ -50,8 +50,9 @@ struct CacheRowCopy {
 
 // With a block table: the page of each of the thread's rows of the tile at key n0, read a tile ahead of its
 // copy so that the lookup's latency hides under a tile of compute instead of stalling the copy's issue. An
-// entry outside [0, num_pages) becomes -1, which the copy reads as a zero row: a bad block table (device
-// values the host cannot check) gives wrong numbers, never a read outside the cache.
+// entry outside [0, num_pages) becomes page 0: a bad block table (device values the host cannot check) gives
+// wrong numbers, never a read outside the cache. (Here, not in the copy: a check per copied row slowed the
+// one-block-per-SM decode by 12%.)
 template <int kRows, int kCols, int kThreads>
 __device__ __forceinline__ void load_page_ids(int (&ids)[CacheRowCopy<kRows, kCols, kThreads>::kPerThread],
                                               const int* pages, int page_shift, int num_pages, int n0,
@@ -61,14 +62,14 @@ __device__ __forceinline__ void load_page_ids(int (&ids)[CacheRowCopy<kRows, kCo
   for (int i = 0; i < Copy::kPerThread; ++i) {
     const int row = Copy::row_of(thread, i);
     const int id = row < keys_valid ? __ldg(pages + ((n0 + row) >> page_shift)) : 0;
-    ids[i] = static_cast<unsigned>(id) < static_cast<unsigned>(num_pages) ? id : -1;
+    ids[i] = static_cast<unsigned>(id) < static_cast<unsigned>(num_pages) ? id : 0;
   }
 }
 
 // Cache rows [n0, n0 + kRows) of one head's K and V into their tiles; rows at or past keys_valid (relative
 // to n0) are zero-filled and read nothing. k_head/v_head point at row 0 of the head (page 0 when paged).
 // Contiguous (paged false; page_ids unread): key j at j * row_stride. Paged: key j is row j % page_size of
-// its page from page_ids (load_page_ids for this n0; -1 reads as zeros), pages page_stride elements apart.
+// its page from page_ids (load_page_ids for this n0), pages page_stride elements apart.
 // K and V share the row arithmetic and the page lookups.
 template <int kRows, int kCols, int kThreads>
 __device__ __forceinline__ void copy_kv_rows_async(
@@ -85,7 +86,7 @@ __device__ __forceinline__ void copy_kv_rows_async(
     const int row = Copy::row_of(thread, i);
     if (row >= kRows) continue;
     const int col = ((thread + i * kThreads) % Copy::kChunksPerRow) * 8;
-    const bool valid = row < keys_valid && (!paged || page_ids[i] >= 0);
+    const bool valid = row < keys_valid;
     long long k_offset = 0, v_offset = 0;
     if (valid) {
       const int key = n0 + row;
