@@ -16,6 +16,7 @@ finding the kernel, the launch. That is what this measures, for each contender i
                           bookkeeping (the forward of a training step; the backward is not run)
   sdpa flash, sdpa        torch's scaled_dot_product_attention restricted to the flash backend, and with
                           the backend torch picks, on [B, H, S, D] tensors (its native layout)
+  sdpa (grad)             SDPA on inputs that require grad: the like-for-like row of "attention (grad)"
   empty_like              one torch.empty_like(q): the floor under any call that allocates its output
 
 Columns, per call, the median over --repeats timings of --calls back-to-back calls (after a warm-up that
@@ -93,6 +94,7 @@ def contenders(args):
     k, v = (torch.randn(shape_kv, device="cuda", dtype=torch.bfloat16) for _ in range(2))
     q_grad, k_grad, v_grad = (t.clone().requires_grad_() for t in (q, k, v))
     qh, kh, vh = (t.transpose(1, 2).contiguous() for t in (q, k, v))  # [B, H, S, D] for SDPA
+    qh_grad, kh_grad, vh_grad = (t.clone().requires_grad_() for t in (qh, kh, vh))
     gqa = args.heads != args.heads_kv
     options = dict(causal=True, tune=args.tune, cache_path=args.db)
     _autograd.torch_ops()  # registers torch.ops.fa2jit.*
@@ -101,6 +103,9 @@ def contenders(args):
     def sdpa():
         return F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, enable_gqa=gqa)
 
+    def sdpa_grad():
+        return F.scaled_dot_product_attention(qh_grad, kh_grad, vh_grad, is_causal=True, enable_gqa=gqa)
+
     return {
         "fa2jit.attention": (lambda: fa2jit.attention(q, k, v, **options), contextlib.nullcontext),
         "fa2jit.forward": (lambda: fa2jit.forward(q, k, v, **options), contextlib.nullcontext),
@@ -108,6 +113,7 @@ def contenders(args):
         "attention (grad)": (lambda: fa2jit.attention(q_grad, k_grad, v_grad, **options), contextlib.nullcontext),
         "sdpa flash": (sdpa, lambda: sdpa_kernel(SDPBackend.FLASH_ATTENTION)),
         "sdpa": (sdpa, contextlib.nullcontext),
+        "sdpa (grad)": (sdpa_grad, contextlib.nullcontext),
         "empty_like": (lambda: torch.empty_like(q), contextlib.nullcontext),
     }
 
