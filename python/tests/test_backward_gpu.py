@@ -28,13 +28,9 @@ sys.path.insert(0, TESTS_DIR)
 
 import fa2jit  # noqa: E402
 
-torch = pytest.importorskip("torch", reason="torch is not installed")
-if not torch.cuda.is_available():
-    pytest.skip("torch sees no CUDA GPU", allow_module_level=True)
-try:
-    fa2jit.library_version()
-except fa2jit.Fa2Error as error:
-    pytest.skip(f"libfa2jit.so cannot be loaded: {error}", allow_module_level=True)
+from gpu_required import torch_on_gpu  # noqa: E402
+
+torch = torch_on_gpu()
 
 import attention_reference as ref  # noqa: E402
 from attention_reference import make, relative_error, to_bhsd  # noqa: E402
