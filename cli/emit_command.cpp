@@ -84,10 +84,10 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags) {
                   "Resident blocks per SM the kernel is compiled for (caps registers)" + from_default)
       ->check(positive_int());
   sub->add_option("--scheme", flags.scheme,
-                  "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws (wgmma_ss: backward only; tma_ws: "
-                  "forward on sm_90a, experimental, with tiles of its own)" +
+                  "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap (wgmma_ss: backward "
+                  "only; tma_ws*: forward on sm_90a, experimental, with tiles of their own)" +
                       from_default)
-      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws"));
+      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap"));
   sub->add_option("--splits", flags.splits,
                   "kvc: blocks each sequence's keys are split over, 0 = chosen at launch" + from_default)
       ->check(CLI::Range(0, kMaxKeySplits));

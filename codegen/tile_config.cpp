@@ -29,11 +29,14 @@ const char* scheme_name(Scheme scheme) {
     case Scheme::wgmma_overlap: return "wgmma_overlap";
     case Scheme::wgmma_ss: return "wgmma_ss";
     case Scheme::tma_ws: return "tma_ws";
+    case Scheme::tma_ws_overlap: return "tma_ws_overlap";
   }
   return "unknown";
 }
 
 bool is_wgmma(Scheme scheme) { return scheme != Scheme::mma_sync; }
+
+bool is_tma_ws(Scheme scheme) { return scheme == Scheme::tma_ws || scheme == Scheme::tma_ws_overlap; }
 
 std::optional<Scheme> parse_scheme(const std::string& text) {
   if (text == "mma_sync") return Scheme::mma_sync;
@@ -41,6 +44,7 @@ std::optional<Scheme> parse_scheme(const std::string& text) {
   if (text == "wgmma_overlap") return Scheme::wgmma_overlap;
   if (text == "wgmma_ss") return Scheme::wgmma_ss;
   if (text == "tma_ws") return Scheme::tma_ws;
+  if (text == "tma_ws_overlap") return Scheme::tma_ws_overlap;
   return std::nullopt;
 }
 
@@ -59,7 +63,7 @@ WarpgroupRegisters tma_ws_registers(int warps) {
 int TileConfig::register_cap() const {
   // 64K registers per SM, allocated per warp in units of 256 (8 per thread); ptxas never exceeds 255.
   if (warps < 1 || warps > 16 || blocks_per_sm < 1 || blocks_per_sm > 4) return 0;  // not a config validate() accepts
-  if (scheme == Scheme::tma_ws) return tma_ws_registers(warps).consumer;
+  if (is_tma_ws(scheme)) return tma_ws_registers(warps).consumer;
   const int per_thread = 65536 / (threads() * blocks_per_sm) / 8 * 8;
   return per_thread < 255 ? per_thread : 255;
 }
@@ -87,9 +91,9 @@ std::optional<std::string> TileConfig::validate() const {
     return fmt::format("block_m {} must be a multiple of 16 in [16, 256]", block_m);
   if (block_n < 16 || block_n > 256 || block_n % 16 != 0)
     return fmt::format("block_n {} must be a multiple of 16 in [16, 256]", block_n);
-  // 12: scheme tma_ws's producer warpgroup and two consumer warpgroups.
-  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 16 && !(warps == 12 && scheme == Scheme::tma_ws))
-    return fmt::format("warps {} must be one of 1, 2, 4, 8, 16 (12: scheme tma_ws only)", warps);
+  // 12: the tma_ws schemes' producer warpgroup and two consumer warpgroups.
+  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 16 && !(warps == 12 && is_tma_ws(scheme)))
+    return fmt::format("warps {} must be one of 1, 2, 4, 8, 16 (12: the tma_ws schemes only)", warps);
   if (stages < 1 || stages > 4) return fmt::format("stages {} must be in [1, 4]", stages);
   if (deterministic && family != Family::bwd)
     return fmt::format("deterministic applies to the backward only, not to the {} family", family_name(family));
@@ -129,6 +133,7 @@ static const char* scheme_tag(Scheme scheme) {
     case Scheme::wgmma_overlap: return "wgmmao";
     case Scheme::wgmma_ss: return "wgmmass";
     case Scheme::tma_ws: return "tmaws";
+    case Scheme::tma_ws_overlap: return "tmawso";
   }
   return "unknown";
 }
@@ -158,7 +163,7 @@ bool TileConfig::operator==(const TileConfig& o) const {
 }
 
 TileConfig with_scheme(TileConfig config, Scheme scheme) {
-  if (scheme == Scheme::tma_ws && config.scheme != Scheme::tma_ws && config.family == Family::fwd) {
+  if (is_tma_ws(scheme) && !is_tma_ws(config.scheme) && config.family == Family::fwd) {
     // Two consumer warpgroups, two stages and FA3's key tiles (hopper/tile_size.h): d256 128x80, d192 128x112,
     // d128 128x176 (128x128 causal); d64 128x128, where FA3 takes three consumer warpgroups (192 rows).
     config.warps = 12;

@@ -75,7 +75,7 @@ void launch_forward(const KernelModule& kernel, const FwdArgs& args, CUstream st
   FwdParams params = make_fwd_params(args);
   const Grid grid{blocks(args.seqlen_q, config.block_m), static_cast<unsigned>(args.heads_q),
                   static_cast<unsigned>(args.batch)};
-  if (config.scheme == Scheme::tma_ws) {
+  if (is_tma_ws(config.scheme)) {
     // The same grid and params, then the tensor maps of Q, K and V (the entry point's signature, emitted by
     // codegen/fwd_family.cpp). cuLaunchKernel copies every parameter at the call, so the maps may live here.
     FwdTensorMaps maps = make_fwd_tensor_maps(args, config);

@@ -1,6 +1,7 @@
-// Scheme tma_ws (the warp-specialized Hopper forward) without a GPU: its rules and names, the source it
-// generates, that it is never a default and is tuned only where enabled, the tensor maps' shapes, and that
-// every config of its validated set and search space compiles for sm_90a with the register split intact.
+// Schemes tma_ws and tma_ws_overlap (the warp-specialized Hopper forward) without a GPU: their rules and names,
+// the source they generate, that they are never a default and are tuned only where enabled, the tensor maps'
+// shapes, and that every config of their validated set and search space compiles for sm_90a with the register
+// split intact.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -55,8 +56,8 @@ class ScopedExperimentalSchemes {
 };
 
 // The scheme's own tiles for a forward class (what `fa2-tune emit --scheme tma_ws` starts from).
-TileConfig tma_ws(int head_dim, DType dtype = DType::bf16, bool causal = false) {
-  return fa2::with_scheme(fa2::default_config(head_dim, dtype, causal, Arch::sm_90a), Scheme::tma_ws);
+TileConfig tma_ws(int head_dim, DType dtype = DType::bf16, bool causal = false, Scheme scheme = Scheme::tma_ws) {
+  return fa2::with_scheme(fa2::default_config(head_dim, dtype, causal, Arch::sm_90a), scheme);
 }
 
 TileConfig tma_ws_tiles(int head_dim, int block_m, int block_n, int warps, int stages = 2) {
@@ -77,12 +78,13 @@ std::string rejection(const TileConfig& config) {
   return *reason;
 }
 
-// The validated set: the scheme's own tiles for every head dim, dtype and mask.
+// The validated set: each scheme's own tiles for every head dim, dtype and mask.
 std::vector<TileConfig> validated_set() {
   std::vector<TileConfig> configs;
-  for (int head_dim : {64, 128, 192, 256})
-    for (DType dtype : {DType::bf16, DType::fp16})
-      for (bool causal : {false, true}) configs.push_back(tma_ws(head_dim, dtype, causal));
+  for (Scheme scheme : {Scheme::tma_ws, Scheme::tma_ws_overlap})
+    for (int head_dim : {64, 128, 192, 256})
+      for (DType dtype : {DType::bf16, DType::fp16})
+        for (bool causal : {false, true}) configs.push_back(tma_ws(head_dim, dtype, causal, scheme));
   return configs;
 }
 
@@ -157,6 +159,9 @@ TEST_CASE("validate() accepts the scheme's own tiles on sm_90a and rejects every
   TileConfig sm80 = tma_ws(128);
   sm80.arch = Arch::sm_80;
   CHECK(contains(rejection(sm80), "scheme tma_ws needs arch sm_90a"));
+  TileConfig overlap_sm80 = tma_ws(128, DType::fp16, true, Scheme::tma_ws_overlap);
+  overlap_sm80.arch = Arch::sm_80;
+  CHECK(contains(rejection(overlap_sm80), "scheme tma_ws_overlap needs arch sm_90a"));
   for (Family family : {Family::bwd, Family::kvc}) {
     TileConfig other = tma_ws(128);
     other.family = family;
@@ -169,6 +174,9 @@ TEST_CASE("validate() accepts the scheme's own tiles on sm_90a and rejects every
   TileConfig kvc = tma_ws(128);
   kvc.family = Family::kvc;
   CHECK(contains(rejection(kvc), "the kvcache family has schemes mma_sync and wgmma, not tma_ws"));
+  TileConfig bwd_overlap = tma_ws(64, DType::bf16, false, Scheme::tma_ws_overlap);
+  bwd_overlap.family = Family::bwd;
+  CHECK(contains(rejection(bwd_overlap), "scheme tma_ws_overlap has no backward kernel"));
 
   CHECK(contains(rejection(tma_ws_tiles(96, 128, 64, 12)), "head_dim 64, 128, 192 or 256"));
   CHECK(contains(rejection(tma_ws_tiles(128, 128, 64, 8)), "warps 12"));
@@ -179,12 +187,19 @@ TEST_CASE("validate() accepts the scheme's own tiles on sm_90a and rejects every
   CHECK(contains(rejection(two_blocks), "one block per SM"));
   CHECK(contains(rejection(tma_ws_tiles(256, 128, 128, 12)), "bytes of shared memory"));
   CHECK(contains(rejection(tma_ws_tiles(256, 192, 64, 16)), "accumulator registers"));
+  // The overlap holds P besides O and S: three consumer warpgroups leave it too few registers at d128 n112.
+  TileConfig overlap_wide = tma_ws_tiles(128, 192, 112, 16);
+  CHECK_FALSE(overlap_wide.validate().has_value());
+  overlap_wide.scheme = Scheme::tma_ws_overlap;
+  CHECK(contains(rejection(overlap_wide), "holds O, S and P at once, 148 registers"));
+  overlap_wide.block_n = 80;
+  CHECK_FALSE(overlap_wide.validate().has_value());
 
   // Twelve warps are the producer's warpgroup plus two: no other scheme takes them.
   TileConfig wgmma12 = fa2::default_config(128, DType::bf16, false, Arch::sm_90a);
   wgmma12.warps = 12;
   wgmma12.block_m = 192;
-  CHECK(contains(rejection(wgmma12), "12: scheme tma_ws only"));
+  CHECK(contains(rejection(wgmma12), "12: the tma_ws schemes only"));
 }
 
 TEST_CASE("name, parse and generated source") {
@@ -193,6 +208,11 @@ TEST_CASE("name, parse and generated source") {
   CHECK(fa2::parse_scheme("tma_ws") == Scheme::tma_ws);
   CHECK(std::string(fa2::scheme_name(Scheme::tma_ws)) == "tma_ws");
   CHECK(fa2::is_wgmma(Scheme::tma_ws));
+  CHECK(fa2::is_tma_ws(Scheme::tma_ws));
+  CHECK(fa2::is_tma_ws(Scheme::tma_ws_overlap));
+  CHECK_FALSE(fa2::is_tma_ws(Scheme::wgmma_overlap));
+  CHECK(fa2::parse_scheme("tma_ws_overlap") == Scheme::tma_ws_overlap);
+  CHECK(std::string(fa2::scheme_name(Scheme::tma_ws_overlap)) == "tma_ws_overlap");
   CHECK(config.entry_points() == std::vector<std::string>{config.name()});
   CHECK(config.hash() != fa2::with_scheme(config, Scheme::wgmma).hash());
 
@@ -204,8 +224,18 @@ TEST_CASE("name, parse and generated source") {
                                          "q_map,"));
   CHECK(contains(source, "const __grid_constant__ fa2::TmaDescriptor k_map, const __grid_constant__ "
                          "fa2::TmaDescriptor v_map)"));
-  CHECK(contains(source, "/*producer registers*/ 24, /*consumer registers*/ 240"));
-  CHECK(contains(fa2::emit(tma_ws_tiles(64, 192, 128, 16)), "/*producer registers*/ 32, /*consumer registers*/ 160"));
+  CHECK(contains(source, "/*producer registers*/ 24,\n"));
+  CHECK(contains(source, "/*consumer registers*/ 240>;"));
+  CHECK(contains(source, "fa2::fwd_kernel_tma_ws<Config, /*overlap*/ false>(params, q_map, k_map, v_map);"));
+  const TileConfig overlap = tma_ws(128, DType::bf16, true, Scheme::tma_ws_overlap);
+  CHECK(overlap.name() == "fa2_fwd_tmawso_d128_bf16_causal_m128n128w12s2_sm90a");
+  CHECK(overlap.hash() != config.hash());
+  const std::string overlap_source = fa2::emit(overlap);
+  CHECK(contains(overlap_source, "scheme tma_ws_overlap"));
+  CHECK(contains(overlap_source, "fa2::fwd_kernel_tma_ws<Config, /*overlap*/ true>(params, q_map, k_map, v_map);"));
+  const std::string three_consumers = fa2::emit(tma_ws_tiles(64, 192, 128, 16));
+  CHECK(contains(three_consumers, "/*producer registers*/ 32,\n"));
+  CHECK(contains(three_consumers, "/*consumer registers*/ 160>;"));
 
   // FA3's key tiles per head dim, narrower at d128 when causal.
   CHECK(tma_ws(64).block_n == 128);
@@ -231,7 +261,9 @@ TEST_CASE("never a built-in config; swept only where FA2JIT_EXPERIMENTAL_SCHEMES
           for (Arch arch : {Arch::sm_80, Arch::sm_86, Arch::sm_89, Arch::sm_90a})
             CHECK(fa2::default_config(family, head_dim, dtype, causal, arch).scheme != Scheme::tma_ws);
   CHECK(fa2::is_experimental(Scheme::tma_ws));
+  CHECK(fa2::is_experimental(Scheme::tma_ws_overlap));
   CHECK_FALSE(fa2::is_experimental(Scheme::wgmma));
+  CHECK_FALSE(fa2::is_experimental(Scheme::wgmma_overlap));
 
   const fa2::ProblemClass d128 = fa2::ProblemClass::of(forward_shape(128, DType::bf16, true));
   std::string hash_without;
@@ -240,16 +272,29 @@ TEST_CASE("never a built-in config; swept only where FA2JIT_EXPERIMENTAL_SCHEMES
     CHECK_FALSE(fa2::experimental_scheme_enabled(Scheme::tma_ws));
     CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 128) ==
           std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap});
-    for (const fa2::Candidate& c : fa2::enumerate_candidates(d128, Arch::sm_90a)) CHECK(c.config.scheme != Scheme::tma_ws);
+    for (const fa2::Candidate& c : fa2::enumerate_candidates(d128, Arch::sm_90a))
+      CHECK_FALSE(fa2::is_tma_ws(c.config.scheme));
     hash_without = fa2::search_space_hash(d128, Arch::sm_90a);
   }
   for (const char* value : {"wgmma", "tma_wsx", "xtma_ws", "", "tma"}) {
     ScopedExperimentalSchemes env{std::string(value)};
     CHECK_MESSAGE(!fa2::experimental_scheme_enabled(Scheme::tma_ws), "'", value, "'");
   }
-  for (const char* value : {"tma_ws", "other,tma_ws", "tma_ws,other"}) {
+  for (const char* value : {"tma_ws", "other,tma_ws", "tma_ws,other", "tma_ws_overlap,tma_ws"}) {
     ScopedExperimentalSchemes env{std::string(value)};
     CHECK_MESSAGE(fa2::experimental_scheme_enabled(Scheme::tma_ws), "'", value, "'");
+  }
+  {
+    ScopedExperimentalSchemes env{std::string("tma_ws_overlap")};
+    CHECK_FALSE(fa2::experimental_scheme_enabled(Scheme::tma_ws));
+    CHECK(fa2::experimental_scheme_enabled(Scheme::tma_ws_overlap));
+    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 64) ==
+          std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws_overlap});
+  }
+  {
+    ScopedExperimentalSchemes env{std::string("tma_ws_overlap,tma_ws")};
+    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 256) ==
+          std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws, Scheme::tma_ws_overlap});
   }
   {
     ScopedExperimentalSchemes env(std::string("tma_ws"));
@@ -270,15 +315,18 @@ TEST_CASE("never a built-in config; swept only where FA2JIT_EXPERIMENTAL_SCHEMES
 TEST_CASE("a cached tma_ws winner is refused where the scheme is not enabled") {
   const fa2::ProblemShape shape = forward_shape(128, DType::bf16, false);
   const TileConfig winner = tma_ws(128);
+  const TileConfig overlap_winner = tma_ws(128, DType::bf16, false, Scheme::tma_ws_overlap);
   {
     ScopedExperimentalSchemes env(std::nullopt);
     const std::string why = fa2::winner_mismatch(winner, shape, Arch::sm_90a);
-    CHECK(contains(why, "experimental scheme tma_ws"));
+    CHECK(contains(why, "experimental scheme tma_ws,"));
     CHECK(contains(why, "FA2JIT_EXPERIMENTAL_SCHEMES"));
+    CHECK(contains(fa2::winner_mismatch(overlap_winner, shape, Arch::sm_90a), "experimental scheme tma_ws_overlap"));
     CHECK(fa2::winner_mismatch(fa2::default_config(128, DType::bf16, false, Arch::sm_90a), shape, Arch::sm_90a).empty());
   }
   ScopedExperimentalSchemes env(std::string("tma_ws"));
   CHECK(fa2::winner_mismatch(winner, shape, Arch::sm_90a).empty());
+  CHECK_FALSE(fa2::winner_mismatch(overlap_winner, shape, Arch::sm_90a).empty());
 }
 
 TEST_CASE("tma_tensor_shape: the real strides of bshd and bhsd, packed strides for size-1 dims, clear rejections") {
@@ -338,7 +386,7 @@ TEST_SUITE("compile") {
 
 TEST_CASE("tma_ws: the validated set compiles for sm_90a with no spills and its register split intact") {
   const std::vector<TileConfig> configs = validated_set();
-  REQUIRE(configs.size() == 16);
+  REQUIRE(configs.size() == 32);
   const std::vector<Compiled> compiled = compile_all(configs);
   for (std::size_t i = 0; i < configs.size(); ++i) {
     const std::string name = configs[i].name();
@@ -355,15 +403,15 @@ TEST_CASE("tma_ws: the validated set compiles for sm_90a with no spills and its 
 }
 
 TEST_CASE("tma_ws: its search space compiles for sm_90a within the tuner's spill limit") {
-  ScopedExperimentalSchemes env(std::string("tma_ws"));
+  // bf16 only: the dtype changes two conversion instructions, not the registers (the validated set has both).
   std::vector<TileConfig> configs;
-  for (int head_dim : {64, 128, 192, 256})
-    for (DType dtype : {DType::bf16, DType::fp16})
+  for (Scheme scheme : {Scheme::tma_ws, Scheme::tma_ws_overlap})
+    for (int head_dim : {64, 128, 192, 256})
       for (bool causal : {false, true})
-        for (const TileConfig& c : fa2::buildable_configs(fa2::ProblemClass::of(forward_shape(head_dim, dtype, causal)),
-                                                          Arch::sm_90a, 0, Scheme::tma_ws))
+        for (const TileConfig& c : fa2::buildable_configs(
+                 fa2::ProblemClass::of(forward_shape(head_dim, DType::bf16, causal)), Arch::sm_90a, 0, scheme))
           configs.push_back(c);
-  MESSAGE(configs.size(), " tma_ws candidates");
+  MESSAGE(configs.size(), " candidates of the tma_ws schemes");
   CHECK(configs.size() >= 80);
   const std::vector<Compiled> compiled = compile_all(configs);
   for (std::size_t i = 0; i < configs.size(); ++i) {

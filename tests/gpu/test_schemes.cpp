@@ -111,7 +111,8 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
 
 TEST_CASE("tma_ws configs match the reference on odd shapes, both layouts, GQA and MQA") {
   // The warp-specialized forward (experimental until this passes on a GPU): two and three consumer warpgroups,
-  // one to three stages, the odd key-tile widths (80, 112, 176), every head dim it takes, both dtypes.
+  // one to three stages, the odd key-tile widths (80, 112, 176), every head dim it takes, both dtypes, without
+  // and with the softmax/P V overlap.
   using fa2::Scheme;
   const std::vector<fa2::TileConfig> configs = {
       config(64, false, 128, 128, 12, 2, Scheme::tma_ws),
@@ -122,6 +123,11 @@ TEST_CASE("tma_ws configs match the reference on odd shapes, both layouts, GQA a
       config(192, false, 128, 112, 12, 2, Scheme::tma_ws),
       config(256, false, 128, 80, 12, 2, Scheme::tma_ws),
       config(256, false, 128, 64, 12, 2, Scheme::tma_ws, fa2::DType::fp16),
+      config(64, false, 128, 128, 12, 2, Scheme::tma_ws_overlap),
+      config(64, false, 192, 128, 16, 1, Scheme::tma_ws_overlap, fa2::DType::fp16),
+      config(128, false, 128, 176, 12, 2, Scheme::tma_ws_overlap, fa2::DType::fp16),
+      config(192, false, 128, 112, 12, 2, Scheme::tma_ws_overlap),
+      config(256, false, 128, 80, 12, 2, Scheme::tma_ws_overlap),
   };
   struct Case {
     int seqlen_q, seqlen_k, heads_q, heads_kv;
@@ -151,7 +157,7 @@ TEST_CASE("tma_ws configs match the reference on odd shapes, both layouts, GQA a
 TEST_CASE("the tuner gates and times the tma_ws candidates where FA2JIT_EXPERIMENTAL_SCHEMES enables them") {
   const char* previous = std::getenv("FA2JIT_EXPERIMENTAL_SCHEMES");
   const std::string saved = previous != nullptr ? previous : "";
-  ::setenv("FA2JIT_EXPERIMENTAL_SCHEMES", "tma_ws", 1);
+  ::setenv("FA2JIT_EXPERIMENTAL_SCHEMES", "tma_ws,tma_ws_overlap", 1);
   fa2::ProblemShape shape = shape_of(config(128, true, 128, 64, 8, 2, fa2::Scheme::wgmma), 2048, 2048, 16, 4);
   const fa2::TuningRecord record = fa2::tune(shape, nullptr);
   const double seconds = record.tune_seconds;
@@ -162,16 +168,17 @@ TEST_CASE("the tuner gates and times the tma_ws candidates where FA2JIT_EXPERIME
 
   MESSAGE(fmt::format("tuned {} in {:.1f} s: winner {} ({:.3f} ms)", shape.describe(), seconds, record.winner.name(),
                       record.time_ms));
-  int tma_ws = 0;
+  int tma_ws = 0, overlap = 0;
   for (const fa2::Measurement& m : record.measurements) {
-    if (m.config.scheme != fa2::Scheme::tma_ws) continue;
-    ++tma_ws;
+    if (!fa2::is_tma_ws(m.config.scheme)) continue;
+    ++(m.config.scheme == fa2::Scheme::tma_ws ? tma_ws : overlap);
     INFO(m.config.name(), ": ", m.reason);
     CHECK(m.status == fa2::MeasurementStatus::ok);
     MESSAGE(fmt::format("{}: {} {:.3f} ms, O {:.2e}", m.config.name(), fa2::measurement_status_name(m.status),
                         m.time_ms, m.o_rel_error));
   }
   CHECK(tma_ws >= 5);
+  CHECK(overlap >= 5);
   WARN_MESSAGE(seconds < 10.0, "tuning one class took ", seconds, " s (the budget is 10 s)");
 }
 

@@ -1,4 +1,5 @@
-// FlashAttention-2 forward, warp-specialized on Hopper (scheme tma_ws, sm_90a; FA3 paper arXiv 2407.08608).
+// FlashAttention-2 forward, warp-specialized on Hopper (schemes tma_ws and tma_ws_overlap, sm_90a; FA3 paper
+// arXiv 2407.08608).
 // Warpgroup 0 is the producer: it gives most of its registers away (setmaxnreg) and one of its threads
 // issues every load by TMA, Q once and then K and V tile by tile into a ring of `kStages` stages guarded by
 // mbarriers (tma_ws_pipeline.cuh). The other warpgroups are consumers, 64 query rows each, which take the
@@ -60,7 +61,12 @@ __device__ __forceinline__ void produce_tiles(const TmaWsSmem<Cfg>& smem, const 
 
 // A consumer warpgroup over the block's key tiles, then its rows of the epilogue. `warp` counts the consumer
 // warps from 0, so warp w owns block rows 16w..16w+15 as in the other forward kernels.
-template <class Cfg>
+//
+// kOverlap (scheme tma_ws_overlap) pipelines each warpgroup as wgmma_overlap does (FA3's intra-warpgroup
+// overlap): iteration `tile` issues S_tile = Q K_tile^T and then O += P_{tile-1} V_{tile-1}, waits for S only,
+// and runs the softmax of S_tile while the tensor cores still work on P V. V_{tile-1} is released once that
+// product has completed, one iteration after K_{tile-1}.
+template <class Cfg, bool kOverlap>
 __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsigned char* smem_q,
                                               const BlockCoordinates<Cfg>& block, const FwdParams& params,
                                               int key_tiles, int warp, int lane) {
@@ -76,20 +82,11 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
   OnlineSoftmax<1> softmax;
   softmax.init();
 
+  // S_tile, masked and folded into the softmax: afterwards s holds P_tile and `correction` the factor O
+  // must be rescaled by before P_tile V_tile is added.
   float s[1][Cfg::kNTiles][4];
   float correction[1][2];
-  unsigned p[Cfg::kBlockN / 16][4];
-  if (key_tiles > 0) mbarrier_wait(smem.q_full(), 0);
-  StageRing<Cfg::kStages> ring;
-  for (int tile = 0; tile < key_tiles; ++tile) {
-    mbarrier_wait(smem.k_full(ring.stage), ring.phase);
-    wgmma_fence();
-    wgmma_scores<Cfg>(s[0], q_rows, smem.k_tile(ring.stage));
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_registers(s[0]);
-    mbarrier_arrive(smem.k_empty(ring.stage));  // this thread's share of K_tile has been read
-
+  auto mask_and_fold = [&](int tile) {
     const int n0 = tile * Cfg::kBlockN;
     const bool tile_crosses_end = n0 + Cfg::kBlockN > params.seqlen_k;
     const bool tile_crosses_diagonal =
@@ -97,6 +94,10 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
     if (tile_crosses_end || tile_crosses_diagonal)
       mask_scores<Cfg::kCausal>(s, block.m0 + warp_row0, n0, params.seqlen_q, params.seqlen_k, lane);
     softmax.fold(s, params.softmax_scale_log2, correction);
+  };
+  // P as 16-bit A fragments, and O rescaled: the inputs of O += P V.
+  unsigned p[Cfg::kBlockN / 16][4];
+  auto prepare_output = [&] {
 #pragma unroll
     for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16) {
       p[k16][0] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][0], s[0][2 * k16][1]);
@@ -106,15 +107,68 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
     }
     OnlineSoftmax<1>::rescale(o, correction);
     fence_registers(o[0]);
-
-    mbarrier_wait(smem.v_full(ring.stage), ring.phase);
+  };
+  // Issues S = Q K^T from the ring position's K tile once it has landed.
+  auto issue_scores = [&](const StageRing<Cfg::kStages>& at) {
+    mbarrier_wait(smem.k_full(at.stage), at.phase);
     wgmma_fence();
-    wgmma_output<Cfg>(o[0], p, smem.v_tile(ring.stage));
+    wgmma_scores<Cfg>(s[0], q_rows, smem.k_tile(at.stage));
+    wgmma_commit();
+  };
+
+  if (key_tiles > 0) mbarrier_wait(smem.q_full(), 0);
+  StageRing<Cfg::kStages> ring;
+  if constexpr (!kOverlap) {
+    for (int tile = 0; tile < key_tiles; ++tile) {
+      issue_scores(ring);
+      wgmma_wait<0>();
+      fence_registers(s[0]);
+      mbarrier_arrive(smem.k_empty(ring.stage));  // this thread's share of K_tile has been read
+      mask_and_fold(tile);
+      prepare_output();
+      mbarrier_wait(smem.v_full(ring.stage), ring.phase);
+      wgmma_fence();
+      wgmma_output<Cfg>(o[0], p, smem.v_tile(ring.stage));
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers(o[0]);
+      mbarrier_arrive(smem.v_empty(ring.stage));
+      ring.advance();
+    }
+  } else if (key_tiles > 0) {
+    issue_scores(ring);
+    wgmma_wait<0>();
+    fence_registers(s[0]);
+    mbarrier_arrive(smem.k_empty(ring.stage));
+    mask_and_fold(0);
+    StageRing<Cfg::kStages> previous = ring;  // where V_{tile-1} is
+    ring.advance();
+
+    for (int tile = 1; tile < key_tiles; ++tile) {
+      prepare_output();
+      mbarrier_wait(smem.v_full(previous.stage), previous.phase);
+      issue_scores(ring);  // its wgmma_fence also covers P and the rescaled O
+      wgmma_output<Cfg>(o[0], p, smem.v_tile(previous.stage));
+      wgmma_commit();
+      wgmma_wait<1>();  // S_tile is done; P_{tile-1} V_{tile-1} may still run
+      fence_registers(s[0]);
+      mbarrier_arrive(smem.k_empty(ring.stage));
+      mask_and_fold(tile);
+      wgmma_wait<0>();
+      fence_registers(o[0]);
+      mbarrier_arrive(smem.v_empty(previous.stage));
+      previous = ring;
+      ring.advance();
+    }
+
+    prepare_output();
+    mbarrier_wait(smem.v_full(previous.stage), previous.phase);
+    wgmma_fence();
+    wgmma_output<Cfg>(o[0], p, smem.v_tile(previous.stage));
     wgmma_commit();
     wgmma_wait<0>();
     fence_registers(o[0]);
-    mbarrier_arrive(smem.v_empty(ring.stage));
-    ring.advance();
+    mbarrier_arrive(smem.v_empty(previous.stage));
   }
 
   // Every wgmma that read this warpgroup's Q rows has completed (wait_group 0), so each warp may stage its
@@ -124,7 +178,7 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
                     params.softmax_scale, block.rows_valid(params), warp, lane);
 }
 
-template <class Cfg>
+template <class Cfg, bool kOverlap>
 __device__ __forceinline__ void fwd_kernel_tma_ws(const FwdParams& params, const TmaDescriptor& q_map,
                                                   const TmaDescriptor& k_map, const TmaDescriptor& v_map) {
   // Descriptors and 128-byte swizzled TMA boxes address 1024-byte atoms: round the base up (the host
@@ -155,7 +209,7 @@ __device__ __forceinline__ void fwd_kernel_tma_ws(const FwdParams& params, const
     }
   } else {
     warpgroup_claim_registers<Cfg::kConsumerRegisters>();
-    consume_tiles<Cfg>(smem, smem_q, block, params, key_tiles, warp - 4, lane);
+    consume_tiles<Cfg, kOverlap>(smem, smem_q, block, params, key_tiles, warp - 4, lane);
   }
 }
 
