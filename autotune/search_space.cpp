@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "autotune/tuner.hpp"
 #include "common/fnv1a.hpp"
 #include "runtime/embedded_templates.hpp"
@@ -68,17 +71,50 @@ const SearchSpace& search_space(Family family, Scheme scheme) {
       /*stages*/ {1, 2},
       /*blocks_per_sm*/ {1},
   };
+  // tma_ws and tma_ws_overlap (experimental, not yet measured): two consumer warpgroups (block_m 128) or three
+  // (192), FA3's key tiles among widths 64..176, two stages. validate() pairs block_m with warps and drops what
+  // does not fit the registers or the shared memory: two to ten configs per head dim and scheme, so a class
+  // still tunes in seconds.
+  static const SearchSpace tma_ws{
+      /*block_m*/ {128, 192},
+      /*block_n*/ {64, 80, 112, 128, 176},
+      /*warps*/ {12, 16},
+      /*stages*/ {2},
+      /*blocks_per_sm*/ {1},
+  };
   switch (scheme) {
     case Scheme::mma_sync: return mma_sync;
     case Scheme::wgmma: return wgmma;
     case Scheme::wgmma_overlap: return wgmma_overlap;
     case Scheme::wgmma_ss: return mma_sync;  // backward-only: the backward's space is returned above
+    case Scheme::tma_ws:
+    case Scheme::tma_ws_overlap: return tma_ws;
   }
   return mma_sync;
 }
 
+bool is_experimental(Scheme scheme) { return is_tma_ws(scheme); }
+
+bool experimental_scheme_enabled(Scheme scheme) {
+  const char* value = std::getenv("FA2JIT_EXPERIMENTAL_SCHEMES");
+  if (value == nullptr) return false;
+  const std::string list = value;
+  const std::string name = scheme_name(scheme);
+  for (std::size_t start = 0; start <= list.size();) {
+    const std::size_t end = std::min(list.find(',', start), list.size());
+    if (list.compare(start, end - start, name) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim) {
-  if (family == Family::fwd && arch == Arch::sm_90a && head_dim % 64 == 0) return {Scheme::wgmma, Scheme::wgmma_overlap};
+  if (family == Family::fwd && arch == Arch::sm_90a && head_dim % 64 == 0) {
+    std::vector<Scheme> schemes{Scheme::wgmma, Scheme::wgmma_overlap};
+    for (Scheme experimental : {Scheme::tma_ws, Scheme::tma_ws_overlap})
+      if (experimental_scheme_enabled(experimental)) schemes.push_back(experimental);
+    return schemes;
+  }
   // The wgmma backward: head dims 64 and 128 (64 keys per warpgroup), 256 (the head dim split in two).
   // wgmma_ss (P^T and dS^T from shared memory instead of registers) joins the d64/d128 sweep once it has run
   // on a GPU: it compiles (with fewer spills) but has not been measured or checked there yet.

@@ -83,20 +83,25 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags) {
   sub->add_option("--blocks-per-sm", flags.blocks_per_sm,
                   "Resident blocks per SM the kernel is compiled for (caps registers)" + from_default)
       ->check(positive_int());
-  sub->add_option("--scheme", flags.scheme, "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss (wgmma_ss: backward only)" + from_default)
-      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss"));
+  sub->add_option("--scheme", flags.scheme,
+                  "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap (wgmma_ss: backward "
+                  "only; tma_ws*: forward on sm_90a, experimental, with tiles of their own)" +
+                      from_default)
+      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap"));
   sub->add_option("--splits", flags.splits,
                   "kvc: blocks each sequence's keys are split over, 0 = chosen at launch" + from_default)
       ->check(CLI::Range(0, kMaxKeySplits));
 }
 
 TileConfig apply_tile_flags(const TileFlags& flags, TileConfig config) {
+  // The scheme first: a scheme with tiles of its own (tma_ws) brings them, and the other flags refine them.
+  if (!flags.scheme.empty())
+    config = with_scheme(config, parsed_or_throw(parse_scheme(flags.scheme), "scheme", flags.scheme));
   if (flags.block_m > 0) config.block_m = flags.block_m;
   if (flags.block_n > 0) config.block_n = flags.block_n;
   if (flags.warps > 0) config.warps = flags.warps;
   if (flags.stages > 0) config.stages = flags.stages;
   if (flags.blocks_per_sm > 0) config.blocks_per_sm = flags.blocks_per_sm;
-  if (!flags.scheme.empty()) config.scheme = parsed_or_throw(parse_scheme(flags.scheme), "scheme", flags.scheme);
   if (flags.splits >= 0) config.splits = flags.splits;
   return config;
 }

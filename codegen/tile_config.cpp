@@ -28,17 +28,23 @@ const char* scheme_name(Scheme scheme) {
     case Scheme::wgmma: return "wgmma";
     case Scheme::wgmma_overlap: return "wgmma_overlap";
     case Scheme::wgmma_ss: return "wgmma_ss";
+    case Scheme::tma_ws: return "tma_ws";
+    case Scheme::tma_ws_overlap: return "tma_ws_overlap";
   }
   return "unknown";
 }
 
 bool is_wgmma(Scheme scheme) { return scheme != Scheme::mma_sync; }
 
+bool is_tma_ws(Scheme scheme) { return scheme == Scheme::tma_ws || scheme == Scheme::tma_ws_overlap; }
+
 std::optional<Scheme> parse_scheme(const std::string& text) {
   if (text == "mma_sync") return Scheme::mma_sync;
   if (text == "wgmma") return Scheme::wgmma;
   if (text == "wgmma_overlap") return Scheme::wgmma_overlap;
   if (text == "wgmma_ss") return Scheme::wgmma_ss;
+  if (text == "tma_ws") return Scheme::tma_ws;
+  if (text == "tma_ws_overlap") return Scheme::tma_ws_overlap;
   return std::nullopt;
 }
 
@@ -46,9 +52,18 @@ int TileConfig::smem_bytes() const { return kernel_family(family).smem_bytes(*th
 
 int TileConfig::accumulator_registers() const { return kernel_family(family).accumulator_registers(*this); }
 
+WarpgroupRegisters tma_ws_registers(int warps) {
+  // FA3's counts (hopper/flash_fwd_kernel_sm90.h): the producer keeps 24 (two consumer warpgroups) or 32
+  // (three); the consumers take the rest of the 64K-register pool: 24 * 128 + 240 * 256 = 168 * 384 and
+  // 32 * 128 + 160 * 384 = 128 * 512, the pools ptxas's entry counts give (fwd_tma_ws_config.cuh checks).
+  if (warps == 16) return {32, 160};
+  return {24, 240};
+}
+
 int TileConfig::register_cap() const {
   // 64K registers per SM, allocated per warp in units of 256 (8 per thread); ptxas never exceeds 255.
   if (warps < 1 || warps > 16 || blocks_per_sm < 1 || blocks_per_sm > 4) return 0;  // not a config validate() accepts
+  if (is_tma_ws(scheme)) return tma_ws_registers(warps).consumer;
   const int per_thread = 65536 / (threads() * blocks_per_sm) / 8 * 8;
   return per_thread < 255 ? per_thread : 255;
 }
@@ -76,8 +91,9 @@ std::optional<std::string> TileConfig::validate() const {
     return fmt::format("block_m {} must be a multiple of 16 in [16, 256]", block_m);
   if (block_n < 16 || block_n > 256 || block_n % 16 != 0)
     return fmt::format("block_n {} must be a multiple of 16 in [16, 256]", block_n);
-  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 16)
-    return fmt::format("warps {} must be one of 1, 2, 4, 8, 16", warps);
+  // 12: the tma_ws schemes' producer warpgroup and two consumer warpgroups.
+  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 16 && !(warps == 12 && is_tma_ws(scheme)))
+    return fmt::format("warps {} must be one of 1, 2, 4, 8, 16 (12: the tma_ws schemes only)", warps);
   if (stages < 1 || stages > 4) return fmt::format("stages {} must be in [1, 4]", stages);
   if (deterministic && family != Family::bwd)
     return fmt::format("deterministic applies to the backward only, not to the {} family", family_name(family));
@@ -116,6 +132,8 @@ static const char* scheme_tag(Scheme scheme) {
     case Scheme::wgmma: return "wgmma";
     case Scheme::wgmma_overlap: return "wgmmao";
     case Scheme::wgmma_ss: return "wgmmass";
+    case Scheme::tma_ws: return "tmaws";
+    case Scheme::tma_ws_overlap: return "tmawso";
   }
   return "unknown";
 }
@@ -142,6 +160,23 @@ bool TileConfig::operator==(const TileConfig& o) const {
          block_m == o.block_m && block_n == o.block_n && warps == o.warps && stages == o.stages && arch == o.arch &&
          scheme == o.scheme && blocks_per_sm == o.blocks_per_sm && deterministic == o.deterministic &&
          splits == o.splits;
+}
+
+TileConfig with_scheme(TileConfig config, Scheme scheme) {
+  if (is_tma_ws(scheme) && !is_tma_ws(config.scheme) && config.family == Family::fwd) {
+    // Two consumer warpgroups, two stages and FA3's key tiles (hopper/tile_size.h): d256 128x80, d192 128x112,
+    // d128 128x176 (128x128 causal); d64 128x128, where FA3 takes three consumer warpgroups (192 rows).
+    config.warps = 12;
+    config.block_m = 128;
+    config.blocks_per_sm = 1;
+    config.stages = 2;
+    config.block_n = config.head_dim >= 256   ? 80
+                     : config.head_dim >= 192 ? 112
+                     : config.head_dim >= 128 ? (config.causal ? 128 : 176)
+                                              : 128;
+  }
+  config.scheme = scheme;
+  return config;
 }
 
 TileConfig default_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,

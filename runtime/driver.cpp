@@ -89,6 +89,7 @@ Api resolve_all(void* handle) {
   // _v2 appeared with the 12.8 driver; older drivers export only the unversioned symbol, which has
   // the same signature.
   resolve(handle, a.EventElapsedTime, {"cuEventElapsedTime_v2", "cuEventElapsedTime"});
+  resolve(handle, a.TensorMapEncodeTiled, {"cuTensorMapEncodeTiled"});
   resolve(handle, a.GetErrorName, {"cuGetErrorName"});
   resolve(handle, a.GetErrorString, {"cuGetErrorString"});
   return a;

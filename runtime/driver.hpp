@@ -59,6 +59,8 @@ struct Api {
   decltype(&::cuEventRecord) EventRecord;
   decltype(&::cuEventSynchronize) EventSynchronize;
   decltype(&::cuEventElapsedTime) EventElapsedTime;
+  // TMA descriptors (CUDA 12.0+): the tensor maps of the warp-specialized forward (runtime/tma_maps.cpp).
+  decltype(&::cuTensorMapEncodeTiled) TensorMapEncodeTiled;
   decltype(&::cuGetErrorName) GetErrorName;
   decltype(&::cuGetErrorString) GetErrorString;
 };

@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/params_builder.hpp"
+#include "runtime/tma_maps.hpp"
 
 namespace fa2 {
 
@@ -23,10 +24,9 @@ struct Grid {
 // it is an ordinary launch.
 enum class Order { kAfterCompletion, kAfterPrevious };
 
-template <class Params>
-void launch(CUfunction function, const char* what, const TileConfig& config, Grid grid, unsigned threads,
-            unsigned smem, Params& params, CUstream stream, Order order = Order::kAfterCompletion) {
-  void* kernel_args[] = {&params};
+// `kernel_args` points at each kernel parameter in order, as cuLaunchKernel takes them.
+void launch_with_args(CUfunction function, const char* what, const TileConfig& config, Grid grid, unsigned threads,
+                      unsigned smem, void** kernel_args, CUstream stream, Order order) {
   CUresult result;
   // FA2JIT_PDL=0 launches every kernel after its predecessor completes: the A/B switch of the benchmarks.
   static const bool programmatic_allowed = [] {
@@ -58,6 +58,14 @@ void launch(CUfunction function, const char* what, const TileConfig& config, Gri
                             driver::error_text(result)));
 }
 
+// The family's kernels whose one parameter is the params struct.
+template <class Params>
+void launch(CUfunction function, const char* what, const TileConfig& config, Grid grid, unsigned threads,
+            unsigned smem, Params& params, CUstream stream, Order order = Order::kAfterCompletion) {
+  void* kernel_args[] = {&params};
+  launch_with_args(function, what, config, grid, threads, smem, kernel_args, stream, order);
+}
+
 unsigned blocks(long long count, int per_block) { return static_cast<unsigned>((count + per_block - 1) / per_block); }
 
 }  // namespace
@@ -67,6 +75,15 @@ void launch_forward(const KernelModule& kernel, const FwdArgs& args, CUstream st
   FwdParams params = make_fwd_params(args);
   const Grid grid{blocks(args.seqlen_q, config.block_m), static_cast<unsigned>(args.heads_q),
                   static_cast<unsigned>(args.batch)};
+  if (is_tma_ws(config.scheme)) {
+    // The same grid and params, then the tensor maps of Q, K and V (the entry point's signature, emitted by
+    // codegen/fwd_family.cpp). cuLaunchKernel copies every parameter at the call, so the maps may live here.
+    FwdTensorMaps maps = make_fwd_tensor_maps(args, config);
+    void* kernel_args[] = {&params, &maps.q, &maps.k, &maps.v};
+    launch_with_args(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), kernel_args, stream,
+                     Order::kAfterCompletion);
+    return;
+  }
   launch(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), params, stream);
 }
 

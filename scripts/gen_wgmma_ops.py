@@ -9,6 +9,9 @@ import pathlib
 
 # Every key-tile width (block_n) and head dim the wgmma scheme accepts (TileConfig::validate).
 N_VALUES = [32, 64, 96, 128, 160, 192, 224, 256]
+# Key-tile widths only scheme tma_ws accepts (FA3's d256 128x80, d192 128x112, d128 128x176): S = Q K^T
+# alone, so the ss form alone.
+SCORE_ONLY_N_VALUES = [80, 112, 144, 176]
 
 
 def operand_list(first, count):
@@ -54,7 +57,8 @@ def statement(n, ptx_type, a_from_registers, a_transposed, b_transposed):
 
 def specialization(n):
     out = [f"template <bool kBf16>\nstruct Wgmma<{n}, kBf16> {{\n"]
-    for name, a_from_registers, a_transposed, b_transposed in FORMS:
+    forms = FORMS[:1] if n in SCORE_ONLY_N_VALUES else FORMS
+    for name, a_from_registers, a_transposed, b_transposed in forms:
         if a_from_registers:
             out.append(
                 f"  __device__ static __forceinline__ void {name}(float (&d)[{n // 8}][4], const unsigned (&a)[4], "
@@ -80,9 +84,10 @@ def main():
         "// layout of mma.sync m16n8k16 for the warp's 16 rows and columns 8j..8j+7: (row lane/4 + 8*(e/2),\n"
         "// column 8j + 2*(lane%4) + e%2). ss: A and B from shared memory, both K-major. rs: A from\n"
         "// registers (the mma.sync A fragment), B N-major (transposed). ss_n: A K-major and B N-major, ss_t:\n"
-        "// A M-major and B N-major, both from shared memory. accumulate = 0 overwrites d.\n"
+        "// A M-major and B N-major, both from shared memory. accumulate = 0 overwrites d. Widths that are odd\n"
+        "// multiples of 16 (scheme tma_ws's key tiles) have the ss form only.\n"
         "#pragma once\n\nnamespace fa2 {\n\ntemplate <int N, bool kBf16>\nstruct Wgmma;\n\n")
-    body = "".join(specialization(n) for n in N_VALUES)
+    body = "".join(specialization(n) for n in sorted(N_VALUES + SCORE_ONLY_N_VALUES))
     path = pathlib.Path(__file__).resolve().parent.parent / "templates" / "fa2" / "wgmma_ops.cuh"
     path.write_text(header + body + "}  // namespace fa2\n")
 

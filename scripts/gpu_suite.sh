@@ -3,7 +3,8 @@
 #   tests      the GPU test suite (forward, backward and KV-cache correctness matrices, determinism, tuning
 #              end to end) and `fa2-tune check` of every pass
 #   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default forward, backward and
-#              KV-cache configs of d64/128/256 (the KV cache paged and split)
+#              KV-cache configs of d64/128/256 (the KV cache paged and split), and on three configs of the
+#              experimental tma_ws forward schemes
 #   resources  the resource report (registers, spills, shared memory) of those default configs
 #   cli        fa2-tune tune (a model preset) into a fresh cache, then list, show and bench from it
 #   fleet      scripts/fleet_check.sh: a cache shipped read-only serves another user's process with no
@@ -92,6 +93,17 @@ if want sanitizer; then
       step "compute-sanitizer $tool kvc d$d chunk causal" sanitizer.log \
         compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" check --pass kvc --head-dim "$d" \
         --causal --batch 1 --heads 4 --heads-kv 1 --seqlen-q 37 --seqlen-k 700
+    done
+  done
+  # The experimental warp-specialized forward (TMA loads into an mbarrier ring, setmaxnreg): two and three
+  # consumer warpgroups and the overlapped variant, through fa2-tune bench, which checks the forced config
+  # against the reference.
+  for tiles in "tma_ws --head-dim 128 --causal" "tma_ws --head-dim 64 --warps 16 --block-m 192" \
+    "tma_ws_overlap --head-dim 256"; do
+    for tool in memcheck racecheck synccheck; do
+      step "compute-sanitizer $tool fwd $tiles" sanitizer.log \
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" bench --scheme $tiles \
+        --batch 1 --heads 2 --heads-kv 1 --seqlen-q 257 --seqlen-k 190 --warmup 0 --repeats 1
     done
   done
   # The deterministic backward's ordering (semaphores across blocks), under the race and sync checkers too.

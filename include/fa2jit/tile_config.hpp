@@ -28,9 +28,15 @@ std::optional<Family> parse_family(const std::string& text);
 // wgmma_overlap: wgmma with the softmax of one key tile overlapping the P V product of the previous one.
 // wgmma_ss (backward, d64 and d128): wgmma with P^T and dS^T read by dV and dK from shared memory instead of
 // held in registers, which operands stay resident being the difference (templates/fa2/bwd/bwd_kernel_wgmma.cuh).
-enum class Scheme { mma_sync, wgmma, wgmma_overlap, wgmma_ss };
-bool is_wgmma(Scheme scheme);  // any of the wgmma schemes
-const char* scheme_name(Scheme scheme);  // "mma_sync" | "wgmma" | "wgmma_overlap" | "wgmma_ss"
+// tma_ws (forward, experimental): warp-specialized wgmma, a producer warpgroup loading K/V by TMA into an
+// mbarrier ring and two or three consumer warpgroups of 64 rows (templates/fa2/fwd/fwd_kernel_tma_ws.cuh);
+// warps counts the producer's 4. tma_ws_overlap: the same with wgmma_overlap's softmax/P V overlap in each
+// consumer warpgroup. Tuned only where FA2JIT_EXPERIMENTAL_SCHEMES names them (autotune/search_space.hpp).
+enum class Scheme { mma_sync, wgmma, wgmma_overlap, wgmma_ss, tma_ws, tma_ws_overlap };
+bool is_wgmma(Scheme scheme);   // any of the wgmma schemes (the tma_ws ones included)
+bool is_tma_ws(Scheme scheme);  // tma_ws or tma_ws_overlap
+// "mma_sync" | "wgmma" | "wgmma_overlap" | "wgmma_ss" | "tma_ws" | "tma_ws_overlap"
+const char* scheme_name(Scheme scheme);
 std::optional<Scheme> parse_scheme(const std::string& text);
 
 // The most key splits a kvc launch may use (templates/fa2/kvc/kvc_params.h, kKvcMaxSplits).
@@ -68,7 +74,9 @@ struct TileConfig {
   int m_tiles_per_warp() const { return rows_per_warp() / 16; }  // fwd: 16-row mma tiles per warp
   int smem_bytes() const;              // dynamic shared memory of one block of the main kernel
   int accumulator_registers() const;   // fp32 accumulator registers per thread, a spill predictor
-  int register_cap() const;            // registers per thread ptxas may use with blocks_per_sm resident
+  // Registers per thread ptxas may use with blocks_per_sm resident; the tma_ws schemes: per consumer thread,
+  // after the producer warpgroup has handed its registers over (setmaxnreg).
+  int register_cap() const;
   // The module's kernel symbols, the main (tuned) kernel first; the others are the family's helpers.
   std::vector<std::string> entry_points() const;
 
@@ -76,9 +84,9 @@ struct TileConfig {
   std::optional<std::string> validate() const;
 
   // Stable readable name, also the main kernel's symbol: fa2_fwd_mma_d128_bf16_causal_m128n64w4s2_sm90a
-  // (fa2_fwd_wgmma_... and fa2_fwd_wgmmao_... for the wgmma schemes; ...s2b2_... for 2 blocks per SM;
-  // fa2_bwd_..._causal_det_... for a deterministic backward; ..._m16n64w4s3b2k8_... for a kvc config with 8
-  // key splits).
+  // (fa2_fwd_wgmma_..., fa2_fwd_wgmmao_..., fa2_fwd_tmaws_... and fa2_fwd_tmawso_... for the wgmma
+  // schemes; ...s2b2_... for 2 blocks per SM; fa2_bwd_..._causal_det_... for a deterministic backward;
+  // ..._m16n64w4s3b2k8_... for a kvc config with 8 key splits).
   std::string name() const;
   // 16 hex digits over every field; stable across runs and machines.
   std::string hash() const;

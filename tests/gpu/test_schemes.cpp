@@ -1,8 +1,11 @@
 // Configs beyond the defaults against the fp32 reference on odd shapes: what the tuner may pick must be
-// as correct as what the defaults are. Uses the tuner's own check (measure_config).
+// as correct as what the defaults are. Uses the tuner's own check (measure_config), which poisons the
+// outputs first. The experimental tma_ws scheme is checked here before it may join any default sweep.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "autotune/forward_check.hpp"
@@ -104,6 +107,79 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
         CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
       }
     }
+}
+
+TEST_CASE("tma_ws configs match the reference on odd shapes, both layouts, GQA and MQA") {
+  // The warp-specialized forward (experimental until this passes on a GPU): two and three consumer warpgroups,
+  // one to three stages, the odd key-tile widths (80, 112, 176), every head dim it takes, both dtypes, without
+  // and with the softmax/P V overlap.
+  using fa2::Scheme;
+  const std::vector<fa2::TileConfig> configs = {
+      config(64, false, 128, 128, 12, 2, Scheme::tma_ws),
+      config(64, false, 192, 128, 16, 2, Scheme::tma_ws, fa2::DType::fp16),
+      config(128, false, 128, 176, 12, 2, Scheme::tma_ws),
+      config(128, false, 128, 128, 12, 3, Scheme::tma_ws, fa2::DType::fp16),
+      config(128, false, 128, 80, 12, 1, Scheme::tma_ws),
+      config(192, false, 128, 112, 12, 2, Scheme::tma_ws),
+      config(256, false, 128, 80, 12, 2, Scheme::tma_ws),
+      config(256, false, 128, 64, 12, 2, Scheme::tma_ws, fa2::DType::fp16),
+      config(64, false, 128, 128, 12, 2, Scheme::tma_ws_overlap),
+      config(64, false, 192, 128, 16, 1, Scheme::tma_ws_overlap, fa2::DType::fp16),
+      config(128, false, 128, 176, 12, 2, Scheme::tma_ws_overlap, fa2::DType::fp16),
+      config(192, false, 128, 112, 12, 2, Scheme::tma_ws_overlap),
+      config(256, false, 128, 80, 12, 2, Scheme::tma_ws_overlap),
+  };
+  struct Case {
+    int seqlen_q, seqlen_k, heads_q, heads_kv;
+  };
+  // Not multiples of any tile, both orders (causal with seqlen_q > seqlen_k has blocks that see no key), fewer
+  // keys than one tile, one query row; GQA 4:1 and MQA (one KV head: a map dimension of size 1).
+  const std::vector<Case> cases = {{509, 509, 8, 2}, {300, 777, 8, 2}, {777, 300, 8, 2},
+                                   {65, 17, 8, 2},   {1, 200, 8, 2},   {129, 1000, 4, 1}};
+  for (fa2::TileConfig c : configs)
+    for (bool causal : {false, true}) {
+      c.causal = causal;
+      REQUIRE_FALSE(c.validate().has_value());
+      const fa2::CompiledKernel kernel = fa2::compile_source(fa2::emit(c), c.name(), c.arch);
+      for (fa2::Layout layout : {fa2::Layout::bshd, fa2::Layout::bhsd})
+        for (const Case& k : cases) {
+          fa2::ProblemShape shape = shape_of(c, k.seqlen_q, k.seqlen_k, k.heads_q, k.heads_kv);
+          shape.layout = layout;
+          const fa2::Measurement m = check_once(c, kernel, shape);
+          INFO(c.name(), " on ", shape.describe(), ": ", m.reason);
+          CHECK(m.status == fa2::MeasurementStatus::ok);
+          CHECK(m.o_rel_error <= fa2::o_tolerance(shape.dtype));
+          MESSAGE(fmt::format("{} on {}: O {:.2e}", c.name(), shape.describe(), m.o_rel_error));
+        }
+    }
+}
+
+TEST_CASE("the tuner gates and times the tma_ws candidates where FA2JIT_EXPERIMENTAL_SCHEMES enables them") {
+  const char* previous = std::getenv("FA2JIT_EXPERIMENTAL_SCHEMES");
+  const std::string saved = previous != nullptr ? previous : "";
+  ::setenv("FA2JIT_EXPERIMENTAL_SCHEMES", "tma_ws,tma_ws_overlap", 1);
+  fa2::ProblemShape shape = shape_of(config(128, true, 128, 64, 8, 2, fa2::Scheme::wgmma), 2048, 2048, 16, 4);
+  const fa2::TuningRecord record = fa2::tune(shape, nullptr);
+  const double seconds = record.tune_seconds;
+  if (previous != nullptr)
+    ::setenv("FA2JIT_EXPERIMENTAL_SCHEMES", saved.c_str(), 1);
+  else
+    ::unsetenv("FA2JIT_EXPERIMENTAL_SCHEMES");
+
+  MESSAGE(fmt::format("tuned {} in {:.1f} s: winner {} ({:.3f} ms)", shape.describe(), seconds, record.winner.name(),
+                      record.time_ms));
+  int tma_ws = 0, overlap = 0;
+  for (const fa2::Measurement& m : record.measurements) {
+    if (!fa2::is_tma_ws(m.config.scheme)) continue;
+    ++(m.config.scheme == fa2::Scheme::tma_ws ? tma_ws : overlap);
+    INFO(m.config.name(), ": ", m.reason);
+    CHECK(m.status == fa2::MeasurementStatus::ok);
+    MESSAGE(fmt::format("{}: {} {:.3f} ms, O {:.2e}", m.config.name(), fa2::measurement_status_name(m.status),
+                        m.time_ms, m.o_rel_error));
+  }
+  CHECK(tma_ws >= 5);
+  CHECK(overlap >= 5);
+  WARN_MESSAGE(seconds < 10.0, "tuning one class took ", seconds, " s (the budget is 10 s)");
 }
 
 TEST_CASE("a kernel built for two blocks per SM keeps two resident; one built for one keeps one") {
