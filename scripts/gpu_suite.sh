@@ -2,6 +2,9 @@
 # Everything that needs the GPU, in one call. Parts (all by default, or name some in FA2JIT_GPU_PARTS):
 #   tests      the GPU test suite (forward, backward and KV-cache correctness matrices, determinism, tuning
 #              end to end) and `fa2-tune check` of every pass
+#   tma        the experimental warp-specialized forward (tma_ws, tma_ws_overlap): its GPU tests, then fa2-tune
+#              bench of both schemes against the default config on d64/128/256, seqlen 4096, each step capped
+#              at 150 s so that a hang costs little; not in the default set
 #   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default forward, backward and
 #              KV-cache configs of d64/128/256 (the KV cache paged and split), and on three configs of the
 #              experimental tma_ws forward schemes
@@ -49,7 +52,7 @@ step() {  # step NAME LOGFILE COMMAND...: run, append to the log, record pass/fa
   local name=$1 log=$2
   shift 2
   local start=$SECONDS
-  { echo "### $name"; "$@"; } >>"$logs/$log" 2>&1
+  { echo "### $name"; timeout --kill-after=10 "${FA2JIT_STEP_TIMEOUT:-540}" "$@"; } >>"$logs/$log" 2>&1
   local rc=$?
   summary+=("$(printf '%-46s %s  (%ds, log %s)' "$name" "$([ $rc -eq 0 ] && echo PASS || echo "FAIL rc=$rc")" $((SECONDS - start)) "$log")")
   [ $rc -eq 0 ] || status=1
@@ -59,8 +62,10 @@ step() {  # step NAME LOGFILE COMMAND...: run, append to the log, record pass/fa
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=csv,noheader
 
 if want tests; then
+  exclude=${FA2JIT_TEST_EXCLUDE:-}
+  [ "${FA2JIT_GPU_SUITE_QUICK:-0}" = 1 ] && exclude="*full matrix*,*over its matrix*${exclude:+,$exclude}"
   test_filter=()
-  [ "${FA2JIT_GPU_SUITE_QUICK:-0}" = 1 ] && test_filter=(--test-case-exclude="*full matrix*")
+  [ -n "$exclude" ] && test_filter=(--test-case-exclude="$exclude")
   step "GPU test suite" gpu_tests.log "$bin/fa2jit_gpu_tests" "${test_filter[@]}"
   grep -E "test cases|assertions|Status" "$logs/gpu_tests.log" | tail -3
   grep -c " ok$" "$logs/gpu_tests.log" | sed 's/^/matrix cases ok: /'
@@ -70,6 +75,21 @@ if want tests; then
   step "fa2-tune check --pass kvc (decode, paged)" check.log "$bin/fa2-tune" check --pass kvc --seqlen-q 1 \
     --seqlen-k 4133 --heads 32 --heads-kv 8 --page-size 16
   tail -6 "$logs/check.log"
+fi
+
+if want tma; then
+  FA2JIT_STEP_TIMEOUT=150 step "tma_ws GPU tests" tma.log "$bin/fa2jit_gpu_tests" -tc='*tma_ws*'
+  grep -E "test cases|assertions|Status|ERROR|FAIL" "$logs/tma.log" | tail -8
+  # Timing a scheme whose tests fail or hang would only repeat the failure.
+  [[ ${summary[-1]} == *PASS* ]] && for d in 64 128 256; do
+    for causal in "" "--causal"; do
+      for scheme in tma_ws tma_ws_overlap; do
+        FA2JIT_STEP_TIMEOUT=60 step "fa2-tune bench $scheme d$d ${causal:---full}" tma.log "$bin/fa2-tune" bench \
+          --scheme "$scheme" --head-dim "$d" $causal --batch 4 --heads 16 --seqlen-q 4096 --seqlen-k 4096
+      done
+    done
+  done
+  grep -vE "^###" "$logs/tma.log" | grep -iE "scheme|tma|default|fa2|TFLOP|error|mismatch" | head -60
 fi
 
 if want sanitizer; then
