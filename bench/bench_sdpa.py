@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""fa2jit (tuned) vs PyTorch SDPA's flash and cuDNN backends, side by side on the same inputs and GPU.
+"""fa2jit (tuned) vs PyTorch SDPA's flash and cuDNN backends (and FlexAttention), on the same inputs and GPU.
 
-    python3 bench/bench_sdpa.py [--pass fwd|bwd|fwd+bwd] [--grid paper|gqa|all] [--quick]
+    python3 bench/bench_sdpa.py [--pass fwd|bwd|fwd+bwd] [--grid paper|gqa|all] [--quick] [--no-flex]
                                 [--head-dim D ...] [--seqlen S ...] [--deterministic] [--db PATH] [--csv PATH]
 
 SDPA gets [B, H, S, D] tensors; fa2jit gets BSHD copies of the same data. What is timed, by --pass:
@@ -17,6 +17,9 @@ built-in config, so only the backward's class is tuned. The error column is a sa
 tolerance: fa2jit's O (fwd) or dQ (bwd, fwd+bwd) relative to flash's (cuDNN's where flash cannot run).
 TFLOP/s = 4*B*Hq*Sq*Sk*d / t for the forward, halved for causal (equal seqlens here); the backward counts
 2.5x the forward's FLOPs (five GEMMs to the forward's two) and fwd+bwd 3.5x, as FlashAttention reports them.
+FlexAttention (--pass fwd only): torch.compile(flex_attention) on the same [B, H, S, D] tensors, with a causal
+block mask (made outside any timing) and enable_gqa for GQA; each point starts from torch._dynamo.reset(), so
+its first call ("flex 1st s") is the compile a user pays for that shape, printed beside fa2jit's tuning time.
 Ratios > 1: fa2jit is faster. --deterministic runs fa2jit's backward in its bitwise-reproducible mode
 (SDPA has no such switch). A GQA shape an SDPA backend cannot take natively runs on K/V with repeated
 heads, marked "repeat_kv" (for bwd and fwd+bwd that includes the gradient's sum over the copies).
@@ -47,6 +50,7 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 QUANTILES = [0.2, 0.5, 0.8]
 PASS_FLOPS = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}  # FLOPs of a pass, in forwards
 BACKENDS = (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION))
+COMPARED = ("flash", "cudnn", "flex")  # what fa2jit's ratios are taken against, where measured
 
 
 def say(*parts):
@@ -128,6 +132,29 @@ def time_sdpa(backend, q, k, v, causal):
         return timings_ms(fn), mark, out
 
 
+def flex_runner(q, k, v, causal):
+    """(fn, output, seconds of the first call) of torch.compile(flex_attention) on these tensors."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    torch._dynamo.reset()  # every shape compiles cold, as a user's first call of it does
+    compiled = torch.compile(flex_attention, dynamic=False)
+    block_mask = None
+    if causal:
+        seqlen_q, seqlen_k = q.shape[2], k.shape[2]
+        block_mask = create_block_mask(lambda b, h, q_idx, kv_idx: q_idx >= kv_idx, None, None, seqlen_q, seqlen_k,
+                                       device=q.device)
+    gqa = q.shape[1] != k.shape[1]
+
+    def fn():
+        return compiled(q, k, v, block_mask=block_mask, enable_gqa=gqa)
+
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    out = fn()
+    torch.cuda.synchronize()
+    return fn, out, time.perf_counter() - started
+
+
 def point_inputs(point):
     dtype = DTYPES[point["dtype"]]
     b, s, hq, hkv, d = (point[key] for key in ("batch", "seqlen", "hq", "hkv", "d"))
@@ -151,7 +178,7 @@ def relative_error(value, reference):
     return ((value.float() - reference.float()).norm() / reference.float().norm()).item()
 
 
-def bench_forward(point, db, deterministic, tune):
+def bench_forward(point, db, deterministic, tune, flex):
     del deterministic  # the forward has no such mode
     q, k, v = point_inputs(point)
     causal = point["causal"]
@@ -165,6 +192,15 @@ def bench_forward(point, db, deterministic, tune):
             row[name + "_note"] = "repeat_kv" if mark else ""
         except RuntimeError as error:
             row[name], row[name + "_note"] = None, str(error)[:200]
+    if flex:
+        try:
+            fn, out, row["flex_first_s"] = flex_runner(q, k, v, causal)
+            record(row, "flex", flops, timings_ms(fn))
+            reference = outputs.get("flash", outputs.get("cudnn"))
+            if reference is not None:
+                row["flex_rel_err"] = relative_error(out, reference)
+        except Exception as error:  # noqa: BLE001 - Triton and Inductor raise many types; any is a note here
+            row["flex"], row["flex_note"] = None, f"{type(error).__name__}: {str(error).splitlines()[0][:180]}"
 
     qs, ks, vs = (t.transpose(1, 2).contiguous() for t in (q, k, v))
     out = torch.empty_like(qs)
@@ -261,12 +297,12 @@ def bench_backward(point, db, deterministic, with_forward, tune):
     return row
 
 
-def bench_point(point, db, pass_, deterministic, tune):
+def bench_point(point, db, pass_, deterministic, tune, flex):
     if pass_ == "fwd":
-        row = bench_forward(point, db, deterministic, tune)
+        row = bench_forward(point, db, deterministic, tune, flex)
     else:
         row = bench_backward(point, db, deterministic, with_forward=pass_ == "fwd+bwd", tune=tune)
-    for name in ("flash", "cudnn"):
+    for name in COMPARED:
         if row.get("fa2jit") and row.get(name):
             row["fa2jit/" + name] = row["fa2jit"] / row[name]
     return row
@@ -277,19 +313,21 @@ def fmt(value, spec):
 
 
 HEADER = (f"{'dtype':5} {'d':>3} {'causal':6} {'seqlen':>6} {'batch':>5} {'heads':>6} | {'flash':>6} {'cudnn':>6} "
-          f"{'fa2jit':>6} | {'/flash':>6} {'/cudnn':>6} | {'sprd fa2':>8} {'sprd fl':>7} | {'err':>7} {'first s':>7}")
+          f"{'flex':>6} {'fa2jit':>6} | {'/flash':>6} {'/cudnn':>6} {'/flex':>6} | {'sprd fa2':>8} {'sprd fl':>7} | "
+          f"{'err':>7} {'first s':>7} {'flex 1st':>8}")
 
 
 def print_row(row):
     heads = f"{row['hq']}/{row['hkv']}"
     cells = [f"{row['dtype']:5} {row['d']:>3} {'yes' if row['causal'] else 'no':6} {row['seqlen']:>6} "
              f"{row['batch']:>5} {heads:>6}",
-             " ".join(fmt(row.get(name), "6.1f") for name in ("flash", "cudnn", "fa2jit")),
-             " ".join(fmt(row.get(name), "6.3f") for name in ("fa2jit/flash", "fa2jit/cudnn")),
+             " ".join(fmt(row.get(name), "6.1f") for name in ("flash", "cudnn", "flex", "fa2jit")),
+             " ".join(fmt(row.get("fa2jit/" + name), "6.3f") for name in COMPARED),
              f"{fmt(row.get('fa2jit_spread'), '8.1%')} {fmt(row.get('flash_spread'), '7.1%')}",
-             f"{fmt(row.get('fa2jit_rel_err'), '7.1e')} {fmt(row.get('fa2jit_first_s'), '7.2f')}"]
+             f"{fmt(row.get('fa2jit_rel_err'), '7.1e')} {fmt(row.get('fa2jit_first_s'), '7.2f')} "
+             f"{fmt(row.get('flex_first_s'), '8.2f')}"]
     say(" | ".join(cells))
-    for name in ("flash", "cudnn", "fa2jit"):
+    for name in ("flash", "cudnn", "flex", "fa2jit"):
         if row.get(name + "_note"):
             say(f"      {name}: {row[name + '_note']}")
 
@@ -297,7 +335,7 @@ def print_row(row):
 def summarize(rows):
     say("\nSummary (TFLOP/s ratios, > 1 = fa2jit faster)")
     for label, subset in [("all", rows)] + [(dtype, [r for r in rows if r["dtype"] == dtype]) for dtype in DTYPES]:
-        for name in ("flash", "cudnn"):
+        for name in COMPARED:
             ratios = [r["fa2jit/" + name] for r in subset if r.get("fa2jit/" + name)]
             if ratios:
                 say(f"  {label:4} fa2jit/{name:5}: median {statistics.median(ratios):.3f}  min {min(ratios):.3f}  "
@@ -328,7 +366,10 @@ def main():
                              "configs (no tuning: what a fresh install runs, and minutes less of GPU time)")
     parser.add_argument("--db", help="fa2jit kernel cache (default: a temporary file, so every class is tuned)")
     parser.add_argument("--csv", help="write every measured field here")
+    parser.add_argument("--no-flex", dest="flex", action="store_false",
+                        help="skip FlexAttention (its cold compile costs seconds per point)")
     args = parser.parse_args()
+    args.flex = args.flex and args.pass_ == "fwd"
     if not torch.cuda.is_available():
         sys.exit("bench_sdpa.py: torch sees no CUDA GPU")
     if args.quick:
@@ -350,11 +391,11 @@ def main():
         compared = "O" if args.pass_ == "fwd" else "dQ"
         mode = " (fa2jit deterministic)" if args.deterministic and args.pass_ != "fwd" else ""
         say(f"pass {args.pass_}{mode}, {PASS_FLOPS[args.pass_]:g}x the forward's FLOPs\n"
-            f"columns: TFLOP/s of flash, cudnn, fa2jit; fa2jit/backend ratios; fa2jit's {compared} error vs flash; "
-            f"seconds of fa2jit's first call (tuning)\n{HEADER}")
+            f"columns: TFLOP/s of flash, cudnn, flex (FlexAttention), fa2jit; fa2jit/backend ratios; fa2jit's "
+            f"{compared} error vs flash; seconds of fa2jit's first call (tuning) and of flex's (compile)\n{HEADER}")
         rows = []
         for point in points:
-            row = bench_point(point, db, args.pass_, args.deterministic, args.tune)
+            row = bench_point(point, db, args.pass_, args.deterministic, args.tune, args.flex)
             rows.append(row)
             print_row(row)
             torch.cuda.empty_cache()

@@ -15,7 +15,7 @@
 #   python     the Python package's tests (pytest python/tests) against torch SDPA
 #   train      bench/train_check.py: a small transformer trained with fa2jit attention and with SDPA
 #   bench      bench/tuner_bench: compile times, tuning time, first call, dispatch overhead, FA2 grid
-#   sdpa       bench/bench_sdpa.py: fa2jit against PyTorch SDPA (flash, cuDNN); not in the default set,
+#   sdpa       bench/bench_sdpa.py: fa2jit against PyTorch SDPA (flash, cuDNN) and FlexAttention; not in the default set,
 #              takes FA2JIT_SDPA_ARGS (e.g. "--grid paper --db /tmp/k.db")
 #   decode     bench/bench_decode.py: decode against a KV cache vs SDPA and the copy bandwidth; not in the
 #              default set, takes FA2JIT_DECODE_ARGS (e.g. "--quick")

@@ -65,17 +65,32 @@ __device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
 #pragma unroll
   for (int i = 0; i < kPairsPerLane; ++i) out[i] = make_float2(0.f, 0.f);
   const float* o_row = params.o_partial + row * kHeadDim;
-  for (int s = 0; s < splits; ++s) {
-    const float weight = warp_weights[s];
-    if (weight == 0.f) continue;  // a split that saw no key: its partial O is 0 and weighs nothing
-    const float* split_row = o_row + static_cast<long long>(s) * rows * kHeadDim;
+  // kBatch splits' loads are issued before any is summed: the loop is bound by L2 latency, not bandwidth
+  // (one warp reads 4 * kHeadDim bytes per split), and one load in flight per lane made a 16-split combine
+  // wait 16 round trips.
+  constexpr int kBatch = 4;
+  for (int s0 = 0; s0 < splits; s0 += kBatch) {
+    float2 value[kBatch][kPairsPerLane];
 #pragma unroll
-    for (int i = 0; i < kPairsPerLane; ++i) {
-      const int pair = lane + 32 * i;
-      if (kPairs % 32 == 0 || pair < kPairs) {
-        const float2 value = *reinterpret_cast<const float2*>(split_row + 2 * pair);
-        out[i].x += weight * value.x;
-        out[i].y += weight * value.y;
+    for (int b = 0; b < kBatch; ++b)
+#pragma unroll
+      for (int i = 0; i < kPairsPerLane; ++i) {
+        const int pair = lane + 32 * i;
+        const bool present = s0 + b < splits && (kPairs % 32 == 0 || pair < kPairs);
+        value[b][i] = present ? *reinterpret_cast<const float2*>(
+                                    o_row + static_cast<long long>(s0 + b) * rows * kHeadDim + 2 * pair)
+                              : make_float2(0.f, 0.f);
+      }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      // A split that saw no key (or past the last) weighs 0 and is skipped: its partial O is not summed even
+      // as 0 * value, so nothing it holds can turn the sum into NaN.
+      const float weight = s0 + b < splits ? warp_weights[s0 + b] : 0.f;
+      if (weight == 0.f) continue;
+#pragma unroll
+      for (int i = 0; i < kPairsPerLane; ++i) {
+        out[i].x += weight * value[b][i].x;
+        out[i].y += weight * value[b][i].y;
       }
     }
   }
