@@ -50,8 +50,7 @@ std::size_t kvcache_workspace_bytes(const KvcacheArgs& args) {
   check_kvcache_args(args);
   const LoadedKernel& kernel = dispatch(ProblemShape::of(args), args.tune_policy, args.cache_path);
   const TileConfig& config = kernel.config();
-  const int splits = kvc_splits(args, config.block_m, config.block_n, config.splits, kernel.module.resident_blocks,
-                                kernel.module.sm_count);
+  const int splits = kvc_splits(args, config.block_m, config.block_n, config.splits, kernel.module.resident_blocks);
   return kvc_workspace_layout(args, splits).bytes;
 }
 

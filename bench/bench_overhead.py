@@ -17,6 +17,9 @@ finding the kernel, the launch. That is what this measures, for each contender i
   sdpa flash, sdpa        torch's scaled_dot_product_attention restricted to the flash backend, and with
                           the backend torch picks, on [B, H, S, D] tensors (its native layout)
   sdpa (grad)             SDPA on inputs that require grad: the like-for-like row of "attention (grad)"
+  kvcache decode          fa2jit.forward_with_kvcache of one new query row against k, v as the cache, with
+                          cache_seqlens (a decode step's call)
+  sdpa decode             SDPA of the same one row against k, v ([B, H, S, D]), not causal
   empty_like              one torch.empty_like(q): the floor under any call that allocates its output
 
 Columns, per call, the median over --repeats timings of --calls back-to-back calls (after a warm-up that
@@ -106,6 +109,13 @@ def contenders(args):
     def sdpa_grad():
         return F.scaled_dot_product_attention(qh_grad, kh_grad, vh_grad, is_causal=True, enable_gqa=gqa)
 
+    q_step = q[:, -1:].contiguous()  # one new row per sequence
+    qh_step = q_step.transpose(1, 2).contiguous()
+    cache_seqlens = torch.full((args.batch,), args.seqlen, dtype=torch.int32, device="cuda")
+
+    def sdpa_decode():
+        return F.scaled_dot_product_attention(qh_step, kh, vh, enable_gqa=gqa)
+
     return {
         "fa2jit.attention": (lambda: fa2jit.attention(q, k, v, **options), contextlib.nullcontext),
         "fa2jit.forward": (lambda: fa2jit.forward(q, k, v, **options), contextlib.nullcontext),
@@ -114,6 +124,10 @@ def contenders(args):
         "sdpa flash": (sdpa, lambda: sdpa_kernel(SDPBackend.FLASH_ATTENTION)),
         "sdpa": (sdpa, contextlib.nullcontext),
         "sdpa (grad)": (sdpa_grad, contextlib.nullcontext),
+        "kvcache decode": (lambda: fa2jit.forward_with_kvcache(q_step, k, v, cache_seqlens=cache_seqlens,
+                                                               tune=args.tune, cache_path=args.db),
+                           contextlib.nullcontext),
+        "sdpa decode": (sdpa_decode, contextlib.nullcontext),
         "empty_like": (lambda: torch.empty_like(q), contextlib.nullcontext),
     }
 

@@ -122,8 +122,7 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
 void launch_kvcache(const KernelModule& kernel, const KvcacheArgs& args, CUstream stream) {
   const TileConfig& config = kernel.config;
   const driver::Api& cu = driver::api();
-  const int splits = kvc_splits(args, config.block_m, config.block_n, config.splits, kernel.resident_blocks,
-                                kernel.sm_count);
+  const int splits = kvc_splits(args, config.block_m, config.block_n, config.splits, kernel.resident_blocks);
   const KvcWorkspaceLayout layout = kvc_workspace_layout(args, splits);
   void* workspace = args.workspace;
   CUdeviceptr allocated = 0;

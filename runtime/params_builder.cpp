@@ -108,7 +108,7 @@ BwdParams make_bwd_params(const BwdArgs& args, void* workspace, int block_n, int
 
 static_assert(kKvcMaxSplits == kMaxKvcacheSplits, "the kernels' split limit is the API's");
 
-int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int resident_blocks, int sm_count) {
+int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int resident_blocks) {
   const int tiles = std::max(1, (args.seqlen_k + block_n - 1) / block_n);
   const int most = std::min(tiles, kKvcMaxSplits);
   if (args.num_splits > 0) return std::min(args.num_splits, most);
@@ -117,16 +117,10 @@ int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int
   const long long packed_rows = static_cast<long long>(args.seqlen_q) * (args.heads_q / args.heads_kv);
   const long long blocks = (packed_rows + block_m - 1) / block_m * args.heads_kv * args.batch;
   if (blocks >= resident_blocks) return 1;
-  // Decode against a contiguous cache: one block per SM. At 8-128 (batch, KV head) blocks on 132 SMs it beat
-  // two per SM (more splits) and every other count measured, as long as it leaves few SMs idle. Not for a
-  // paged cache (its row copies wait on page ids: one block per SM lost 13-19% there) nor for prefill tiles
-  // (compute-bound, causal-imbalanced blocks; a second block per SM won). bench/NOTES.md.
-  if (sm_count > 0 && blocks <= sm_count && args.block_table == nullptr && block_m < 64) {
-    const long long per_sm = std::min<long long>(most, sm_count / blocks);
-    if (blocks * per_sm * 4 >= static_cast<long long>(sm_count) * 3) return static_cast<int>(per_sm);
-  }
-  // Wave efficiency (busy slots over slots paid for) of each split count, as FlashAttention's heuristic;
-  // the fewest splits within 85% of the best, since every split adds partial results to combine.
+  // Wave efficiency (busy slots over slots paid for) of each split count; the fewest splits within 95% of
+  // the best, since every split adds partial results to combine. Decode is bound by the bytes in flight per
+  // SM, so every resident slot counts: on the H200, filling both slots of every SM beat one block per SM by
+  // 1.35x and a grid of 1.45 waves by 1.25x (bench/NOTES.md), where 85% of the best let 1.45 waves through.
   auto efficiency = [&](int splits) {
     const double waves = static_cast<double>(blocks) * splits / resident_blocks;
     return waves / std::ceil(waves);
@@ -134,7 +128,7 @@ int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int
   double best = 0;
   for (int splits = 1; splits <= most; ++splits) best = std::max(best, efficiency(splits));
   for (int splits = 1; splits <= most; ++splits)
-    if (efficiency(splits) >= 0.85 * best) return splits;
+    if (efficiency(splits) >= 0.95 * best) return splits;
   return 1;
 }
 

@@ -36,11 +36,9 @@ BwdParams make_bwd_params(const BwdArgs& args, void* workspace, int block_n, int
 
 // How many blocks the keys of each (row block, KV head, batch) of a KV-cache forward are split over with
 // `block_m` x `block_n` tiles: args.num_splits when given, else `tuned` (the config's) when nonzero, else
-// a heuristic: for decode tiles on a contiguous cache one block per SM (`sm_count`) when that covers most
-// SMs, else the fewest splits whose grid
-// fills `resident_blocks` (the main kernel's blocks resident at once) nearly as well as any; always within
-// [1, min(key tiles, kKvcMaxSplits)].
-int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int resident_blocks, int sm_count);
+// a heuristic: the fewest splits whose grid fills `resident_blocks` (the main kernel's blocks resident at
+// once) nearly as well as any; always within [1, min(key tiles, kKvcMaxSplits)].
+int kvc_splits(const KvcacheArgs& args, int block_m, int block_n, int tuned, int resident_blocks);
 
 // Where the splits' partial results live inside one workspace allocation (offsets 256-byte aligned).
 struct KvcWorkspaceLayout {

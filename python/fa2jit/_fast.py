@@ -146,3 +146,49 @@ def backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layo
     args.workspace, args.workspace_bytes = workspace.data_ptr() + offset, prepared.workspace_bytes
     _check(_call(_library()[1], prepared.pointer, device.index, torch))
     return dq, dk, dv
+
+
+def kvcache_applies(torch, *tensors):
+    """Whether forward_with_kvcache's tensor arguments (q, k_cache, v_cache, then the optional ones) suit the
+    fast path: torch tensors where given; anything else takes the full checks, which name what is wrong."""
+    required, optional = tensors[:3], tensors[3:]
+    return all(isinstance(t, torch.Tensor) for t in required) and all(
+        t is None or isinstance(t, torch.Tensor) for t in optional)
+
+
+def forward_with_kvcache(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale, return_lse,
+                         num_splits, out, tune, cache_path):
+    """forward_with_kvcache without appended rows, on the current stream, for tensors kvcache_applies to: O
+    (and LSE with return_lse). Decode calls it once per token and layer, so its host time is what a decode
+    loop feels."""
+    from . import _kvcache  # here: _kvcache routes its common calls to this module
+
+    torch = _tensors.import_torch()
+    optional = tuple(None if t is None else (t.shape, t.stride(), t.dtype, t.device)
+                     for t in (cache_seqlens, block_table, out))
+    device = q.device
+    key = (q.shape, q.stride(), q.dtype, device, k_cache.shape, k_cache.stride(), k_cache.dtype, k_cache.device,
+           v_cache.shape, v_cache.stride(), v_cache.dtype, v_cache.device, optional, causal, softmax_scale,
+           return_lse, num_splits, tune, cache_path)
+    table = _cache("kvcache_forwards")
+    prepared = table.get(key)
+    if prepared is None:
+        with _args.on_device(_tensors.view("q", q)):
+            args, _, lse = _kvcache._prepare(q, k_cache, v_cache, cache_seqlens, block_table, None, None, causal,
+                                             softmax_scale, return_lse, num_splits, out, tune, cache_path, False,
+                                             torch)
+        prepared = table[key] = _Prepared(args, None if lse is None else tuple(lse.shape))
+    if out is None:
+        out = torch.empty_like(q)
+    args = prepared.args
+    args.q, args.k, args.v, args.o = q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), out.data_ptr()
+    if cache_seqlens is not None:
+        args.cache_seqlens = cache_seqlens.data_ptr()
+    if block_table is not None:
+        args.block_table = block_table.data_ptr()
+    lse = None
+    if return_lse:
+        lse = torch.empty(prepared.lse_shape, dtype=torch.float32, device=device)
+        args.lse = lse.data_ptr()
+    _check(_call(_library()[2].fa2_forward_with_kvcache, prepared.pointer, device.index, torch))
+    return (out, lse) if return_lse else out

@@ -4,7 +4,7 @@ are int32 CUDA tensors. Appended keys and values are written into the cache by t
 
 import ctypes
 
-from . import _args, _lib, _tensors
+from . import _args, _fast, _lib, _tensors
 from ._lib import KvcacheArgs
 from ._tensors import argument_error
 
@@ -81,6 +81,24 @@ def forward_with_kvcache(q, k_cache, v_cache, *, cache_seqlens=None, block_table
     torch = _tensors.import_torch()
     if torch is None:
         raise argument_error("forward_with_kvcache needs torch (cache lengths and block tables are torch tensors)")
+    if k is None and v is None and not check_values and stream is None and _fast.kvcache_applies(
+            torch, q, k_cache, v_cache, cache_seqlens, block_table, out):
+        return _fast.forward_with_kvcache(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale,
+                                          return_lse, num_splits, out, tune, cache_path)
+    qv = _tensors.view("q", q)
+    with _args.on_device(qv):
+        args, out, lse = _prepare(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale,
+                                  return_lse, num_splits, out, tune, cache_path, check_values, torch)
+        lib, _ = _lib.library()
+        handle = _args.stream_handle(stream, qv)
+        _lib.check(lib, lib.fa2_forward_with_kvcache(ctypes.byref(args), ctypes.c_void_p(handle)))
+    return (out, lse) if return_lse else out
+
+
+def _prepare(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, return_lse, num_splits,
+             out, tune, cache_path, check_values, torch):
+    """(args, out, lse): every argument checked and the library's struct filled, out and lse allocated where
+    not given; on q's device (the caller's on_device). What the call after it would do is the caller's."""
     qv = _tensors.view("q", q)
     kv, vv = _tensors.view("k_cache", k_cache, writable=k is not None), _tensors.view("v_cache", v_cache,
                                                                                          writable=k is not None)
@@ -125,32 +143,28 @@ def forward_with_kvcache(q, k_cache, v_cache, *, cache_seqlens=None, block_table
     if (k is None) != (v is None):
         raise argument_error("k and v are appended together: pass both or neither")
 
-    with _args.on_device(qv):
-        if k is not None:
-            _append_args(args, k, v, qv, batch, heads_kv, head_dim, cache_seqlens)
-            if check_values:
-                _check_values(cache_seqlens + args.seqlen_new, block_table, seqlen_k, page_size, num_pages, torch)
-        elif check_values:
-            _check_values(cache_seqlens, block_table, seqlen_k, page_size, num_pages, torch)
+    if k is not None:
+        _append_args(args, k, v, qv, batch, heads_kv, head_dim, cache_seqlens)
+        if check_values:
+            _check_values(cache_seqlens + args.seqlen_new, block_table, seqlen_k, page_size, num_pages, torch)
+    elif check_values:
+        _check_values(cache_seqlens, block_table, seqlen_k, page_size, num_pages, torch)
 
-        if out is None:
-            out = torch.empty_like(q)
-        ov = _tensors.view("out", out, writable=True)
-        o_strides = _args.shaped_like("out", ov, "q", qv, "bshd")
-        args.q, args.k, args.v, args.o = qv.ptr, kv.ptr, vv.ptr, ov.ptr
-        sizes = (batch, seqlen_q, seqlen_k, heads_q, heads_kv, head_dim)
-        strides = {"q": q_strides, "k": k_strides, "v": v_strides, "o": o_strides}
-        _args.fill_common(args, qv, sizes, strides, causal, softmax_scale, tune, cache_path)
-        if cache_seqlens is not None:
-            args.cache_seqlens = cache_seqlens.data_ptr()
-        if not isinstance(num_splits, int) or not 0 <= num_splits <= 128:
-            raise argument_error(f"num_splits={num_splits!r} must be an int in [0, 128] (0: chosen per problem)")
-        args.num_splits = num_splits
-        lse = None
-        if return_lse:
-            lse = torch.empty((batch, heads_q, seqlen_q), dtype=torch.float32, device=qv.device)
-            args.lse = lse.data_ptr()
-        lib, _ = _lib.library()
-        handle = _args.stream_handle(stream, qv)
-        _lib.check(lib, lib.fa2_forward_with_kvcache(ctypes.byref(args), ctypes.c_void_p(handle)))
-    return (out, lse) if return_lse else out
+    if out is None:
+        out = torch.empty_like(q)
+    ov = _tensors.view("out", out, writable=True)
+    o_strides = _args.shaped_like("out", ov, "q", qv, "bshd")
+    args.q, args.k, args.v, args.o = qv.ptr, kv.ptr, vv.ptr, ov.ptr
+    sizes = (batch, seqlen_q, seqlen_k, heads_q, heads_kv, head_dim)
+    strides = {"q": q_strides, "k": k_strides, "v": v_strides, "o": o_strides}
+    _args.fill_common(args, qv, sizes, strides, causal, softmax_scale, tune, cache_path)
+    if cache_seqlens is not None:
+        args.cache_seqlens = cache_seqlens.data_ptr()
+    if not isinstance(num_splits, int) or not 0 <= num_splits <= 128:
+        raise argument_error(f"num_splits={num_splits!r} must be an int in [0, 128] (0: chosen per problem)")
+    args.num_splits = num_splits
+    lse = None
+    if return_lse:
+        lse = torch.empty((batch, heads_q, seqlen_q), dtype=torch.float32, device=qv.device)
+        args.lse = lse.data_ptr()
+    return args, out, lse
