@@ -41,12 +41,9 @@ std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape,
                        winner.name());
   // A row edited or damaged into a config that cannot be built would fail later, at compile or launch.
   if (const auto reason = winner.validate()) return fmt::format("its winner {} is invalid: {}", winner.name(), *reason);
-  // A tuning made where an experimental scheme was enabled must not hand that scheme to a process that did
-  // not ask for it (a shipped cache, a cache-only fleet): it has not been validated on a GPU.
-  if (is_experimental(winner.scheme) && !experimental_scheme_enabled(winner.scheme))
-    return fmt::format("its winner {} uses the experimental scheme {}, which FA2JIT_EXPERIMENTAL_SCHEMES does not "
-                       "enable in this process",
-                       winner.name(), scheme_name(winner.scheme));
+  // A row edited or damaged into a scheme the call's layout cannot take would fail at launch.
+  if (const std::string mismatch = scheme_layout_mismatch(winner.scheme, shape.layout); !mismatch.empty())
+    return fmt::format("its winner {} cannot serve this call: {}", winner.name(), mismatch);
   return {};
 }
 

@@ -71,10 +71,10 @@ const SearchSpace& search_space(Family family, Scheme scheme) {
       /*stages*/ {1, 2},
       /*blocks_per_sm*/ {1},
   };
-  // tma_ws and tma_ws_overlap (experimental, not yet measured): two consumer warpgroups (block_m 128) or three
-  // (192), FA3's key tiles among widths 64..176, two stages. validate() pairs block_m with warps and drops what
-  // does not fit the registers or the shared memory: two to ten configs per head dim and scheme, so a class
-  // still tunes in seconds.
+  // tma_ws and tma_ws_overlap: two consumer warpgroups (block_m 128) or three (192), FA3's key tiles among
+  // widths 64..176, two stages. validate() pairs block_m with warps and drops what does not fit the registers
+  // or the shared memory: two to ten configs per head dim and scheme, so a class still tunes in seconds (one
+  // d128 class with all four forward schemes: 3.7 s on the H200, bench/NOTES.md).
   static const SearchSpace tma_ws{
       /*block_m*/ {128, 192},
       /*block_n*/ {64, 80, 112, 128, 176},
@@ -93,26 +93,19 @@ const SearchSpace& search_space(Family family, Scheme scheme) {
   return mma_sync;
 }
 
-bool is_experimental(Scheme scheme) { return is_tma_ws(scheme); }
-
-bool experimental_scheme_enabled(Scheme scheme) {
-  const char* value = std::getenv("FA2JIT_EXPERIMENTAL_SCHEMES");
-  if (value == nullptr) return false;
-  const std::string list = value;
-  const std::string name = scheme_name(scheme);
-  for (std::size_t start = 0; start <= list.size();) {
-    const std::size_t end = std::min(list.find(',', start), list.size());
-    if (list.compare(start, end - start, name) == 0) return true;
-    start = end + 1;
-  }
-  return false;
+std::string scheme_layout_mismatch(Scheme scheme, Layout layout) {
+  if (is_tma_ws(scheme) && layout == Layout::strided)
+    return fmt::format("scheme {} loads through TMA tensor maps, which serve the packed layouts (bshd, bhsd) "
+                       "only, not strided tensors",
+                       scheme_name(scheme));
+  return {};
 }
 
-std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim) {
+std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim, Layout layout) {
   if (family == Family::fwd && arch == Arch::sm_90a && head_dim % 64 == 0) {
     std::vector<Scheme> schemes{Scheme::wgmma, Scheme::wgmma_overlap};
-    for (Scheme experimental : {Scheme::tma_ws, Scheme::tma_ws_overlap})
-      if (experimental_scheme_enabled(experimental)) schemes.push_back(experimental);
+    for (Scheme warp_specialized : {Scheme::tma_ws, Scheme::tma_ws_overlap})
+      if (scheme_layout_mismatch(warp_specialized, layout).empty()) schemes.push_back(warp_specialized);
     return schemes;
   }
   // The wgmma backward: head dims 64 and 128 (64 keys per warpgroup), 256 (the head dim split in two).
@@ -148,8 +141,8 @@ Candidate candidate_of(const ProblemClass& problem, Arch arch, int max_smem_per_
 std::vector<Candidate> enumerate_candidates(const ProblemClass& problem, Arch arch, int max_smem_per_block,
                                             std::optional<Scheme> only_scheme) {
   std::vector<Candidate> candidates;
-  const std::vector<Scheme> schemes =
-      only_scheme ? std::vector<Scheme>{*only_scheme} : tuned_schemes(problem.family, arch, problem.head_dim);
+  const std::vector<Scheme> schemes = only_scheme ? std::vector<Scheme>{*only_scheme}
+                                                 : tuned_schemes(problem.family, arch, problem.head_dim, problem.layout);
   // The ordered dQ reduction satisfies every backward class; atomics only those that allow them.
   const std::vector<bool> reductions = problem.family != Family::bwd ? std::vector<bool>{false}
                                        : problem.deterministic        ? std::vector<bool>{true}

@@ -27,20 +27,17 @@ struct Candidate {
   std::string rejection;  // empty when the config may be built on this device
 };
 
-// Schemes that compile and pass the CPU tests but have not yet been validated on a GPU: tma_ws and
-// tma_ws_overlap. They are never a built-in config; the tuner sweeps one only where the environment variable
-// FA2JIT_EXPERIMENTAL_SCHEMES names it (comma-separated scheme names, e.g. "tma_ws,tma_ws_overlap"), read at
-// each call, and a cached winner of one is refused (tuned again, or an error under cache-only) where it is not
-// enabled.
-bool is_experimental(Scheme scheme);
-bool experimental_scheme_enabled(Scheme scheme);
+// The schemes the tuner sweeps for a family and head dim on an arch, for tensors in `layout`. Forward: both
+// wgmma variants where they apply (sm_90a, head dims that are whole 64-column pages), where they beat
+// mma_sync at every measured point (bench/NOTES.md), and there too the warp-specialized tma_ws schemes for
+// packed layouts (bshd, bhsd: every stride a positive multiple of 16 bytes, which TMA tensor maps need; a
+// strided class may hold a broadcast stride of 0); mma_sync everywhere else. Backward: wgmma and mma_sync on
+// sm_90a at head dims 64, 128 and 256, mma_sync everywhere else.
+std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim, Layout layout = Layout::bshd);
 
-// The schemes the tuner sweeps for a family and head dim on an arch. Forward: both wgmma variants where
-// they apply (sm_90a, head dims that are whole 64-column pages), where they beat mma_sync at every
-// measured point (bench/NOTES.md), there also the tma_ws schemes that are enabled (experimental);
-// mma_sync everywhere else. Backward: wgmma and mma_sync on sm_90a at head dims 64, 128 and 256,
-// mma_sync everywhere else.
-std::vector<Scheme> tuned_schemes(Family family, Arch arch, int head_dim);
+// Why a config of `scheme` cannot serve tensors in `layout` (empty when it can): the tma_ws schemes load
+// through tensor maps, which need the packed layouts' strides.
+std::string scheme_layout_mismatch(Scheme scheme, Layout layout);
 
 // Every point of the space of `scheme` (default: of each of tuned_schemes()) for `problem` (whose family
 // it is) on `arch`, each either buildable or rejected with the reason. A backward class that does not ask

@@ -85,7 +85,7 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags) {
       ->check(positive_int());
   sub->add_option("--scheme", flags.scheme,
                   "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap (wgmma_ss: backward "
-                  "only; tma_ws*: forward on sm_90a, experimental, with tiles of their own)" +
+                  "only; tma_ws*: forward on sm_90a, with tiles of their own)" +
                       from_default)
       ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap"));
   sub->add_option("--splits", flags.splits,

@@ -2,12 +2,12 @@
 # Everything that needs the GPU, in one call. Parts (all by default, or name some in FA2JIT_GPU_PARTS):
 #   tests      the GPU test suite (forward, backward and KV-cache correctness matrices, determinism, tuning
 #              end to end) and `fa2-tune check` of every pass
-#   tma        the experimental warp-specialized forward (tma_ws, tma_ws_overlap): its GPU tests, then fa2-tune
+#   tma        the warp-specialized forward (tma_ws, tma_ws_overlap): its GPU tests, then fa2-tune
 #              bench of both schemes against the default config on d64/128/256, seqlen 4096, each step capped
 #              at 150 s so that a hang costs little; not in the default set
 #   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default forward, backward and
 #              KV-cache configs of d64/128/256 (the KV cache paged and split), and on three configs of the
-#              experimental tma_ws forward schemes
+#              tma_ws forward schemes
 #   resources  the resource report (registers, spills, shared memory) of those default configs
 #   cli        fa2-tune tune (a model preset) into a fresh cache, then list, show and bench from it
 #   fleet      scripts/fleet_check.sh: a cache shipped read-only serves another user's process with no
@@ -115,7 +115,7 @@ if want sanitizer; then
         --causal --batch 1 --heads 4 --heads-kv 1 --seqlen-q 37 --seqlen-k 700
     done
   done
-  # The experimental warp-specialized forward (TMA loads into an mbarrier ring, setmaxnreg): two and three
+  # The warp-specialized forward (TMA loads into an mbarrier ring, setmaxnreg): two and three
   # consumer warpgroups and the overlapped variant, through fa2-tune bench, which checks the forced config
   # against the reference.
   for tiles in "tma_ws --head-dim 128 --causal" "tma_ws --head-dim 64 --warps 16 --block-m 192" \

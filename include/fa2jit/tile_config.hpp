@@ -28,10 +28,10 @@ std::optional<Family> parse_family(const std::string& text);
 // wgmma_overlap: wgmma with the softmax of one key tile overlapping the P V product of the previous one.
 // wgmma_ss (backward, d64 and d128): wgmma with P^T and dS^T read by dV and dK from shared memory instead of
 // held in registers, which operands stay resident being the difference (templates/fa2/bwd/bwd_kernel_wgmma.cuh).
-// tma_ws (forward, experimental): warp-specialized wgmma, a producer warpgroup loading K/V by TMA into an
+// tma_ws (forward): warp-specialized wgmma, a producer warpgroup loading K/V by TMA into an
 // mbarrier ring and two or three consumer warpgroups of 64 rows (templates/fa2/fwd/fwd_kernel_tma_ws.cuh);
 // warps counts the producer's 4. tma_ws_overlap: the same with wgmma_overlap's softmax/P V overlap in each
-// consumer warpgroup. Tuned only where FA2JIT_EXPERIMENTAL_SCHEMES names them (autotune/search_space.hpp).
+// consumer warpgroup. Tuned for packed layouts, never a built-in default (autotune/search_space.hpp).
 enum class Scheme { mma_sync, wgmma, wgmma_overlap, wgmma_ss, tma_ws, tma_ws_overlap };
 bool is_wgmma(Scheme scheme);   // any of the wgmma schemes (the tma_ws ones included)
 bool is_tma_ws(Scheme scheme);  // tma_ws or tma_ws_overlap

@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <future>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,31 +27,6 @@ using fa2::DType;
 using fa2::Family;
 using fa2::Scheme;
 using fa2::TileConfig;
-
-constexpr const char* kExperimentalEnv = "FA2JIT_EXPERIMENTAL_SCHEMES";
-
-// Sets (or with nullopt unsets) FA2JIT_EXPERIMENTAL_SCHEMES for its lifetime, restoring the previous value.
-class ScopedExperimentalSchemes {
- public:
-  explicit ScopedExperimentalSchemes(const std::optional<std::string>& value) {
-    if (const char* old = std::getenv(kExperimentalEnv)) previous_ = old;
-    if (value)
-      ::setenv(kExperimentalEnv, value->c_str(), 1);
-    else
-      ::unsetenv(kExperimentalEnv);
-  }
-  ~ScopedExperimentalSchemes() {
-    if (previous_)
-      ::setenv(kExperimentalEnv, previous_->c_str(), 1);
-    else
-      ::unsetenv(kExperimentalEnv);
-  }
-  ScopedExperimentalSchemes(const ScopedExperimentalSchemes&) = delete;
-  ScopedExperimentalSchemes& operator=(const ScopedExperimentalSchemes&) = delete;
-
- private:
-  std::optional<std::string> previous_;
-};
 
 // The scheme's own tiles for a forward class (what `fa2-tune emit --scheme tma_ws` starts from).
 TileConfig tma_ws(int head_dim, DType dtype = DType::bf16, bool causal = false, Scheme scheme = Scheme::tma_ws) {
@@ -253,80 +226,55 @@ TEST_CASE("name, parse and generated source") {
   CHECK(bwd_tma.validate().has_value());
 }
 
-TEST_CASE("never a built-in config; swept only where FA2JIT_EXPERIMENTAL_SCHEMES enables it") {
+TEST_CASE("never a built-in config; swept by the tuner for packed layouts on sm_90a") {
   for (Family family : {Family::fwd, Family::bwd, Family::kvc})
     for (int head_dim = 32; head_dim <= 256; head_dim += 32)
       for (DType dtype : {DType::bf16, DType::fp16})
         for (bool causal : {false, true})
           for (Arch arch : {Arch::sm_80, Arch::sm_86, Arch::sm_89, Arch::sm_90a})
-            CHECK(fa2::default_config(family, head_dim, dtype, causal, arch).scheme != Scheme::tma_ws);
-  CHECK(fa2::is_experimental(Scheme::tma_ws));
-  CHECK(fa2::is_experimental(Scheme::tma_ws_overlap));
-  CHECK_FALSE(fa2::is_experimental(Scheme::wgmma));
-  CHECK_FALSE(fa2::is_experimental(Scheme::wgmma_overlap));
+            CHECK_FALSE(fa2::is_tma_ws(fa2::default_config(family, head_dim, dtype, causal, arch).scheme));
+
+  const std::vector<Scheme> all_four{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws, Scheme::tma_ws_overlap};
+  for (int head_dim : {64, 128, 192, 256}) {
+    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim) == all_four);
+    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim, fa2::Layout::bhsd) == all_four);
+    // A strided class may hold a broadcast (stride 0), which a tensor map cannot describe.
+    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim, fa2::Layout::strided) ==
+          std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap});
+  }
+  CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 96) == std::vector<Scheme>{Scheme::mma_sync});
+  CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_80, 128) == std::vector<Scheme>{Scheme::mma_sync});
+  CHECK(fa2::tuned_schemes(Family::bwd, Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::wgmma, Scheme::mma_sync});
 
   const fa2::ProblemClass d128 = fa2::ProblemClass::of(forward_shape(128, DType::bf16, true));
-  std::string hash_without;
-  {
-    ScopedExperimentalSchemes env(std::nullopt);
-    CHECK_FALSE(fa2::experimental_scheme_enabled(Scheme::tma_ws));
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 128) ==
-          std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap});
-    for (const fa2::Candidate& c : fa2::enumerate_candidates(d128, Arch::sm_90a))
-      CHECK_FALSE(fa2::is_tma_ws(c.config.scheme));
-    hash_without = fa2::search_space_hash(d128, Arch::sm_90a);
+  int tma_ws_buildable = 0, overlap_buildable = 0;
+  for (const TileConfig& c : fa2::buildable_configs(d128, Arch::sm_90a)) {
+    tma_ws_buildable += c.scheme == Scheme::tma_ws;
+    overlap_buildable += c.scheme == Scheme::tma_ws_overlap;
   }
-  for (const char* value : {"wgmma", "tma_wsx", "xtma_ws", "", "tma"}) {
-    ScopedExperimentalSchemes env{std::string(value)};
-    CHECK_MESSAGE(!fa2::experimental_scheme_enabled(Scheme::tma_ws), "'", value, "'");
-  }
-  for (const char* value : {"tma_ws", "other,tma_ws", "tma_ws,other", "tma_ws_overlap,tma_ws"}) {
-    ScopedExperimentalSchemes env{std::string(value)};
-    CHECK_MESSAGE(fa2::experimental_scheme_enabled(Scheme::tma_ws), "'", value, "'");
-  }
-  {
-    ScopedExperimentalSchemes env{std::string("tma_ws_overlap")};
-    CHECK_FALSE(fa2::experimental_scheme_enabled(Scheme::tma_ws));
-    CHECK(fa2::experimental_scheme_enabled(Scheme::tma_ws_overlap));
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 64) ==
-          std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws_overlap});
-  }
-  {
-    ScopedExperimentalSchemes env{std::string("tma_ws_overlap,tma_ws")};
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 256) ==
-          std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws, Scheme::tma_ws_overlap});
-  }
-  {
-    ScopedExperimentalSchemes env(std::string("tma_ws"));
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 128) ==
-          std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws});
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, 96) == std::vector<Scheme>{Scheme::mma_sync});
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_80, 128) == std::vector<Scheme>{Scheme::mma_sync});
-    CHECK(fa2::tuned_schemes(Family::bwd, Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::wgmma, Scheme::mma_sync});
-    int tma_ws_buildable = 0;
-    for (const TileConfig& c : fa2::buildable_configs(d128, Arch::sm_90a))
-      tma_ws_buildable += c.scheme == Scheme::tma_ws;
-    CHECK(tma_ws_buildable >= 5);
-    // A tuning made with the scheme enabled is stale for a process without it, which tunes the class again.
-    CHECK(fa2::search_space_hash(d128, Arch::sm_90a) != hash_without);
-  }
+  CHECK(tma_ws_buildable >= 5);
+  CHECK(overlap_buildable >= 5);
+  fa2::ProblemShape strided = forward_shape(128, DType::bf16, true);
+  strided.layout = fa2::Layout::strided;
+  for (const fa2::Candidate& c : fa2::enumerate_candidates(fa2::ProblemClass::of(strided), Arch::sm_90a))
+    CHECK_FALSE(fa2::is_tma_ws(c.config.scheme));
 }
 
-TEST_CASE("a cached tma_ws winner is refused where the scheme is not enabled") {
-  const fa2::ProblemShape shape = forward_shape(128, DType::bf16, false);
+TEST_CASE("a cached tma_ws winner is refused for a strided call, served for packed ones") {
+  fa2::ProblemShape shape = forward_shape(128, DType::bf16, false);
   const TileConfig winner = tma_ws(128);
   const TileConfig overlap_winner = tma_ws(128, DType::bf16, false, Scheme::tma_ws_overlap);
-  {
-    ScopedExperimentalSchemes env(std::nullopt);
-    const std::string why = fa2::winner_mismatch(winner, shape, Arch::sm_90a);
-    CHECK(contains(why, "experimental scheme tma_ws,"));
-    CHECK(contains(why, "FA2JIT_EXPERIMENTAL_SCHEMES"));
-    CHECK(contains(fa2::winner_mismatch(overlap_winner, shape, Arch::sm_90a), "experimental scheme tma_ws_overlap"));
-    CHECK(fa2::winner_mismatch(fa2::default_config(128, DType::bf16, false, Arch::sm_90a), shape, Arch::sm_90a).empty());
-  }
-  ScopedExperimentalSchemes env(std::string("tma_ws"));
   CHECK(fa2::winner_mismatch(winner, shape, Arch::sm_90a).empty());
+  CHECK(fa2::winner_mismatch(overlap_winner, shape, Arch::sm_90a).empty());
+  shape.layout = fa2::Layout::bhsd;
+  CHECK(fa2::winner_mismatch(winner, shape, Arch::sm_90a).empty());
+  shape.layout = fa2::Layout::strided;
+  const std::string why = fa2::winner_mismatch(winner, shape, Arch::sm_90a);
+  CHECK(contains(why, winner.name()));
+  CHECK(contains(why, "TMA tensor maps"));
+  CHECK(contains(why, "not strided tensors"));
   CHECK_FALSE(fa2::winner_mismatch(overlap_winner, shape, Arch::sm_90a).empty());
+  CHECK(fa2::winner_mismatch(fa2::default_config(128, DType::bf16, false, Arch::sm_90a), shape, Arch::sm_90a).empty());
 }
 
 TEST_CASE("tma_tensor_shape: the real strides of bshd and bhsd, packed strides for size-1 dims, clear rejections") {
