@@ -5,9 +5,24 @@
 // kBlockN, kNTiles (kBlockN / 8), kDTiles (kHeadDim / 8) and kBf16.
 #pragma once
 
+#include "fa2/ptx.cuh"
 #include "fa2/wgmma.cuh"
 
 namespace fa2 {
+
+// P (the softmax's probabilities in S's accumulators) as the 16-bit A fragments of O += P V: two
+// neighbouring 8-column tiles of S make one 16-column k-step of the product.
+template <class Cfg>
+__device__ __forceinline__ void pack_probabilities(const float (&s)[Cfg::kNTiles][4],
+                                                   unsigned (&p)[Cfg::kBlockN / 16][4]) {
+#pragma unroll
+  for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16) {
+    p[k16][0] = pack_16bit<Cfg::kBf16>(s[2 * k16][0], s[2 * k16][1]);
+    p[k16][1] = pack_16bit<Cfg::kBf16>(s[2 * k16][2], s[2 * k16][3]);
+    p[k16][2] = pack_16bit<Cfg::kBf16>(s[2 * k16 + 1][0], s[2 * k16 + 1][1]);
+    p[k16][3] = pack_16bit<Cfg::kBf16>(s[2 * k16 + 1][2], s[2 * k16 + 1][3]);
+  }
+}
 
 // S = Q K^T for the warpgroup's 64 rows against one K tile: head_dim / 16 wgmma k-steps.
 template <class Cfg>

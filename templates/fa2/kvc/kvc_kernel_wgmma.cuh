@@ -70,13 +70,7 @@ __device__ __forceinline__ void kvc_kernel_wgmma(const KvcParams& params) {
     softmax.update(s, o, params.softmax_scale_log2);  // s holds P now, and O is rescaled
 
     unsigned p[Cfg::kBlockN / 16][4];
-#pragma unroll
-    for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16) {
-      p[k16][0] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][0], s[0][2 * k16][1]);
-      p[k16][1] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][2], s[0][2 * k16][3]);
-      p[k16][2] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][0], s[0][2 * k16 + 1][1]);
-      p[k16][3] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][2], s[0][2 * k16 + 1][3]);
-    }
+    pack_probabilities<Cfg>(s[0], p);
     fence_registers(o[0]);
     wgmma_fence();
     wgmma_output<Cfg>(o[0], p, smem_v + slot * KVTile::kBytes);
