@@ -23,6 +23,7 @@
 #include "runtime/params_builder.hpp"
 #include "tests/support/cache_fixtures.hpp"
 #include "tests/support/compile_check.hpp"
+#include "tests/support/fa2_tune_process.hpp"
 
 namespace {
 
@@ -347,6 +348,24 @@ TEST_CASE("C ABI: the variant fields are read, and a struct from before them is 
   kvc.struct_size = static_cast<int>(offsetof(fa2_kvcache_args, window)) - 8;
   CHECK(fa2_kvcache_config_name(&kvc, name, sizeof(name)) == FA2_ERROR_ARGUMENT);
   CHECK(contains(fa2_last_error(), "struct_size"));
+}
+
+TEST_CASE("fa2-tune: --window, --softcap and --alibi select the variant; bad values are refused while parsing") {
+  using fa2::test::run;
+  const fa2::test::Run emitted = run("emit --pass bwd --head-dim 64 --arch sm_80 --window 128,0 --softcap 30 --alibi");
+  CHECK(emitted.status == 0);
+  CHECK(contains(emitted.output, "fa2_bwd_mma_d64_bf16_causal_win_cap_alibi_"));  // (128, 0) is causal
+  CHECK(contains(emitted.output, "fa2::ScoreVariant</*window*/ true, /*softcap*/ true, /*alibi*/ true>"));
+  const fa2::test::Run two_sided = run("emit --head-dim 128 --window 64,64");
+  CHECK(contains(two_sided.output, "_full_win_"));
+  const fa2::test::Run bad_window = run("emit --window 12");
+  CHECK(bad_window.status > 100);
+  CHECK(contains(bad_window.output, "'12' is not L,R"));
+  CHECK(run("emit --window -2,0").status > 100);
+  CHECK(run("emit --softcap -1").status > 100);
+  const fa2::test::Run kvc = run("emit --pass kvc --softcap 30");
+  CHECK(kvc.status == 2);  // a config that does not validate
+  CHECK(contains(kvc.output, "not supported yet by the kvc family"));
 }
 
 TEST_CASE("every variant's default config compiles for sm_80 and sm_90a (forward without spills)") {
