@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -87,15 +88,34 @@ int guarded(Body&& body) noexcept {
 
 fa2::Strides strides(int64_t batch, int64_t head, int64_t row) { return {batch, head, row}; }
 
-// What both C structs share and their C++ forms cannot express (the enums, the scale's sentinel, the
-// struct's size), checked here; the rest is checked by forward() and backward() themselves.
-template <class CArgs, class Args>
-void convert_common(const CArgs* in, const char* struct_name, const char* api_call, Args& args) {
+// The size of a C struct before the variant fields were appended (fa2jit 0.1's headers): callers built
+// against them pass it as struct_size and get every variant off.
+template <class CArgs>
+constexpr std::size_t size_before_variants() {
+  return offsetof(CArgs, window);
+}
+
+// `in` as this library's struct: a copy of the caller's struct_size bytes, with fields it does not have left
+// at their defaults (all zero: off). Any size but the current and the pre-variant one is refused.
+template <class CArgs>
+CArgs widened(const CArgs* in, const char* struct_name, const char* api_call) {
   if (in == nullptr) reject(api_call, "args is a null pointer");
-  if (in->struct_size != static_cast<int>(sizeof(CArgs)))
-    reject(api_call, fmt::format("args->struct_size is {} but this library's {} is {} bytes (ABI version {}): set "
-                                 "it to sizeof({}) from the matching fa2jit.h",
-                                 in->struct_size, struct_name, sizeof(CArgs), FA2_ABI_VERSION, struct_name));
+  if (in->struct_size == static_cast<int>(sizeof(CArgs))) return *in;
+  if (in->struct_size != static_cast<int>(size_before_variants<CArgs>()))
+    reject(api_call, fmt::format("args->struct_size is {} but this library's {} is {} bytes ({} before the variant "
+                                 "fields; ABI version {}): set it to sizeof({}) from the matching fa2jit.h",
+                                 in->struct_size, struct_name, sizeof(CArgs), size_before_variants<CArgs>(),
+                                 FA2_ABI_VERSION, struct_name));
+  CArgs full;
+  std::memset(&full, 0, sizeof(full));
+  std::memcpy(&full, in, size_before_variants<CArgs>());
+  return full;
+}
+
+// What the C structs share and their C++ forms cannot express (the enums, the scale's sentinel, the window's
+// on switch), checked here; the rest is checked by forward() and backward() themselves. `in` has been widened.
+template <class CArgs, class Args>
+void convert_common(const CArgs* in, const char* api_call, Args& args) {
   switch (in->dtype) {
     case FA2_DTYPE_FP16: args.dtype = fa2::DType::fp16; break;
     case FA2_DTYPE_BF16: args.dtype = fa2::DType::bf16; break;
@@ -130,11 +150,20 @@ void convert_common(const CArgs* in, const char* struct_name, const char* api_ca
   args.o_strides = strides(in->o_batch_stride, in->o_head_stride, in->o_row_stride);
   args.causal = in->causal != 0;
   if (in->cache_path != nullptr) args.cache_path = in->cache_path;
+  if (in->window != 0) {
+    args.variant.window_left = in->window_left;
+    args.variant.window_right = in->window_right;
+  }
+  args.variant.softcap = in->softcap;
+  args.variant.alibi_slopes = in->alibi_slopes;
+  args.variant.alibi_slopes_batch_stride = in->alibi_slopes_batch_stride;
 }
 
-fa2::FwdArgs to_fwd_args(const fa2_forward_args* in, const char* api_call) {
+fa2::FwdArgs to_fwd_args(const fa2_forward_args* caller, const char* api_call) {
+  const fa2_forward_args full = widened(caller, "fa2_forward_args", api_call);
+  const fa2_forward_args* in = &full;
   fa2::FwdArgs args;
-  convert_common(in, "fa2_forward_args", api_call, args);
+  convert_common(in, api_call, args);
   args.q = in->q;
   args.k = in->k;
   args.v = in->v;
@@ -143,9 +172,11 @@ fa2::FwdArgs to_fwd_args(const fa2_forward_args* in, const char* api_call) {
   return args;
 }
 
-fa2::BwdArgs to_bwd_args(const fa2_backward_args* in, const char* api_call) {
+fa2::BwdArgs to_bwd_args(const fa2_backward_args* caller, const char* api_call) {
+  const fa2_backward_args full = widened(caller, "fa2_backward_args", api_call);
+  const fa2_backward_args* in = &full;
   fa2::BwdArgs args;
-  convert_common(in, "fa2_backward_args", api_call, args);
+  convert_common(in, api_call, args);
   args.q = in->q;
   args.k = in->k;
   args.v = in->v;
@@ -165,9 +196,11 @@ fa2::BwdArgs to_bwd_args(const fa2_backward_args* in, const char* api_call) {
   return args;
 }
 
-fa2::KvcacheArgs to_kvcache_args(const fa2_kvcache_args* in, const char* api_call) {
+fa2::KvcacheArgs to_kvcache_args(const fa2_kvcache_args* caller, const char* api_call) {
+  const fa2_kvcache_args full = widened(caller, "fa2_kvcache_args", api_call);
+  const fa2_kvcache_args* in = &full;
   fa2::KvcacheArgs args;
-  convert_common(in, "fa2_kvcache_args", api_call, args);
+  convert_common(in, api_call, args);
   args.q = in->q;
   args.k_cache = in->k;
   args.v_cache = in->v;

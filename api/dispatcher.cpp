@@ -49,6 +49,9 @@ struct DispatchKeyHash {
                            static_cast<long long>(p.causal), static_cast<long long>(p.gqa_ratio),
                            static_cast<long long>(p.layout), static_cast<long long>(p.seqlen_q_bucket),
                            static_cast<long long>(p.seqlen_k_bucket), static_cast<long long>(p.batch_heads_bucket),
+                           static_cast<long long>(p.variant.window), static_cast<long long>(p.variant.softcap),
+                           static_cast<long long>(p.variant.alibi), static_cast<long long>(p.window_left_bucket),
+                           static_cast<long long>(p.window_right_bucket),
                            static_cast<long long>(key.policy), static_cast<long long>(key.cache_path_hash)})
       h = h * 1000003u ^ std::hash<long long>()(part);
     return h;
@@ -109,7 +112,7 @@ class Dispatcher {
       memo.count_resolution(false);
       return memo.kernel(
           default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic,
-                         key.problem.packed_rows()),
+                         key.problem.packed_rows(), shape.variant()),
           key.context);
     }
     const std::string tuning = tuning_key(current_device_fingerprint(), key.problem);

@@ -9,10 +9,13 @@ namespace fa2 {
 
 std::string tune_command(const ProblemShape& shape, const std::string& cache_path) {
   return fmt::format("fa2-tune tune --pass {}{} --head-dim {} --dtype {} --causal {} --batch {} --heads {} "
-                     "--heads-kv {} --seqlen {} --seqlen-k {}{}",
+                     "--heads-kv {} --seqlen {} --seqlen-k {}{}{}{}{}",
                      family_name(shape.family), shape.deterministic ? " --deterministic" : "", shape.head_dim,
                      dtype_name(shape.dtype), shape.causal ? "on" : "off", shape.batch, shape.heads_q, shape.heads_kv,
-                     shape.seqlen_q, shape.seqlen_k, cache_path.empty() ? "" : fmt::format(" --db '{}'", cache_path));
+                     shape.seqlen_q, shape.seqlen_k,
+                     shape.window ? fmt::format(" --window {},{}", shape.window_left, shape.window_right) : "",
+                     shape.softcap > 0.f ? fmt::format(" --softcap {}", shape.softcap) : "",
+                     shape.alibi ? " --alibi" : "", cache_path.empty() ? "" : fmt::format(" --db '{}'", cache_path));
 }
 
 namespace {
@@ -21,7 +24,7 @@ namespace {
 TunedResolution without_cache(const ProblemShape& shape, Arch arch, const std::string& fault) {
   TunedResolution result;
   result.config = default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, arch, shape.deterministic,
-                                 ProblemClass::of(shape).packed_rows());
+                                 ProblemClass::of(shape).packed_rows(), shape.variant());
   result.cache_fault = fmt::format("{}; using the built-in config {} without the cache", fault, result.config.name());
   return result;
 }
@@ -36,6 +39,9 @@ std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape,
       winner.causal != shape.causal)
     return fmt::format("its winner {} is not a {} d{} {} {} kernel", winner.name(), family_name(shape.family),
                        shape.head_dim, dtype_name(shape.dtype), shape.causal ? "causal" : "non-causal");
+  if (winner.variant != shape.variant())
+    return fmt::format("its winner {} is compiled for the variants '{}', but the call needs '{}'", winner.name(),
+                       variant_tag(winner.variant), variant_tag(shape.variant()));
   if (shape.deterministic && !winner.deterministic)
     return fmt::format("its winner {} adds dQ with atomics, but the call asks for deterministic gradients",
                        winner.name());

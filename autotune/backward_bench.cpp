@@ -20,7 +20,7 @@ namespace {
 void fill_forward_outputs(const BwdProblemBuffers& buffers) {
   const ProblemShape& shape = buffers.shape();
   const TileConfig config = default_config(Family::fwd, shape.head_dim, shape.dtype, shape.causal,
-                                           current_arch("backward bench"));
+                                           current_arch("backward bench"), false, 0, shape.variant());
   const KernelModule forward = KernelModule::load(config, compile_source(emit(config), config.name(), config.arch).cubin);
   for (int set = 0; set < buffers.input_sets(); ++set) launch_forward(forward, buffers.forward_args(set), nullptr);
   driver::check(driver::api().CtxSynchronize(), "cuCtxSynchronize(forward for the backward bench)");

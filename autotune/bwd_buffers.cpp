@@ -25,6 +25,7 @@ BwdProblemBuffers::BwdProblemBuffers(const ProblemShape& shape, std::uint64_t se
     inputs.lse.fill32(ProblemBuffers::kPoison32);
     inputs_.push_back(std::move(inputs));
   }
+  slopes_ = alibi_slopes_for(shape);
   dq_ = DeviceBuffer(q_elems * 2);
   dk_ = DeviceBuffer(kv_elems * 2);
   dv_ = DeviceBuffer(kv_elems * 2);
@@ -57,6 +58,7 @@ BwdArgs BwdProblemBuffers::args(int set, std::optional<float> softmax_scale) con
   args.v_strides = args.dk_strides = args.dv_strides = args.k_strides;
   args.causal = shape_.causal;
   args.softmax_scale = softmax_scale;
+  args.variant = variant_args_for(shape_, slopes_);
   args.deterministic = shape_.deterministic;
   args.workspace = workspace_.get();
   args.workspace_bytes = workspace_.bytes();
@@ -84,6 +86,7 @@ FwdArgs BwdProblemBuffers::forward_args(int set, std::optional<float> softmax_sc
   args.o_strides = backward.o_strides;
   args.causal = backward.causal;
   args.softmax_scale = softmax_scale;
+  args.variant = backward.variant;
   return args;
 }
 

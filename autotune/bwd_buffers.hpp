@@ -39,7 +39,7 @@ class BwdProblemBuffers {
   };
   ProblemShape shape_;
   std::vector<Inputs> inputs_;
-  DeviceBuffer dq_, dk_, dv_, workspace_;
+  DeviceBuffer dq_, dk_, dv_, workspace_, slopes_;
 };
 
 }  // namespace fa2

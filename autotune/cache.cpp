@@ -55,7 +55,7 @@ namespace {
 // Column lists shared by inserts, selects and the import's copies, so their order is written once.
 constexpr const char* kConfigColumns =
     "head_dim, dtype, causal, block_m, block_n, warps, stages, arch, scheme, blocks_per_sm, family, deterministic, "
-    "splits";
+    "splits, variant";
 constexpr const char* kResourceColumns =
     "registers, spill_store_bytes, spill_load_bytes, stack_frame_bytes, static_smem_bytes";
 
@@ -78,7 +78,7 @@ std::string placeholders(int count) {
   for (int i = 1; i <= count; ++i) text += (i > 1 ? ", ?" : "?") + std::to_string(i);
   return text;
 }
-constexpr int kConfigColumnCount = 13;
+constexpr int kConfigColumnCount = 14;
 constexpr int kResourceColumnCount = 5;
 constexpr int kKernelColumnCount = 7 + kConfigColumnCount + kResourceColumnCount;
 constexpr int kTuningColumnCount = 10 + kConfigColumnCount;
@@ -118,6 +118,7 @@ int bind_config(Statement& statement, int index, const TileConfig& config) {
   statement.bind(index++, family_name(config.family));
   statement.bind(index++, config.deterministic);
   statement.bind(index++, config.splits);
+  statement.bind(index++, variant_tag(config.variant));
   return index;
 }
 
@@ -158,6 +159,8 @@ TileConfig read_config(const Statement& statement, int column, const std::string
   config.family = parsed_or_throw(parse_family(family), "family", family, row, path);
   config.deterministic = statement.column_int(column++) != 0;
   config.splits = statement.column_int(column++);
+  const std::string variant = statement.column_text(column++);
+  config.variant = parsed_or_throw(parse_variant_tag(variant), "variant", variant, row, path);
   return config;
 }
 

@@ -92,7 +92,7 @@ struct ImportStats {
 
 class Cache {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // $FA2JIT_CACHE_DIR/kernels.db, else ${XDG_CACHE_HOME:-$HOME/.cache}/fa2jit/kernels.db.
   static std::string default_path();

@@ -228,6 +228,12 @@ FROM measurements WHERE tuning_key IN (SELECT tuning_key FROM tunings);
 DROP TABLE measurements;
 ALTER TABLE fa2_v4_measurements RENAME TO measurements;
 )sql",
+    // v4 -> v5: the built-in variants (TileConfig::variant as its tag, "" for none: every row from before).
+    R"sql(
+ALTER TABLE kernels ADD COLUMN variant TEXT NOT NULL DEFAULT '';
+ALTER TABLE tunings ADD COLUMN variant TEXT NOT NULL DEFAULT '';
+ALTER TABLE measurements ADD COLUMN variant TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Cache::kSchemaVersion,
               "one migration step per schema version");

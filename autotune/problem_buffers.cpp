@@ -1,5 +1,6 @@
 #include "autotune/problem_buffers.hpp"
 
+#include <cmath>
 #include <random>
 
 #include "autotune/reference.hpp"
@@ -14,6 +15,27 @@ Strides q_strides_of(const ProblemShape& shape) {
 Strides kv_strides_of(const ProblemShape& shape) {
   return shape.layout == Layout::bhsd ? bhsd_strides(shape.seqlen_k, shape.heads_kv, shape.head_dim)
                                       : bshd_strides(shape.seqlen_k, shape.heads_kv, shape.head_dim);
+}
+
+DeviceBuffer alibi_slopes_for(const ProblemShape& shape) {
+  if (!shape.alibi) return DeviceBuffer();
+  std::vector<float> slopes(static_cast<std::size_t>(shape.batch) * shape.heads_q);
+  for (int b = 0; b < shape.batch; ++b)
+    for (int h = 0; h < shape.heads_q; ++h)
+      slopes[static_cast<std::size_t>(b) * shape.heads_q + h] =
+          std::exp2(-8.f * static_cast<float>(h + 1) / static_cast<float>(shape.heads_q)) * (1.f + 0.25f * b);
+  DeviceBuffer buffer(slopes.size() * sizeof(float));
+  buffer.upload_bytes(slopes.data());
+  return buffer;
+}
+
+VariantArgs variant_args_for(const ProblemShape& shape, const DeviceBuffer& slopes) {
+  VariantArgs args = shape.variant_args();
+  if (shape.alibi) {
+    args.alibi_slopes = static_cast<const float*>(slopes.get());
+    args.alibi_slopes_batch_stride = shape.heads_q;
+  }
+  return args;
 }
 
 ProblemBuffers::ProblemBuffers(const ProblemShape& shape, std::uint64_t seed, int input_sets) : shape_(shape) {
@@ -31,6 +53,7 @@ ProblemBuffers::ProblemBuffers(const ProblemShape& shape, std::uint64_t seed, in
   }
   o_ = DeviceBuffer(q_elems * 2);
   lse_ = DeviceBuffer(lse_elems * 4);
+  slopes_ = alibi_slopes_for(shape);
   poison_outputs();
 }
 
@@ -55,6 +78,7 @@ FwdArgs ProblemBuffers::args(int set, std::optional<float> softmax_scale) const 
   args.v_strides = args.k_strides;
   args.causal = shape_.causal;
   args.softmax_scale = softmax_scale;
+  args.variant = variant_args_for(shape_, slopes_);
   return args;
 }
 

@@ -24,6 +24,8 @@ class ProblemBuffers {
   void poison_outputs();
 
   const DeviceBuffer& o() const { return o_; }
+  // ALiBi slopes [batch, heads_q] when the shape has ALiBi (alibi_slopes_for), else empty.
+  const DeviceBuffer& alibi_slopes() const { return slopes_; }
   const DeviceBuffer& lse() const { return lse_; }
 
   static constexpr unsigned short kPoison16 = 0xFFFF;
@@ -35,8 +37,15 @@ class ProblemBuffers {
   };
   ProblemShape shape_;
   std::vector<Inputs> inputs_;
-  DeviceBuffer o_, lse_;
+  DeviceBuffer o_, lse_, slopes_;
 };
+
+// ALiBi slopes for a check or benchmark of `shape`, [batch, heads_q] on the device (empty without ALiBi): the
+// paper's geometric slopes 2^(-8 (h + 1) / heads_q), scaled by 1 + b / 4 per batch entry so that a kernel
+// reading the wrong batch's row is caught.
+DeviceBuffer alibi_slopes_for(const ProblemShape& shape);
+// A call's variant values for `shape` with `slopes` (from alibi_slopes_for) as its [batch, heads_q] slopes.
+VariantArgs variant_args_for(const ProblemShape& shape, const DeviceBuffer& slopes);
 
 // Element strides of the shape's layout (strided shapes are laid out as bshd).
 Strides q_strides_of(const ProblemShape& shape);

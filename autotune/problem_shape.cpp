@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/variant.hpp"
+
 namespace fa2 {
 
 const char* layout_name(Layout layout) {
@@ -43,6 +45,26 @@ Layout layout_of(const Strides* const (&query_side)[kQuerySide], const Strides* 
 
 }  // namespace
 
+void ProblemShape::set_variant(bool call_causal, const VariantArgs& variant, bool with_alibi) {
+  const EffectiveMask mask = effective_mask(call_causal, variant, seqlen_q, seqlen_k);
+  causal = mask.causal;
+  window = mask.window;
+  window_left = mask.left;
+  window_right = mask.right;
+  softcap = variant.softcap;
+  alibi = with_alibi;
+}
+
+VariantArgs ProblemShape::variant_args() const {
+  VariantArgs args;
+  if (window) {
+    args.window_left = window_left;
+    args.window_right = window_right;
+  }
+  args.softcap = softcap;
+  return args;
+}
+
 ProblemShape ProblemShape::of(const FwdArgs& args) {
   ProblemShape shape;
   shape.dtype = args.dtype;
@@ -57,6 +79,7 @@ ProblemShape ProblemShape::of(const FwdArgs& args) {
   const Strides* const key_side[] = {&args.k_strides, &args.v_strides};
   shape.layout = layout_of(query_side, key_side, args.seqlen_q, args.seqlen_k, args.heads_q, args.heads_kv,
                            args.head_dim);
+  shape.set_variant(args.causal, args.variant, args.variant.alibi_slopes != nullptr);
   return shape;
 }
 
@@ -76,6 +99,7 @@ ProblemShape ProblemShape::of(const BwdArgs& args) {
   const Strides* const key_side[] = {&args.k_strides, &args.v_strides, &args.dk_strides, &args.dv_strides};
   shape.layout = layout_of(query_side, key_side, args.seqlen_q, args.seqlen_k, args.heads_q, args.heads_kv,
                            args.head_dim);
+  shape.set_variant(args.causal, args.variant, args.variant.alibi_slopes != nullptr);
   return shape;
 }
 
@@ -115,20 +139,28 @@ static std::string family_prefix(Family family) {
 }
 
 std::string ProblemShape::describe() const {
-  return fmt::format("{}d{} {} {} b{} hq{} hkv{} sq{} sk{} {}{}{}", family_prefix(family), head_dim,
+  return fmt::format("{}d{} {} {} b{} hq{} hkv{} sq{} sk{} {}{}{}{}{}{}", family_prefix(family), head_dim,
                      dtype_name(dtype), causal ? "causal" : "full", batch, heads_q, heads_kv, seqlen_q, seqlen_k,
                      layout_name(layout), deterministic ? " det" : "",
-                     page_size != 0 ? fmt::format(" page{}", page_size) : "");
+                     page_size != 0 ? fmt::format(" page{}", page_size) : "",
+                     window ? fmt::format(" win{},{}", window_left, window_right) : "",
+                     softcap > 0.f ? fmt::format(" cap{}", softcap) : "", alibi ? " alibi" : "");
 }
 
 double ProblemShape::flops() const {
   double pairs = 0;
-  if (!causal) {
+  if (!causal && !window) {
     pairs = static_cast<double>(seqlen_q) * seqlen_k;
   } else {
-    // Query row r sees keys [0, r + seqlen_k - seqlen_q] (bottom-right aligned), clamped to [0, seqlen_k].
-    for (long long r = 0; r < seqlen_q; ++r)
-      pairs += static_cast<double>(std::clamp<long long>(r + seqlen_k - seqlen_q + 1, 0, seqlen_k));
+    // Query row r sees keys [r' - left, r' + right] (r' = r + seqlen_k - seqlen_q, bottom-right aligned; causal:
+    // right = 0; an unbounded side reaches the end), clamped to [0, seqlen_k).
+    const long long offset = static_cast<long long>(seqlen_k) - seqlen_q;
+    for (long long r = 0; r < seqlen_q; ++r) {
+      const long long first = window && window_left >= 0 ? std::max(0ll, r + offset - window_left) : 0;
+      const long long right = causal ? 0 : window && window_right >= 0 ? window_right : seqlen_k;
+      const long long last = std::min<long long>(seqlen_k - 1, r + offset + right);
+      pairs += static_cast<double>(std::max(0ll, last - first + 1));
+    }
   }
   const double forward = 4.0 * batch * heads_q * pairs * head_dim;
   return family == Family::bwd ? 2.5 * forward : forward;
@@ -156,6 +188,13 @@ ProblemClass ProblemClass::of(const ProblemShape& shape) {
   problem.seqlen_q_bucket = size_bucket(shape.seqlen_q, shape.family == Family::kvc ? 1 : 64);
   problem.seqlen_k_bucket = size_bucket(shape.seqlen_k);
   problem.batch_heads_bucket = size_bucket(static_cast<long long>(shape.batch) * shape.heads_q, 1);
+  problem.variant = shape.variant();
+  if (shape.window) {
+    // A right side of 0 (causal) stays 0: it is a different mask, not a small window.
+    auto side = [](int keys) { return keys < 0 ? -1 : keys == 0 ? 0 : size_bucket(keys, 16); };
+    problem.window_left_bucket = side(shape.window_left);
+    problem.window_right_bucket = side(shape.window_right);
+  }
   return problem;
 }
 
@@ -164,15 +203,19 @@ int ProblemClass::packed_rows() const {
 }
 
 std::string ProblemClass::key() const {
-  return fmt::format("{}{} d{} {} gqa{} {} q{} k{} bh{}{}", family_prefix(family), dtype_name(dtype), head_dim,
+  auto side = [](int bucket) { return bucket < 0 ? std::string("inf") : std::to_string(bucket); };
+  return fmt::format("{}{} d{} {} gqa{} {} q{} k{} bh{}{}{}{}{}", family_prefix(family), dtype_name(dtype), head_dim,
                      causal ? "causal" : "full", gqa_ratio, layout_name(layout), seqlen_q_bucket, seqlen_k_bucket,
-                     batch_heads_bucket, deterministic ? " det" : "");
+                     batch_heads_bucket, deterministic ? " det" : "",
+                     variant.window ? " win" + side(window_left_bucket) + "x" + side(window_right_bucket) : "",
+                     variant.softcap ? " cap" : "", variant.alibi ? " alibi" : "");
 }
 
 bool ProblemClass::operator==(const ProblemClass& o) const {
-  return family == o.family && deterministic == o.deterministic && dtype == o.dtype && head_dim == o.head_dim && causal == o.causal && gqa_ratio == o.gqa_ratio &&
-         layout == o.layout && seqlen_q_bucket == o.seqlen_q_bucket && seqlen_k_bucket == o.seqlen_k_bucket &&
-         batch_heads_bucket == o.batch_heads_bucket;
+  return family == o.family && deterministic == o.deterministic && dtype == o.dtype && head_dim == o.head_dim &&
+         causal == o.causal && gqa_ratio == o.gqa_ratio && layout == o.layout && seqlen_q_bucket == o.seqlen_q_bucket &&
+         seqlen_k_bucket == o.seqlen_k_bucket && batch_heads_bucket == o.batch_heads_bucket && variant == o.variant &&
+         window_left_bucket == o.window_left_bucket && window_right_bucket == o.window_right_bucket;
 }
 
 std::string DeviceFingerprint::key() const {

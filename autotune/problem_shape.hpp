@@ -30,14 +30,30 @@ struct ProblemShape {
   // kvc: keys per page of a paged cache, 0 for a contiguous one. Not part of the problem class: the same
   // kernel reads both (benchmarks and checks build the cache this way).
   int page_size = 0;
+  // The built-in variants (fa2jit/variant.hpp): the effective window (common/variant.hpp, which also decides
+  // `causal` above; a side of -1 is unbounded), the softcap (0: off) and ALiBi (checks and benchmarks make their
+  // own slopes, [batch, heads_q]).
+  bool window = false;
+  int window_left = -1;
+  int window_right = -1;
+  float softcap = 0.f;
+  bool alibi = false;
+
+  Variant variant() const { return Variant{window, softcap > 0.f, alibi}; }
+  // The window and softcap as a call's VariantArgs (no slopes: they are device memory).
+  VariantArgs variant_args() const;
+  // Sets causal and the variant fields from a call's mask and values after flash-attn's rules (common/variant.hpp);
+  // alibi: whether the call has slopes. Needs seqlen_q and seqlen_k set.
+  void set_variant(bool call_causal, const VariantArgs& variant, bool with_alibi);
 
   static ProblemShape of(const FwdArgs& args);
   static ProblemShape of(const BwdArgs& args);
   static ProblemShape of(const KvcacheArgs& args);
   // "d128 bf16 causal b2 hq16 hkv16 sq1024 sk1024 bshd"; a backward starts "bwd " and ends " det" when
-  // deterministic; a KV-cache forward starts "kvc " and ends " page16" when paged.
+  // deterministic; a KV-cache forward starts "kvc " and ends " page16" when paged; variants add " win256,0",
+  // " cap30" and " alibi".
   std::string describe() const;
-  // Forward: 4 * batch * heads * (query, key) pairs that are visible * head_dim, causal counted exactly.
+  // Forward: 4 * batch * heads * (query, key) pairs that are visible * head_dim, causal and window counted exactly.
   // Backward: 2.5 times that (five GEMMs to the forward's two), the FA2 paper's convention.
   double flops() const;
 };
@@ -56,13 +72,18 @@ struct ProblemClass {
   int seqlen_q_bucket = 0;
   int seqlen_k_bucket = 0;
   int batch_heads_bucket = 0;  // of batch * heads_q
+  // The variants, exact; a window's sides bucketed like sizes (-1: unbounded).
+  Variant variant;
+  int window_left_bucket = -1;
+  int window_right_bucket = -1;
 
   static ProblemClass of(const ProblemShape& shape);
   // The query rows of one KV head a kvc block packs (the seqlen_q bucket x query heads per KV head): what
   // picks decode or chunked-prefill tiles for the built-in config. 0 for the other families.
   int packed_rows() const;
   // "bf16 d128 causal gqa4 bshd q4096 k4096 bh128" (a backward: "bwd bf16 ... bh128", then " det" when
-  // deterministic; a KV-cache forward "kvc bf16 ..."): readable, and exactly the cache's problem key.
+  // deterministic; a KV-cache forward "kvc bf16 ..."; then " win256x0", " cap", " alibi" for variants, a window's
+  // sides bucketed, "inf" where unbounded): readable, and exactly the cache's problem key.
   std::string key() const;
   bool operator==(const ProblemClass& other) const;
 };

@@ -7,6 +7,8 @@
 #include <mutex>
 
 #include "common/error.hpp"
+#include "common/variant.hpp"
+#include "fa2/variant/reference_variant.h"
 #include "runtime/driver.hpp"
 #include "runtime/params_builder.hpp"
 #include "runtime/context_device.hpp"
@@ -24,6 +26,25 @@ struct Reference::Kernels {
   CUfunction fill = nullptr;
   int max_smem = 0;  // dynamic shared memory the row kernels may use
 };
+
+namespace {
+
+// The variants of a call by their definition: the effective window (causal decided by effective_mask too).
+ReferenceVariant reference_variant(bool causal, const VariantArgs& variant, int seqlen_q, int seqlen_k,
+                                   int* effective_causal) {
+  const EffectiveMask mask = effective_mask(causal, variant, seqlen_q, seqlen_k);
+  *effective_causal = mask.causal;
+  ReferenceVariant reference{};
+  reference.window = mask.window;
+  reference.window_left = mask.left;
+  reference.window_right = mask.right;
+  reference.softcap = variant.softcap;
+  reference.alibi_slopes = variant.alibi_slopes;
+  reference.alibi_batch_stride = variant.alibi_slopes_batch_stride;
+  return reference;
+}
+
+}  // namespace
 
 Reference::Reference(std::unique_ptr<Kernels> kernels) : kernels_(std::move(kernels)) {}
 Reference::~Reference() = default;
@@ -77,11 +98,12 @@ void Reference::forward(const FwdArgs& args, const DeviceBuffer& o_ref, const De
                             args.seqlen_k, kernels_->max_smem / 4 - args.head_dim));
   FwdParams params = make_fwd_params(args);
   int head_dim = args.head_dim;
-  int causal = args.causal;
+  int causal = 0;
+  ReferenceVariant variant = reference_variant(args.causal, args.variant, args.seqlen_q, args.seqlen_k, &causal);
   int bf16 = args.dtype == DType::bf16;
   CUdeviceptr o_pointer = o_ref.address();
   CUdeviceptr lse_pointer = lse_ref.address();
-  void* kernel_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &lse_pointer};
+  void* kernel_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &lse_pointer, &variant};
   driver::check(driver::api().LaunchKernel(kernels_->forward, static_cast<unsigned>(args.seqlen_q),
                                            static_cast<unsigned>(args.heads_q), static_cast<unsigned>(args.batch),
                                            128, 1, 1, static_cast<unsigned>(smem), nullptr, kernel_args, nullptr),
@@ -101,11 +123,13 @@ void Reference::backward(const BwdArgs& args, const DeviceBuffer& o_ref, const D
   DeviceBuffer p_rows(pairs * 4), ds_rows(pairs * 4);
   BwdParams params = make_bwd_params(args, nullptr, 1, 0);  // the workspace and the grid order are not used here
   int head_dim = args.head_dim;
-  int causal = args.causal;
+  int causal = 0;
+  ReferenceVariant variant = reference_variant(args.causal, args.variant, args.seqlen_q, args.seqlen_k, &causal);
   int bf16 = args.dtype == DType::bf16;
   CUdeviceptr o_pointer = o_ref.address(), dq_pointer = dq_ref.address(), dk_pointer = dk_ref.address(),
               dv_pointer = dv_ref.address(), p_pointer = p_rows.address(), ds_pointer = ds_rows.address();
-  void* row_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &dq_pointer, &p_pointer, &ds_pointer};
+  void* row_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &dq_pointer, &p_pointer, &ds_pointer,
+                      &variant};
   driver::check(driver::api().LaunchKernel(kernels_->backward_rows, static_cast<unsigned>(args.seqlen_q),
                                            static_cast<unsigned>(args.heads_q), static_cast<unsigned>(args.batch),
                                            128, 1, 1, static_cast<unsigned>(smem), nullptr, row_args, nullptr),

@@ -126,6 +126,7 @@ Candidate candidate_of(const ProblemClass& problem, Arch arch, int max_smem_per_
   config.head_dim = problem.head_dim;
   config.dtype = problem.dtype;
   config.causal = problem.causal;
+  config.variant = problem.variant;
   config.arch = arch;
   Candidate candidate{config, ""};
   if (auto reason = config.validate())

@@ -44,6 +44,7 @@ ProblemShape shape_of(const BenchOptions& options) {
   shape.seqlen_k = options.seqlen_k;
   shape.layout = *layout;
   shape.page_size = page_size_for(shape.family, options.page_size);
+  shape.set_variant(options.causal, variant_args_of(options.pass), options.pass.alibi);
   if (shape.heads_q % shape.heads_kv != 0)
     throw Error(Stage::Argument, "",
                 fmt::format("--heads {} is not a multiple of --heads-kv {}", shape.heads_q, shape.heads_kv));
@@ -79,8 +80,12 @@ Measurement measure(const TileConfig& config, const std::optional<Cache>& cache,
 
 // The tune flags of `shape`'s pass, for the hint when it has no tuning yet.
 std::string tune_flags(const ProblemShape& shape) {
-  if (shape.family == Family::fwd) return "";
-  return fmt::format(" --pass {}{}", family_name(shape.family), shape.deterministic ? " --deterministic" : "");
+  const std::string variants =
+      fmt::format("{}{}{}", shape.window ? fmt::format(" --window {},{}", shape.window_left, shape.window_right) : "",
+                  shape.softcap > 0.f ? fmt::format(" --softcap {}", shape.softcap) : "", shape.alibi ? " --alibi" : "");
+  if (shape.family == Family::fwd) return variants;
+  return fmt::format(" --pass {}{}{}", family_name(shape.family), shape.deterministic ? " --deterministic" : "",
+                     variants);
 }
 
 std::string status_text(const Measurement& m) {
@@ -109,6 +114,7 @@ Command setup_bench(CLI::App& app, const GlobalOptions& global) {
       "bench", "Time the cached winner, the built-in config and FA2's static choice on one shape (GPU)");
   add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
+  add_variant_flags(sub, options->pass);
   add_size_flags(sub, options->batch, options->heads, options->heads_kv, options->seqlen_q, options->seqlen_k);
   sub->add_option("--layout", options->layout, "Memory layout of Q, K, V and O")
       ->check(CLI::IsMember({"bshd", "bhsd"}))
@@ -147,9 +153,10 @@ int run_bench(const BenchOptions& options, const GlobalOptions& global) {
                problem.key(), cache_path(global), tune_flags(shape));
   const TileConfig built_in =
       default_config(shape.family, shape.head_dim, shape.dtype, shape.causal, *arch, shape.deterministic,
-                     problem.packed_rows());
-  const TileConfig fa2 =
+                     problem.packed_rows(), shape.variant());
+  TileConfig fa2 =
       fa2_static_config(shape.family, shape.head_dim, shape.dtype, shape.causal, *arch, shape.deterministic);
+  fa2.variant = shape.variant();
   if (options.tile.any()) contenders.push_back({"given", apply_tile_flags(options.tile, built_in)});
   // FA2's static choice can be the built-in config itself (a backward default taken from FA2's table, a
   // forward default that matches FA2's tiles): then one row named for both, not one kernel timed twice as

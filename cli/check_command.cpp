@@ -38,6 +38,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& global) {
 
   add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
+  add_variant_flags(sub, options->pass);
   add_size_flags(sub, options->batch, options->heads, options->heads_kv, options->seqlen_q, options->seqlen_k);
   sub->add_option("--policy", options->policy,
                   "How the kernel is chosen: the built-in config, or the --db cache's tuned winner "
@@ -65,6 +66,7 @@ int run_check(const CheckOptions& options, const GlobalOptions& global) {
   spec.shape.seqlen_q = options.seqlen_q;
   spec.shape.seqlen_k = options.seqlen_k;
   spec.shape.page_size = page_size_for(spec.shape.family, options.page_size);
+  spec.shape.set_variant(options.causal, variant_args_of(options.pass), options.pass.alibi);
 
   const auto policy = parse_tune_policy(options.policy);
   if (!policy) throw Error(Stage::Argument, "", fmt::format("unknown policy '{}'", options.policy));

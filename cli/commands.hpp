@@ -61,12 +61,22 @@ TileConfig apply_tile_flags(const TileFlags& flags, TileConfig base);
 struct PassFlags {
   std::string pass = "fwd";
   bool deterministic = false;
+  // The built-in variants (add_variant_flags): --window L,R (-1 = unbounded side), --softcap X, --alibi.
+  std::string window;
+  float softcap = 0.f;
+  bool alibi = false;
 };
 // Registers both flags, and makes the parse reject --deterministic with --pass fwd (a CLI11 error like
 // any bad flag). Takes the subcommand's final callback for that check.
 void add_pass_flags(CLI::App* sub, PassFlags& flags, bool allow_both = false);
 // The one family --pass names; throws fa2::Error for "both", an unknown name, or --deterministic with the forward.
 Family family_of(const PassFlags& flags);
+// --window L,R, --softcap X and --alibi (emit, check, bench, tune, build): the problem's built-in variants.
+void add_variant_flags(CLI::App* sub, PassFlags& flags);
+// The window and softcap the flags give as a call's values (slopes are made by whoever runs the problem).
+VariantArgs variant_args_of(const PassFlags& flags);
+// The variants a kernel for these flags is compiled with (emit: no sequence lengths, so no side is unbounded by them).
+Variant variant_of_flags(const PassFlags& flags, bool causal);
 
 // ---- emit: print the generated source of one config, optionally compile it and report resources.
 struct EmitOptions {

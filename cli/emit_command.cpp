@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "common/variant.hpp"
 #include "codegen/emit.hpp"
 #include "runtime/driver.hpp"
 #include "common/error.hpp"
@@ -29,8 +30,12 @@ T parsed_or_throw(const std::optional<T>& value, const char* what, const std::st
 TileConfig config_from(const EmitOptions& options) {
   const DType dtype = parsed_or_throw(parse_dtype(options.dtype), "dtype", options.dtype);
   const Arch arch = parsed_or_throw(parse_arch(options.arch), "arch", options.arch);
-  return apply_tile_flags(options.tile, default_config(family_of(options.pass), options.head_dim, dtype,
-                                                       options.causal, arch, options.pass.deterministic));
+  // (L, 0) and (-1, 0) windows are causal themselves (common/variant.hpp); no sequence lengths bound a side here.
+  constexpr int kLongest = 1 << 30;
+  const bool causal = effective_mask(options.causal, variant_args_of(options.pass), kLongest, kLongest).causal;
+  return apply_tile_flags(options.tile,
+                          default_config(family_of(options.pass), options.head_dim, dtype, causal, arch,
+                                         options.pass.deterministic, 0, variant_of_flags(options.pass, causal)));
 }
 
 std::string bytes(int value) { return fmt::format("{} bytes", value); }
@@ -113,6 +118,7 @@ Command setup_emit(CLI::App& app, const GlobalOptions& global) {
 
   add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
+  add_variant_flags(sub, options->pass);
   sub->add_option("--arch", options->arch, "Target architecture")
       ->check(parsed_by(parse_arch, "arch", "sm_80|sm_86|sm_89|sm_90a"))
       ->capture_default_str();

@@ -51,6 +51,7 @@ void add_grid_options(CLI::App& sub, GridOptions& grid) {
                                             "(default: 1024,4096)")
       ->check(positive_int())
       ->delimiter(',');
+  add_variant_flags(&sub, grid.pass);
   sub.add_option("--seqlen-k", grid.seqlens_k, "Key/value sequence lengths, each paired with every --seqlen")
       ->check(positive_int())
       ->delimiter(',');
@@ -102,13 +103,17 @@ std::vector<ProblemShape> grid_shapes(const GridOptions& grid) {
           shape.head_dim = head_dim;
           shape.causal = causal;
           shape.seqlen_q = seqlen_q;
+          auto add_with_variant = [&](ProblemShape point) {
+            point.set_variant(causal, variant_args_of(grid.pass), grid.pass.alibi);
+            add(point);
+          };
           if (grid.seqlens_k.empty()) {
             shape.seqlen_k = seqlen_q;
-            add(shape);
+            add_with_variant(shape);
           }
           for (int seqlen_k : grid.seqlens_k) {
             shape.seqlen_k = seqlen_k;
-            add(shape);
+            add_with_variant(shape);
           }
         }
   }

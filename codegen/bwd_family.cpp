@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "codegen/family.hpp"
+#include "codegen/variant_source.hpp"
 
 namespace fa2 {
 
@@ -135,10 +136,12 @@ std::string emit_backward(const TileConfig& config) {
   std::string config_type;
   if (!wgmma) {
     const BwdWarpGrids grids = *bwd_warp_grids(config);
-    config_type = fmt::format("BwdConfig<{},\n{}/*warps along the rows of S/dP, dK/dV, dQ*/ {}, {}, {}>", shape,
-                              std::string(30, ' '), grids.sdp.warps_m, grids.dkv.warps_m, grids.dq.warps_m);
+    config_type = fmt::format("BwdConfig<{},\n{}/*warps along the rows of S/dP, dK/dV, dQ*/ {}, {}, {}{}>", shape,
+                              std::string(30, ' '), grids.sdp.warps_m, grids.dkv.warps_m, grids.dq.warps_m,
+                              variant_template_argument(config.variant));
   } else {
-    config_type = fmt::format("{}<{}>", wide ? "BwdWgmmaWideConfig" : "BwdWgmmaConfig", shape);
+    config_type = fmt::format("{}<{}{}>", wide ? "BwdWgmmaWideConfig" : "BwdWgmmaConfig", shape,
+                              variant_template_argument(config.variant));
   }
   const char* kernel = !wgmma ? "bwd_kernel" : wide ? "bwd_kernel_wgmma_wide" : "bwd_kernel_wgmma";
   // The narrow wgmma kernel's operand choice: P^T and dS^T from registers (wgmma) or shared memory (wgmma_ss).
@@ -153,8 +156,8 @@ std::string emit_backward(const TileConfig& config) {
       "using Config = fa2::{config_type};\n"
       "\n"
       "extern \"C\" __global__ void __launch_bounds__(Config::kThreads, {blocks_per_sm})\n"
-      "{name}(const fa2::BwdParams params) {{\n"
-      "  fa2::{call}(params);\n"
+      "{name}(const fa2::BwdParams params{variant_parameter}) {{\n"
+      "  fa2::{call}(params{variant_argument});\n"
       "}}\n"
       "\n"
       "extern \"C\" __global__ void __launch_bounds__(fa2::kBwdRowThreads)\n"
@@ -168,11 +171,13 @@ std::string emit_backward(const TileConfig& config) {
       "}}\n",
       fmt::arg("scheme", scheme_name(config.scheme)), fmt::arg("arch", arch_name(config.arch)),
       fmt::arg("kernel", kernel), fmt::arg("call", call), fmt::arg("config_type", config_type),
-      fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()));
+      fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()),
+      fmt::arg("variant_parameter", variant_kernel_parameter(config.variant)),
+      fmt::arg("variant_argument", variant_call_argument(config.variant)));
 }
 
 TileConfig backward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,
-                                   int /*packed_rows*/) {
+                                   int /*packed_rows*/, Variant /*variant*/) {
   TileConfig config;
   config.family = Family::bwd;
   config.head_dim = head_dim;

@@ -23,9 +23,10 @@ struct KernelFamily {
   // The generated source of a config that validates.
   std::string (*emit)(const TileConfig& config);
   // packed_rows: the query rows one KV head brings to a block (seqlen_q x query heads per KV head), 0 when
-  // unknown; only the kvc family reads it (decode tiles vs chunked-prefill tiles).
+  // unknown; only the kvc family reads it (decode tiles vs chunked-prefill tiles). The variants may change the
+  // tiles (the forward's need registers the plain default does not leave); the caller sets config.variant.
   TileConfig (*default_config)(int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,
-                               int packed_rows);
+                               int packed_rows, Variant variant);
 };
 
 const KernelFamily& kernel_family(Family family);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "codegen/family.hpp"
+#include "codegen/variant_source.hpp"
 
 namespace fa2 {
 
@@ -134,11 +135,12 @@ std::string emit_forward(const TileConfig& config) {
       "#include \"fa2/fwd/{header}\"\n"
       "\n"
       "using Config = fa2::FwdConfig</*head_dim*/ {head_dim}, /*block_m*/ {block_m}, /*block_n*/ {block_n},\n"
-      "                              /*warps*/ {warps}, /*stages*/ {stages}, /*causal*/ {causal}, /*bf16*/ {bf16}>;\n"
+      "                              /*warps*/ {warps}, /*stages*/ {stages}, /*causal*/ {causal}, /*bf16*/ {bf16}"
+      "{variant_type}>;\n"
       "\n"
       "extern \"C\" __global__ void __launch_bounds__(Config::kThreads, {blocks_per_sm})\n"
-      "{name}(const fa2::FwdParams params) {{\n"
-      "  fa2::{function}(params);\n"
+      "{name}(const fa2::FwdParams params{variant_parameter}) {{\n"
+      "  fa2::{function}(params{variant_argument});\n"
       "}}\n",
       fmt::arg("header", wgmma ? "fwd_kernel_wgmma.cuh" : "fwd_kernel.cuh"),
       fmt::arg("function", function), fmt::arg("scheme", scheme_name(config.scheme)),
@@ -146,11 +148,20 @@ std::string emit_forward(const TileConfig& config) {
       fmt::arg("block_m", config.block_m), fmt::arg("block_n", config.block_n), fmt::arg("warps", config.warps),
       fmt::arg("stages", config.stages), fmt::arg("causal", config.causal ? "true" : "false"),
       fmt::arg("bf16", config.dtype == DType::bf16 ? "true" : "false"),
-      fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()));
+      fmt::arg("blocks_per_sm", config.blocks_per_sm), fmt::arg("name", config.name()),
+      fmt::arg("variant_type", variant_template_argument(config.variant)),
+      fmt::arg("variant_parameter", variant_kernel_parameter(config.variant)),
+      fmt::arg("variant_argument", variant_call_argument(config.variant)));
 }
 
-TileConfig forward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool /*deterministic*/,
-                                  int /*packed_rows*/) {
+// The plain default's tiles, with the variants' masks and score changes in registers where they fit: one block
+// per SM for wgmma (its two-block kernels are at the 128-register cap already), and 16 query rows per warp for
+// mma_sync (32 rows per warp left no room for the window's bounds at d128: 36 bytes spilled). Every variant
+// default then compiles without spills (tests/cpu/test_variants.cpp); the tuner may find better.
+TileConfig forward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,
+                                  int packed_rows, Variant variant);
+
+TileConfig plain_forward_default_config(int head_dim, DType dtype, bool causal, Arch arch) {
   TileConfig config;
   config.family = Family::fwd;
   config.head_dim = head_dim;
@@ -192,6 +203,18 @@ TileConfig forward_default_config(int head_dim, DType dtype, bool causal, Arch a
   // Archs with less shared memory (sm_86/sm_89: 99 KB) get one stage, then narrower key tiles.
   if (config.smem_bytes() > max_smem_per_block(arch)) config.stages = 1;
   if (config.smem_bytes() > max_smem_per_block(arch)) config.block_n = 32;
+  return config;
+}
+
+TileConfig forward_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool /*deterministic*/,
+                                  int /*packed_rows*/, Variant variant) {
+  TileConfig config = plain_forward_default_config(head_dim, dtype, causal, arch);
+  if (!variant.any()) return config;
+  if (is_wgmma(config.scheme)) {
+    config.blocks_per_sm = 1;
+  } else if (config.rows_per_warp() > 16 && config.block_m % (16 * 2 * config.warps) == 0) {
+    config.warps *= 2;
+  }
   return config;
 }
 

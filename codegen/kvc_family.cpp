@@ -97,7 +97,7 @@ std::string emit_kvcache(const TileConfig& config) {
 }
 
 TileConfig kvcache_default_config(int head_dim, DType dtype, bool causal, Arch arch, bool /*deterministic*/,
-                                  int packed_rows) {
+                                  int packed_rows, Variant /*variant*/) {
   TileConfig config;
   config.family = Family::kvc;
   config.head_dim = head_dim;

@@ -99,6 +99,13 @@ std::optional<std::string> TileConfig::validate() const {
     return fmt::format("deterministic applies to the backward only, not to the {} family", family_name(family));
   if (splits != 0 && family != Family::kvc)
     return fmt::format("splits {} applies to the kvc family only, not to the {} family", splits, family_name(family));
+  if (variant.any() && family == Family::kvc)
+    return fmt::format("variant {} is not supported yet by the kvc family (the KV-cache and varlen forward): the fwd "
+                       "and bwd families have it",
+                       variant_tag(variant));
+  if (variant.any() && is_tma_ws(scheme))
+    return fmt::format("variant {} is not supported yet by scheme {}: use mma_sync, wgmma or wgmma_overlap",
+                       variant_tag(variant), scheme_name(scheme));
   if (auto reason = kernel_family(family).validate(*this)) return reason;
   if (blocks_per_sm < 1 || blocks_per_sm > 4) return fmt::format("blocks_per_sm {} must be in [1, 4]", blocks_per_sm);
   if (threads() * blocks_per_sm > max_threads_per_sm(arch))
@@ -145,9 +152,11 @@ std::string TileConfig::name() const {
   // those of the releases before it existed.
   const std::string blocks = blocks_per_sm != 1 ? fmt::format("b{}", blocks_per_sm) : "";
   const std::string key_splits = splits != 0 ? fmt::format("k{}", splits) : "";
-  return fmt::format("fa2_{}_{}_d{}_{}_{}{}_m{}n{}w{}s{}{}{}_{}", family_name(family), scheme_tag(scheme), head_dim,
-                     dtype_name(dtype), causal ? "causal" : "full", deterministic ? "_det" : "", block_m, block_n,
-                     warps, stages, blocks, key_splits, arch_tag);
+  // Likewise the variants: a kernel without any keeps its name.
+  const std::string variants = variant.any() ? "_" + variant_tag(variant) : "";
+  return fmt::format("fa2_{}_{}_d{}_{}_{}{}{}_m{}n{}w{}s{}{}{}_{}", family_name(family), scheme_tag(scheme), head_dim,
+                     dtype_name(dtype), causal ? "causal" : "full", variants, deterministic ? "_det" : "", block_m,
+                     block_n, warps, stages, blocks, key_splits, arch_tag);
 }
 
 std::string TileConfig::hash() const {
@@ -159,7 +168,7 @@ bool TileConfig::operator==(const TileConfig& o) const {
   return family == o.family && head_dim == o.head_dim && dtype == o.dtype && causal == o.causal &&
          block_m == o.block_m && block_n == o.block_n && warps == o.warps && stages == o.stages && arch == o.arch &&
          scheme == o.scheme && blocks_per_sm == o.blocks_per_sm && deterministic == o.deterministic &&
-         splits == o.splits;
+         splits == o.splits && variant == o.variant;
 }
 
 TileConfig with_scheme(TileConfig config, Scheme scheme) {
@@ -180,8 +189,11 @@ TileConfig with_scheme(TileConfig config, Scheme scheme) {
 }
 
 TileConfig default_config(Family family, int head_dim, DType dtype, bool causal, Arch arch, bool deterministic,
-                          int packed_rows) {
-  return kernel_family(family).default_config(head_dim, dtype, causal, arch, deterministic, packed_rows);
+                          int packed_rows, Variant variant) {
+  TileConfig config =
+      kernel_family(family).default_config(head_dim, dtype, causal, arch, deterministic, packed_rows, variant);
+  config.variant = variant;
+  return config;
 }
 
 }  // namespace fa2

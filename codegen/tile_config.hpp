@@ -7,10 +7,11 @@
 
 namespace fa2 {
 
-// The built-in config of a family per (head_dim, dtype, causal, arch, deterministic), used until the
-// tuner has chosen one. packed_rows (kvc only): seqlen_q x query heads per KV head, 0 for a decode step.
+// The built-in config of a family per (head_dim, dtype, causal, arch, deterministic, variant), used until the
+// tuner has chosen one. packed_rows (kvc only): seqlen_q x query heads per KV head, 0 for a decode step. The
+// variants keep the tiles of the config without them (each compiles without spills: tests/cpu/test_variants.cpp).
 TileConfig default_config(Family family, int head_dim, DType dtype, bool causal, Arch arch,
-                          bool deterministic = false, int packed_rows = 0);
+                          bool deterministic = false, int packed_rows = 0, Variant variant = {});
 // Registers per thread of the tma_ws schemes' producer warpgroup and of each consumer warpgroup after setmaxnreg,
 // for a block of `warps` warps (12 or 16): what the generated kernel asks for and TileConfig::register_cap().
 struct WarpgroupRegisters {

@@ -48,6 +48,28 @@ class Rules {
       reject(fmt::format("{} row stride {} exceeds {} elements", name, strides.row, kMaxRowStride));
   }
 
+  // The built-in variants' values (fa2jit/variant.hpp), after the sizes they are checked against.
+  void variant(const VariantArgs& variant, int heads_q) const {
+    if (variant.window_left < -1)
+      reject(fmt::format("window_left {} must be -1 (unbounded) or a number of keys >= 0", variant.window_left));
+    if (variant.window_right < -1)
+      reject(fmt::format("window_right {} must be -1 (unbounded) or a number of keys >= 0", variant.window_right));
+    if (!(std::isfinite(variant.softcap) && variant.softcap >= 0.f))
+      reject(fmt::format("softcap {} must be finite and > 0, or 0 for no softcapping", variant.softcap));
+    if (variant.alibi_slopes == nullptr) {
+      if (variant.alibi_slopes_batch_stride != 0)
+        reject(fmt::format("alibi_slopes_batch_stride {} is given without alibi_slopes: pass the slopes, or 0",
+                           variant.alibi_slopes_batch_stride));
+      return;
+    }
+    pointer(variant.alibi_slopes, "alibi_slopes", true, 4);
+    const long long stride = variant.alibi_slopes_batch_stride;
+    if (stride != 0 && (stride < heads_q || stride > (1ll << 40)))
+      reject(fmt::format("alibi_slopes_batch_stride {} must be 0 (slopes [heads_q], shared by the batch) or at least "
+                         "heads_q {} (slopes [batch, heads_q])",
+                         stride, heads_q));
+  }
+
   // The sizes both passes share.
   void sizes(int batch, int heads_q, int heads_kv, int seqlen_q, int seqlen_k, int head_dim,
              const std::optional<float>& softmax_scale) const {
@@ -87,6 +109,7 @@ void check_forward_args(const FwdArgs& args) {
   rules.strides(args.k_strides, "k", args.head_dim);
   rules.strides(args.v_strides, "v", args.head_dim);
   rules.strides(args.o_strides, "o", args.head_dim);
+  rules.variant(args.variant, args.heads_q);
 }
 
 void check_backward_args(const BwdArgs& args) {
@@ -110,6 +133,7 @@ void check_backward_args(const BwdArgs& args) {
   rules.strides(args.dq_strides, "dq", args.head_dim);
   rules.strides(args.dk_strides, "dk", args.head_dim);
   rules.strides(args.dv_strides, "dv", args.head_dim);
+  rules.variant(args.variant, args.heads_q);
   if (args.workspace != nullptr) {
     rules.pointer(args.workspace, "workspace", true, 256);
     const std::size_t needed = bwd_workspace_layout(args).bytes;
@@ -167,6 +191,14 @@ void check_kvcache_args(const KvcacheArgs& args) {
   rules.pointer(args.workspace, "workspace", false, 256);
   rules.sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim,
               args.softmax_scale);
+  const VariantArgs& variant = args.variant;
+  if (variant.window_left != -1 || variant.window_right != -1 || variant.softcap != 0.f ||
+      variant.alibi_slopes != nullptr || variant.alibi_slopes_batch_stride != 0)
+    rules.reject(fmt::format("the built-in variants are not supported yet by forward_with_kvcache (KV cache, varlen): "
+                             "window ({}, {}), softcap {}, alibi_slopes {} must be (-1, -1), 0 and null; forward() "
+                             "and backward() have them",
+                             variant.window_left, variant.window_right, variant.softcap,
+                             static_cast<const void*>(variant.alibi_slopes)));
   // Packed rows (seqlen_q x the group) are ints in the kernel, and so is a page index times its stride's
   // multiplier.
   const long long packed_rows = static_cast<long long>(args.seqlen_q) * (args.heads_q / args.heads_kv);

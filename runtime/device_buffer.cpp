@@ -35,6 +35,10 @@ void DeviceBuffer::fill32(unsigned value) {
   driver::check(driver::api().MemsetD32(pointer_, value, bytes_ / 4), "cuMemsetD32");
 }
 
+void DeviceBuffer::upload_bytes(const void* host) {
+  driver::check(driver::api().MemcpyHtoD(pointer_, host, bytes_), "cuMemcpyHtoD");
+}
+
 void DeviceBuffer::download_bytes(void* host) const {
   driver::check(driver::api().MemcpyDtoH(host, pointer_, bytes_), "cuMemcpyDtoH");
 }

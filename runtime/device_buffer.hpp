@@ -27,6 +27,9 @@ class DeviceBuffer {
   void fill16(unsigned short value);
   void fill32(unsigned value);
 
+  // Copies bytes() bytes from `host` into the buffer.
+  void upload_bytes(const void* host);
+
   template <class T>
   std::vector<T> download() const {
     std::vector<T> host(bytes_ / sizeof(T));

@@ -84,6 +84,15 @@ void launch_forward(const KernelModule& kernel, const FwdArgs& args, CUstream st
                      Order::kAfterCompletion);
     return;
   }
+  if (config.variant.any()) {
+    // The variants' values follow the params (codegen/variant_source.hpp); softcap rewrites the scale in params.
+    VariantParams variant = make_variant_params(args.variant, args.causal, args.seqlen_q, args.seqlen_k,
+                                                params.softmax_scale, params.softmax_scale_log2);
+    void* kernel_args[] = {&params, &variant};
+    launch_with_args(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), kernel_args, stream,
+                     Order::kAfterCompletion);
+    return;
+  }
   launch(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), params, stream);
 }
 
@@ -98,6 +107,11 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
     workspace = reinterpret_cast<void*>(allocated);
   }
   BwdParams params = make_bwd_params(args, workspace, config.block_n, kernel.resident_blocks);
+  // Only the main kernel takes the variants' values; softcap's scale reaches the dQ conversion through params.
+  VariantParams variant{};
+  if (config.variant.any())
+    variant = make_variant_params(args.variant, args.causal, args.seqlen_q, args.seqlen_k, params.softmax_scale,
+                                  params.softmax_scale_log2);
   const Grid rows{blocks(args.seqlen_q, kBwdRowsPerBlock), static_cast<unsigned>(args.heads_q),
                   static_cast<unsigned>(args.batch)};
   // One dimension, in groups of pairs with the key block slowest inside (templates/fa2/bwd/key_block.cuh).
@@ -110,7 +124,13 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
   const Grid keys{static_cast<unsigned>(key_blocks), 1, 1};
   try {
     launch(kernel.functions.at(1), "_pre", config, rows, kBwdRowThreads, 0, params, stream);
-    launch(kernel.main(), "", config, keys, config.threads(), config.smem_bytes(), params, stream);
+    if (config.variant.any()) {
+      void* kernel_args[] = {&params, &variant};
+      launch_with_args(kernel.main(), "", config, keys, config.threads(), config.smem_bytes(), kernel_args, stream,
+                       Order::kAfterCompletion);
+    } else {
+      launch(kernel.main(), "", config, keys, config.threads(), config.smem_bytes(), params, stream);
+    }
     launch(kernel.functions.at(2), "_post", config, rows, kBwdRowThreads, 0, params, stream);
   } catch (const Error&) {
     if (allocated != 0) cu.MemFreeAsync(allocated, stream);  // the launch error is what the caller needs

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/variant.hpp"
+
 namespace fa2 {
 
 namespace {
@@ -43,6 +45,24 @@ FwdParams make_fwd_params(const FwdArgs& args) {
   params.seqlen_k = args.seqlen_k;
   params.softmax_scale = softmax_scale_of(args.softmax_scale, args.head_dim);
   params.softmax_scale_log2 = params.softmax_scale * kLog2e;
+  return params;
+}
+
+VariantParams make_variant_params(const VariantArgs& variant, bool causal, int seqlen_q, int seqlen_k,
+                                  float& softmax_scale, float& softmax_scale_log2) {
+  const EffectiveMask mask = effective_mask(causal, variant, seqlen_q, seqlen_k);
+  VariantParams params{};
+  // An unbounded side reaches every key of every row: seqlen_k on the left, seqlen_q on the right.
+  params.window_left = mask.left >= 0 ? mask.left : seqlen_k;
+  params.window_right = mask.causal ? 0 : mask.right >= 0 ? mask.right : seqlen_q;
+  if (variant.softcap > 0.f) {
+    params.softcap_scale = softmax_scale / variant.softcap;
+    softmax_scale = variant.softcap;
+    softmax_scale_log2 = variant.softcap * kLog2e;
+  }
+  params.alibi_scale = 1.f / softmax_scale;
+  params.alibi_slopes = variant.alibi_slopes;
+  params.alibi_batch_stride = variant.alibi_slopes_batch_stride;
   return params;
 }
 

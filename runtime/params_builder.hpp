@@ -8,6 +8,7 @@
 #include "fa2/bwd/bwd_params.h"
 #include "fa2/fwd/fwd_params.h"
 #include "fa2/kvc/kvc_params.h"
+#include "fa2/variant/variant_params.h"
 
 namespace fa2 {
 
@@ -15,6 +16,14 @@ namespace fa2 {
 float softmax_scale_of(const std::optional<float>& softmax_scale, int head_dim);
 
 FwdParams make_fwd_params(const FwdArgs& args);
+
+// The second kernel argument of a config compiled with variants (templates/fa2/variant/variant_params.h), made
+// from a call's variant values and mask. With softcap the kernel applies the cap as its softmax scale (the
+// call's scale moves into the tanh): `softmax_scale` and `softmax_scale_log2`, the FwdParams or BwdParams fields
+// holding the call's scale, are rewritten to the cap then. make_fwd_params and make_bwd_params themselves keep
+// the call's scale, which the reference kernels use.
+VariantParams make_variant_params(const VariantArgs& variant, bool causal, int seqlen_q, int seqlen_k,
+                                  float& softmax_scale, float& softmax_scale_log2);
 
 // Where the backward's scratch lives inside one workspace allocation (offsets 256-byte aligned).
 struct BwdWorkspaceLayout {

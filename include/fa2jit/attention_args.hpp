@@ -7,6 +7,7 @@
 #include <string>
 
 #include "fa2jit/types.hpp"
+#include "fa2jit/variant.hpp"
 
 namespace fa2 {
 
@@ -49,6 +50,7 @@ struct FwdArgs {
 
   bool causal = false;                 // bottom-right aligned when seqlen_q != seqlen_k
   std::optional<float> softmax_scale;  // default 1/sqrt(head_dim)
+  VariantArgs variant;                 // sliding window, softcap, ALiBi (fa2jit/variant.hpp); default: none
 
   std::optional<TunePolicy> tune_policy;  // default: $FA2JIT_TUNE as read at the first call, else on-first-use
   std::string cache_path;                 // default: $FA2JIT_CACHE_DIR/kernels.db or ~/.cache/fa2jit/kernels.db
@@ -78,6 +80,7 @@ struct BwdArgs {
 
   bool causal = false;
   std::optional<float> softmax_scale;  // the forward's; default 1/sqrt(head_dim)
+  VariantArgs variant;                 // the forward's
   // Bitwise-identical dQ, dK and dV from run to run: the key blocks add their dQ contributions in a fixed
   // order instead of with float atomics (somewhat slower).
   bool deterministic = false;
@@ -144,6 +147,8 @@ struct KvcacheArgs {
 
   bool causal = false;
   std::optional<float> softmax_scale;  // default 1/sqrt(head_dim)
+  // Not supported here yet: anything but the default is an argument error (the forward and backward have them).
+  VariantArgs variant;
   // Blocks the keys of each (batch, KV head) are split over: 0 takes the tuned config's choice, or a
   // heuristic from the SM count; 1 splits nothing. At most 128.
   int num_splits = 0;

@@ -62,9 +62,20 @@ typedef struct fa2_forward_args {
   float softmax_scale; /* 0: 1/sqrt(head_dim); otherwise finite and positive */
   int tune_policy;     /* fa2_tune_policy */
   const char* cache_path; /* NULL or "": $FA2JIT_CACHE_DIR/kernels.db or ~/.cache/fa2jit/kernels.db */
+  /* Since fa2jit 0.2: the built-in variants (fa2jit/variant.hpp: flash-attn 2.6's window_size, softcap and
+   * alibi_slopes). A caller built against an older header passes the older struct_size and gets them off. All
+   * zero is off: window nonzero applies window_left and window_right (-1: unbounded side; causal makes the right
+   * side 0); softcap > 0 caps the logits (0: off); alibi_slopes is NULL or device fp32 [heads_q] (batch stride 0)
+   * or [batch, heads_q] (batch stride >= heads_q, in elements). */
+  int window;
+  int window_left;
+  int window_right;
+  float softcap;
+  const float* alibi_slopes;
+  int64_t alibi_slopes_batch_stride;
 } fa2_forward_args;
 
-/* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT. */
+/* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT (so every variant is off). */
 void fa2_forward_args_init(fa2_forward_args* args);
 /* sizeof(fa2_forward_args) as the library was built, to check a binding's layout. */
 int fa2_forward_args_size(void);
@@ -116,6 +127,17 @@ typedef struct fa2_backward_args {
   size_t workspace_bytes; /* at least fa2_backward_workspace_size() when workspace is given */
   int tune_policy;        /* fa2_tune_policy */
   const char* cache_path;
+  /* Since fa2jit 0.2: the built-in variants (fa2jit/variant.hpp: flash-attn 2.6's window_size, softcap and
+   * alibi_slopes). A caller built against an older header passes the older struct_size and gets them off. All
+   * zero is off: window nonzero applies window_left and window_right (-1: unbounded side; causal makes the right
+   * side 0); softcap > 0 caps the logits (0: off); alibi_slopes is NULL or device fp32 [heads_q] (batch stride 0)
+   * or [batch, heads_q] (batch stride >= heads_q, in elements). The forward's values. */
+  int window;
+  int window_left;
+  int window_right;
+  float softcap;
+  const float* alibi_slopes;
+  int64_t alibi_slopes_batch_stride;
 } fa2_backward_args;
 
 /* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT. */
@@ -182,6 +204,17 @@ typedef struct fa2_kvcache_args {
   size_t workspace_bytes;
   int tune_policy; /* fa2_tune_policy */
   const char* cache_path;
+  /* Since fa2jit 0.2: the built-in variants (fa2jit/variant.hpp: flash-attn 2.6's window_size, softcap and
+   * alibi_slopes). A caller built against an older header passes the older struct_size and gets them off. All
+   * zero is off: window nonzero applies window_left and window_right (-1: unbounded side; causal makes the right
+   * side 0); softcap > 0 caps the logits (0: off); alibi_slopes is NULL or device fp32 [heads_q] (batch stride 0)
+   * or [batch, heads_q] (batch stride >= heads_q, in elements). Not supported yet by this entry: anything but all zero is FA2_ERROR_ARGUMENT. */
+  int window;
+  int window_left;
+  int window_right;
+  float softcap;
+  const float* alibi_slopes;
+  int64_t alibi_slopes_batch_stride;
 } fa2_kvcache_args;
 
 /* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT. */

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fa2jit/types.hpp"
+#include "fa2jit/variant.hpp"
 
 namespace fa2 {
 
@@ -67,6 +68,9 @@ struct TileConfig {
   // kvc: blocks the keys of one (row block, KV head, batch) are split over, merged by the combine kernel;
   // 0: chosen at launch from the SM count and the problem's size. Always 0 for the other families.
   int splits = 0;
+  // The built-in variants compiled in (sliding window, softcap, ALiBi; fa2jit/variant.hpp): fwd and bwd only, not
+  // with the tma_ws schemes yet. Their values are kernel arguments, so one kernel serves every window size.
+  Variant variant;
 
   // Derived values; the family-specific ones come from the family's rules (codegen/family.hpp).
   int threads() const { return warps * 32; }
@@ -86,7 +90,7 @@ struct TileConfig {
   // Stable readable name, also the main kernel's symbol: fa2_fwd_mma_d128_bf16_causal_m128n64w4s2_sm90a
   // (fa2_fwd_wgmma_..., fa2_fwd_wgmmao_..., fa2_fwd_tmaws_... and fa2_fwd_tmawso_... for the wgmma
   // schemes; ...s2b2_... for 2 blocks per SM; fa2_bwd_..._causal_det_... for a deterministic backward;
-  // ..._m16n64w4s3b2k8_... for a kvc config with 8 key splits).
+  // ..._m16n64w4s3b2k8_... for a kvc config with 8 key splits; ..._causal_win_cap_alibi_... with variants).
   std::string name() const;
   // 16 hex digits over every field; stable across runs and machines.
   std::string hash() const;

@@ -89,6 +89,53 @@ def fill_common(args, qv, sizes, strides, causal, softmax_scale, tune, cache_pat
     args.cache_path = os.fsencode(cache_path) if cache_path is not None else None
 
 
+# (window_left, window_right, softcap, alibi_slopes) of a call without variants.
+NO_VARIANT = (-1, -1, 0.0, None)
+
+
+def variant_of(window, softcap, alibi_slopes):
+    """The built-in variants of a call as (window_left, window_right, softcap, alibi_slopes), flash-attn 2.6's
+    meaning: window (left, right) keys around the bottom-right aligned diagonal, -1 unbounded, None for none;
+    softcap > 0 caps the logits, 0 (or None) is off; alibi_slopes float32 [Hq] or [B, Hq] on q's device, or None.
+    The slopes are checked against q in fill_variant."""
+    left, right = -1, -1
+    if window is not None:
+        if not (isinstance(window, (tuple, list)) and len(window) == 2):
+            raise argument_error(f"window={window!r} must be a pair (left, right) of key counts, -1 for unbounded")
+        for side, value in zip(("left", "right"), window):
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1 or value > INT_MAX:
+                raise argument_error(f"window {side} {value!r} must be an int >= -1 (-1: unbounded), in {window!r}")
+        left, right = int(window[0]), int(window[1])
+    cap = 0.0 if softcap is None else float(softcap)
+    if not (math.isfinite(cap) and cap >= 0):
+        raise argument_error(f"softcap {softcap!r} must be finite and > 0, or 0 for no softcapping")
+    return left, right, cap, alibi_slopes
+
+
+def fill_variant(args, qv, sizes, variant):
+    """Writes a call's variant (variant_of's tuple) into any of the structs, checking the slopes against q."""
+    left, right, cap, slopes = variant
+    args.window = 1 if (left, right) != (-1, -1) else 0
+    args.window_left, args.window_right = left, right
+    args.softcap = cap
+    args.alibi_slopes, args.alibi_slopes_batch_stride = None, 0
+    if slopes is None:
+        return
+    batch, _, _, heads_q, _, _ = sizes
+    view = _tensors.float32_view("alibi_slopes", slopes, "ALiBi slopes")
+    if view.device is not None and qv.device is not None and view.device != qv.device:
+        raise argument_error(f"alibi_slopes is on {view.device} but q is on {qv.device}")
+    if view.shape == (heads_q,) and (heads_q == 1 or view.strides[0] == 1):
+        args.alibi_slopes_batch_stride = 0
+    elif view.shape == (batch, heads_q) and (heads_q == 1 or view.strides[1] == 1) \
+            and (batch == 1 or view.strides[0] >= heads_q):
+        args.alibi_slopes_batch_stride = view.strides[0] if batch > 1 else 0
+    else:
+        raise argument_error(f"alibi_slopes shape {view.shape} (strides {view.strides}) must be [Hq] = ({heads_q},) "
+                             f"or [B, Hq] = ({batch}, {heads_q}) with contiguous heads")
+    args.alibi_slopes = view.ptr
+
+
 def scale(softmax_scale):
     if softmax_scale is None:
         return 0.0  # the C API's "1/sqrt(head_dim)"

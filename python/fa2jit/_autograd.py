@@ -51,11 +51,11 @@ def _autocast_dtype(torch):
 
 
 def attention(q, k, v, *, causal=False, softmax_scale=None, deterministic=False, layout="bshd", tune=None,
-              cache_path=None):
+              cache_path=None, window=None, softcap=0.0, alibi_slopes=None):
     """softmax(q k^T * softmax_scale) v as a differentiable torch operation: fa2jit's forward, and
     fa2jit's backward when the result is differentiated (torch.autograd, loss.backward()).
 
-    Arguments as fa2jit.forward (torch tensors only); deterministic makes the gradients bitwise
+    Arguments as fa2jit.forward (torch tensors only; window, softcap and alibi_slopes too); deterministic makes the gradients bitwise
     reproducible. Inputs that do not require grad get no gradient. Under torch.autocast, float32
     inputs are cast to the autocast dtype first, as torch's scaled_dot_product_attention does.
     torch.compile traces it as the operator torch.ops.fa2jit.fwd (no graph break); in a CUDA graph
@@ -75,7 +75,11 @@ def attention(q, k, v, *, causal=False, softmax_scale=None, deterministic=False,
     if autocast is not None:
         q, k, v = (t.to(autocast) if t.dtype == torch.float32 else t for t in (q, k, v))
     causal, deterministic = bool(causal), bool(deterministic)
+    variant = _args.variant_of(window, softcap, alibi_slopes)
+    if alibi_slopes is not None and not isinstance(alibi_slopes, Tensor):
+        raise argument_error(f"alibi_slopes is a {type(alibi_slopes).__name__}; fa2jit.attention takes a float32 "
+                             "torch tensor")
     if torch.compiler.is_compiling() or (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad
                                                                         or v.requires_grad)):
-        return torch_ops().attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path)
-    return _fast.forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, False)[0]
+        return torch_ops().attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path, variant)
+    return _fast.forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, False, variant)[0]

@@ -33,7 +33,8 @@ def _lse_pointer(lse, qv, sizes):
     return view.ptr
 
 
-def _prepare(dout, q, k, v, out, lse, grads, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def _prepare(dout, q, k, v, out, lse, grads, causal, softmax_scale, deterministic, layout, tune, cache_path,
+             variant=_args.NO_VARIANT):
     """Checks every argument and fills BackwardArgs, except the pointers and strides of gradients that were
     not given. Returns (args, views) with views mapping 'q', 'k', 'v' and every given gradient's name."""
     (qv, kv, vv), sizes, strides = _args.qkv(q, k, v, layout)
@@ -52,6 +53,7 @@ def _prepare(dout, q, k, v, out, lse, grads, causal, softmax_scale, deterministi
 
     args = BackwardArgs()
     _args.fill_common(args, qv, sizes, strides, causal, softmax_scale, tune, cache_path)
+    _args.fill_variant(args, qv, sizes, variant)
     args.q, args.k, args.v, args.o, args.dout = qv.ptr, kv.ptr, vv.ptr, ov.ptr, dov.ptr
     args.lse = lse_pointer
     args.deterministic = 1 if deterministic else 0
@@ -87,11 +89,12 @@ def _workspace(lib, args, qv, handle):
 
 
 def backward(dout, q, k, v, out, lse, *, causal=False, softmax_scale=None, deterministic=False, layout="bshd",
-             dq=None, dk=None, dv=None, tune=None, cache_path=None, stream=None):
+             dq=None, dk=None, dv=None, tune=None, cache_path=None, stream=None, window=None, softcap=0.0,
+             alibi_slopes=None):
     """dQ, dK, dV of the forward call out, lse = forward(q, k, v, ..., return_lse=True), given dout = dLoss/dO.
 
-    q, k, v, out, lse: exactly as that forward call had and returned them (same causal, softmax_scale and
-    layout); dout: shaped like out, same dtype and device, with a contiguous last dimension.
+    q, k, v, out, lse: exactly as that forward call had and returned them (same causal, softmax_scale, layout,
+    window, softcap and alibi_slopes; the slopes get no gradient); dout: shaped like out, same dtype and device, with a contiguous last dimension.
     deterministic: bitwise-identical gradients from run to run (the dQ contributions of the key blocks
     are added in a fixed order instead of with float atomics; somewhat slower).
     dq, dk, dv: tensors shaped like q, k, v to write into; those left None are allocated with torch
@@ -100,7 +103,7 @@ def backward(dout, q, k, v, out, lse, *, causal=False, softmax_scale=None, deter
     """
     grads = {"dq": dq, "dk": dk, "dv": dv}
     args, views = _prepare(dout, q, k, v, out, lse, grads, causal, softmax_scale, deterministic, layout, tune,
-                           cache_path)
+                           cache_path, _args.variant_of(window, softcap, alibi_slopes))
     qv = views["q"]
     torch = _tensors.import_torch()
     for grad_name, input_name in GRADIENTS:
@@ -122,13 +125,14 @@ def backward(dout, q, k, v, out, lse, *, causal=False, softmax_scale=None, deter
 
 
 def backward_config_name(dout, q, k, v, out, lse, *, causal=False, softmax_scale=None, deterministic=False,
-                         layout="bshd", dq=None, dk=None, dv=None, tune=None, cache_path=None, stream=None):
+                         layout="bshd", dq=None, dk=None, dv=None, tune=None, cache_path=None, stream=None,
+                         window=None, softcap=0.0, alibi_slopes=None):
     """The name of the kernel config backward() would use for these arguments (resolving it by the tune
     policy, which may tune). Takes backward()'s arguments; nothing is written."""
     del stream  # it does not select the kernel
     grads = {"dq": dq, "dk": dk, "dv": dv}
     args, views = _prepare(dout, q, k, v, out, lse, grads, causal, softmax_scale, deterministic, layout, tune,
-                           cache_path)
+                           cache_path, _args.variant_of(window, softcap, alibi_slopes))
     for grad_name, input_name in GRADIENTS:
         if grad_name not in views:
             # Only checked, never written; the strides are those backward() would allocate with, since the

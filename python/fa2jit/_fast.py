@@ -82,22 +82,37 @@ def _check(status):
         _lib.check(_library()[2], status)
 
 
-def forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, return_lse):
+def _variant_key(variant):
+    """What a call's variant (_args.variant_of's tuple) contributes to a key: the values, and of the slopes what
+    the checks read (their pointer is written per call)."""
+    left, right, cap, slopes = variant
+    if slopes is None:
+        return left, right, cap
+    return left, right, cap, tuple(slopes.shape), slopes.stride(), slopes.dtype, slopes.device
+
+
+def _slopes_pointer(variant):
+    slopes = variant[3]
+    return None if slopes is None else slopes.data_ptr()
+
+
+def forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, return_lse, variant=_args.NO_VARIANT):
     """(O, LSE or None) for torch tensors q, k, v, allocated on q's device, on its current stream."""
     device = q.device
     key = (q.shape, q.stride(), k.shape, k.stride(), v.shape, v.stride(), q.dtype, k.dtype, v.dtype, device,
-           k.device, v.device, causal, softmax_scale, layout, tune, cache_path, return_lse)
+           k.device, v.device, causal, softmax_scale, layout, tune, cache_path, return_lse, _variant_key(variant))
     table = _cache("forwards")
     prepared = table.get(key)
     if prepared is None:
         from . import _forward  # here: _forward routes its torch calls to this module
-        args, _, _ = _forward._prepare(q, k, v, None, causal, softmax_scale, layout, tune, cache_path)
+        args, _, _ = _forward._prepare(q, k, v, None, causal, softmax_scale, layout, tune, cache_path, variant)
         lse_shape = (args.batch, args.heads_q, args.seqlen_q) if return_lse else None
         prepared = table[key] = _Prepared(args, lse_shape)
     torch = _tensors.import_torch()
     out = torch.empty_like(q)
     args = prepared.args
     args.q, args.k, args.v, args.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr()
+    args.alibi_slopes = _slopes_pointer(variant)
     lse = None
     if return_lse:
         lse = torch.empty(prepared.lse_shape, dtype=torch.float32, device=device)
@@ -106,10 +121,11 @@ def forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, return_lse
     return out, lse
 
 
-def _prepare_backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def _prepare_backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path,
+                      variant):
     grads = dict.fromkeys(("dq", "dk", "dv"))
     args, views = _backward._prepare(dout, q, k, v, out, lse, grads, causal, softmax_scale, deterministic, layout,
-                                     tune, cache_path)
+                                     tune, cache_path, variant)
     for grad_name, input_name in _backward.GRADIENTS:  # allocated with torch.empty_like(input) by each call
         for part, stride in zip(_args.PARTS, _args.allocation_strides(views[input_name], layout)):
             setattr(args, f"{grad_name}_{part}_stride", stride)
@@ -119,19 +135,20 @@ def _prepare_backward(dout, q, k, v, out, lse, causal, softmax_scale, determinis
     return _Prepared(args, workspace_bytes=size.value)
 
 
-def backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path,
+             variant=_args.NO_VARIANT):
     """(dQ, dK, dV) for torch tensors, allocated like q, k, v; the scratch from torch's allocator on the
     current stream (so it is recycled in stream order, and recorded in a CUDA graph's pool)."""
     device = q.device
     key = (dout.shape, dout.stride(), q.shape, q.stride(), k.shape, k.stride(), v.shape, v.stride(), out.shape,
            out.stride(), lse.shape, lse.stride(), dout.dtype, q.dtype, k.dtype, v.dtype, out.dtype, lse.dtype,
            device, dout.device, k.device, v.device, out.device, lse.device, causal, softmax_scale, deterministic,
-           layout, tune, cache_path)
+           layout, tune, cache_path, _variant_key(variant))
     table = _cache("backwards")
     prepared = table.get(key)
     if prepared is None:
         prepared = table[key] = _prepare_backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic,
-                                                  layout, tune, cache_path)
+                                                  layout, tune, cache_path, variant)
     torch = _tensors.import_torch()
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     workspace = torch.empty(prepared.workspace_bytes, dtype=torch.uint8, device=device)
@@ -143,6 +160,7 @@ def backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layo
     args.q, args.k, args.v, args.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr()
     args.lse, args.dout = lse.data_ptr(), dout.data_ptr()
     args.dq, args.dk, args.dv = dq.data_ptr(), dk.data_ptr(), dv.data_ptr()
+    args.alibi_slopes = _slopes_pointer(variant)
     args.workspace, args.workspace_bytes = workspace.data_ptr() + offset, prepared.workspace_bytes
     _check(_call(_library()[1], prepared.pointer, device.index, torch))
     return dq, dk, dv

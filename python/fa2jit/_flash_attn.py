@@ -2,10 +2,11 @@
 
     from fa2jit import flash_attn_func, flash_attn_varlen_func, flash_attn_with_kvcache
 
-The arguments, their order and their defaults are flash-attn 2.6's. What fa2jit does not (yet) support
-(dropout, sliding windows other than the causal (-1, 0), softcap, ALiBi, rotary embeddings, cache_batch_idx,
-cache_leftpad, the attention probabilities, the varlen backward, a paged varlen cache) raises Fa2Error naming
-the argument and its value: nothing is silently ignored. Everything else maps onto fa2jit.attention,
+The arguments, their order and their defaults are flash-attn 2.6's. flash_attn_func has the sliding window,
+softcap and ALiBi; what fa2jit does not (yet) support (dropout, those three variants in the varlen and KV-cache
+entries other than the causal window (-1, 0), rotary embeddings, cache_batch_idx, cache_leftpad, the attention
+probabilities, the varlen backward, a paged varlen cache) raises Fa2Error naming the argument and its value:
+nothing is silently ignored. Everything else maps onto fa2jit.attention,
 fa2jit.varlen_forward and fa2jit.forward_with_kvcache; while torch.compile traces, onto their torch operators
 (torch.ops.fa2jit.*), so that a compiled model keeps one graph."""
 
@@ -29,14 +30,17 @@ def _compiling(torch):
     return torch is not None and torch.compiler.is_compiling()
 
 
-def _reject_unsupported(function, dropout_p=0.0, window_size=(-1, -1), softcap=0.0, alibi_slopes=None, **more):
-    """Raises for the first argument fa2jit cannot honour; `more` maps further names to (value, supported)."""
+def _reject_unsupported(function, dropout_p=0.0, window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
+                        variants=False, **more):
+    """Raises for the first argument fa2jit cannot honour; `more` maps further names to (value, supported).
+    variants: the entry has the window, softcap and ALiBi (else they are not supported yet there)."""
+    where = f"not supported yet by {function} (fa2jit.attention and flash_attn_func have it)"
     checks = [("dropout_p", dropout_p, dropout_p == 0.0, "dropout (issue 13) is not in fa2jit yet: pass 0.0"),
-              ("window_size", window_size, _unbounded(window_size) or _causal_window(window_size),
-               "sliding windows (issue 13) are not in fa2jit yet: pass (-1, -1)"),
-              ("softcap", softcap, softcap == 0.0, "softcap (issue 13) is not in fa2jit yet: pass 0.0"),
-              ("alibi_slopes", "a tensor" if alibi_slopes is not None else None, alibi_slopes is None,
-               "ALiBi (issue 13) is not in fa2jit yet: pass None")]
+              ("window_size", window_size, variants or _unbounded(window_size) or _causal_window(window_size),
+               f"a sliding window is {where}: pass (-1, -1) or the causal (-1, 0)"),
+              ("softcap", softcap, variants or softcap == 0.0, f"softcap is {where}: pass 0.0"),
+              ("alibi_slopes", "a tensor" if alibi_slopes is not None else None, variants or alibi_slopes is None,
+               f"ALiBi is {where}: pass None")]
     checks += [(name, value, supported, hint) for name, (value, supported, hint) in more.items()]
     for name, value, supported, hint in checks:
         if not supported:
@@ -46,11 +50,12 @@ def _reject_unsupported(function, dropout_p=0.0, window_size=(-1, -1), softcap=0
 def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
                     alibi_slopes=None, deterministic=False, return_attn_probs=False):
     """flash_attn.flash_attn_func: q [B, Sq, Hq, D], k/v [B, Sk, Hkv, D]; differentiable (fa2jit.attention)."""
-    _reject_unsupported("flash_attn_func", dropout_p, window_size, softcap, alibi_slopes,
+    _reject_unsupported("flash_attn_func", dropout_p, window_size, softcap, alibi_slopes, variants=True,
                         return_attn_probs=(return_attn_probs, not return_attn_probs,
                                            "fa2jit returns no attention probabilities: pass False"))
-    causal = causal or _causal_window(window_size)
-    return attention(q, k, v, causal=causal, softmax_scale=softmax_scale, deterministic=deterministic)
+    window = None if window_size is None else tuple(window_size)
+    return attention(q, k, v, causal=causal, softmax_scale=softmax_scale, deterministic=deterministic, window=window,
+                     softcap=softcap, alibi_slopes=alibi_slopes)
 
 
 def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,

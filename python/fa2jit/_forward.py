@@ -8,9 +8,9 @@ from ._lib import ForwardArgs
 from ._tensors import argument_error
 
 
-def _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path):
+def _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path, variant=_args.NO_VARIANT):
     """Checks the inputs and fills ForwardArgs except o and lse. Returns (args, q view, out view); the O
-    strides are those of `out`, else those of the O that forward() would allocate."""
+    strides are those of `out`, else those of the O that forward() would allocate. `variant`: _args.variant_of's."""
     (qv, kv, vv), sizes, strides = _args.qkv(q, k, v, layout)
     ov = None
     if out is not None:
@@ -21,11 +21,12 @@ def _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path):
     args = ForwardArgs()
     args.q, args.k, args.v = qv.ptr, kv.ptr, vv.ptr
     _args.fill_common(args, qv, sizes, strides, causal, softmax_scale, tune, cache_path)
+    _args.fill_variant(args, qv, sizes, variant)
     return args, qv, ov
 
 
 def forward(q, k, v, *, causal=False, softmax_scale=None, return_lse=False, layout="bshd", out=None,
-            tune=None, cache_path=None, stream=None):
+            tune=None, cache_path=None, stream=None, window=None, softcap=0.0, alibi_slopes=None):
     """softmax(q k^T * softmax_scale) v, enqueued on the current torch stream of q's device.
 
     q: [B, Sq, Hq, D] ("bshd") or [B, Hq, Sq, D] ("bhsd"); k, v likewise with Hkv heads dividing Hq.
@@ -33,14 +34,20 @@ def forward(q, k, v, *, causal=False, softmax_scale=None, return_lse=False, layo
     causal masks bottom-right aligned. tune: None, "on-first-use", "heuristic" or "cache-only".
     out: a tensor shaped like q to write into (required when q is not a torch tensor).
     Returns O, or (O, LSE) with LSE float32 [B, Hq, Sq] (natural log) when return_lse.
+    Variants (flash-attn 2.6's): window=(left, right) keys around the bottom-right aligned diagonal a query
+    sees (-1: unbounded side; causal makes right 0), softcap=cap for logits cap * tanh(logits / cap) (0: off),
+    alibi_slopes: float32 [Hq] or [B, Hq] on q's device, a bias -slope * |i + Sk - Sq - j| on the logits.
     No autograd graph is recorded: fa2jit.attention is the differentiable form.
     """
+    variant = _args.variant_of(window, softcap, alibi_slopes)
     torch = _tensors.import_torch()
     if out is None and stream is None and torch is not None and isinstance(q, torch.Tensor) \
-            and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor):
-        out, lse = _fast.forward(q, k, v, bool(causal), softmax_scale, layout, tune, cache_path, bool(return_lse))
+            and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor) \
+            and (alibi_slopes is None or isinstance(alibi_slopes, torch.Tensor)):
+        out, lse = _fast.forward(q, k, v, bool(causal), softmax_scale, layout, tune, cache_path, bool(return_lse),
+                                 variant)
         return (out, lse) if return_lse else out
-    args, qv, ov = _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path)
+    args, qv, ov = _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path, variant)
     if ov is None:
         if qv.tensor is None:
             raise argument_error("q is not a torch tensor, so fa2jit cannot allocate O: pass out=")
@@ -63,11 +70,12 @@ def forward(q, k, v, *, causal=False, softmax_scale=None, return_lse=False, layo
 
 
 def config_name(q, k, v, *, causal=False, softmax_scale=None, return_lse=False, layout="bshd", out=None,
-                tune=None, cache_path=None, stream=None):
+                tune=None, cache_path=None, stream=None, window=None, softcap=0.0, alibi_slopes=None):
     """The name of the kernel config forward() would use for these arguments (resolving it by the
     tune policy, which may tune). Takes forward()'s arguments; nothing is written."""
     del return_lse, stream  # they do not select the kernel
-    args, qv, ov = _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path)
+    args, qv, ov = _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path,
+                            _args.variant_of(window, softcap, alibi_slopes))
     args.o = (ov or qv).ptr  # only checked, never written: no output is needed for the query
     lib, _ = _lib.library()
     buffer = ctypes.create_string_buffer(256)

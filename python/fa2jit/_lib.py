@@ -40,6 +40,17 @@ class Fa2Error(RuntimeError):
         self.status_name = STATUS_NAMES.get(status, "library" if status is None else "unknown")
 
 
+# The built-in variants, appended to each struct (fa2jit.h: window, softcap, ALiBi; all zero is off).
+VARIANT_FIELDS = [
+    ("window", ctypes.c_int),
+    ("window_left", ctypes.c_int),
+    ("window_right", ctypes.c_int),
+    ("softcap", ctypes.c_float),
+    ("alibi_slopes", ctypes.c_void_p),
+    ("alibi_slopes_batch_stride", ctypes.c_int64),
+]
+
+
 class ForwardArgs(ctypes.Structure):
     """fa2_forward_args; field for field the C struct (checked against the library on load)."""
 
@@ -66,7 +77,7 @@ class ForwardArgs(ctypes.Structure):
         ("softmax_scale", ctypes.c_float),
         ("tune_policy", ctypes.c_int),
         ("cache_path", ctypes.c_char_p),
-    ]
+    ] + VARIANT_FIELDS
 
 
 class BackwardArgs(ctypes.Structure):
@@ -103,7 +114,7 @@ class BackwardArgs(ctypes.Structure):
         ("workspace_bytes", ctypes.c_size_t),
         ("tune_policy", ctypes.c_int),
         ("cache_path", ctypes.c_char_p),
-    ]
+    ] + VARIANT_FIELDS
 
 
 class KvcacheArgs(ctypes.Structure):
@@ -151,7 +162,7 @@ class KvcacheArgs(ctypes.Structure):
         ("workspace_bytes", ctypes.c_size_t),
         ("tune_policy", ctypes.c_int),
         ("cache_path", ctypes.c_char_p),
-    ]
+    ] + VARIANT_FIELDS
 
 
 # Each struct the binding passes by pointer, with the library function reporting its C size.

@@ -92,8 +92,8 @@ def contiguous_strides(shape):
     return tuple(strides)
 
 
-def float32_view(name, obj):
-    """The View of a float32 array (the forward's LSE): a torch tensor, an object with
+def float32_view(name, obj, what="the forward's LSE"):
+    """The View of a float32 array (`what`: the forward's LSE, ALiBi slopes): a torch tensor, an object with
     __cuda_array_interface__ typestr '<f4' or, with torch, one with __dlpack__. dtype is "float32"."""
     torch = import_torch()
     if torch is not None and not isinstance(obj, torch.Tensor) and hasattr(obj, "__dlpack__") \
@@ -101,7 +101,7 @@ def float32_view(name, obj):
         obj = torch.from_dlpack(obj)
     if torch is not None and isinstance(obj, torch.Tensor):
         if obj.dtype != torch.float32:
-            raise argument_error(f"{name} has dtype {obj.dtype}; it must be torch.float32 (the forward's LSE)")
+            raise argument_error(f"{name} has dtype {obj.dtype}; it must be torch.float32 ({what})")
         check_cuda(name, obj)
         return View(obj.data_ptr(), tuple(obj.shape), tuple(obj.stride()), "float32", obj.device, obj)
     cai = getattr(obj, "__cuda_array_interface__", None)
@@ -110,7 +110,7 @@ def float32_view(name, obj):
                              "with __cuda_array_interface__ typestr '<f4' there")
     if cai.get("typestr") != "<f4":
         raise argument_error(f"{name} has __cuda_array_interface__ typestr {cai.get('typestr')!r}; it must be "
-                             "'<f4' (float32, the forward's LSE)")
+                             f"'<f4' (float32, {what})")
     if cai.get("mask") is not None:
         raise argument_error(f"{name} has a __cuda_array_interface__ mask; fa2jit takes unmasked arrays")
     shape = tuple(int(extent) for extent in cai["shape"])

@@ -1,8 +1,10 @@
 """fa2jit's passes as torch operators, torch.ops.fa2jit.*, so that torch.compile(fullgraph=True) traces a model
 that calls fa2jit without a graph break, and so that autograd, FakeTensor and functionalization know them:
 
-    fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path) -> (O, LSE)   differentiable
-    bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path) -> (dQ, dK, dV)
+    fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path,
+        window_left=-1, window_right=-1, softcap=0.0, alibi_slopes=None) -> (O, LSE)     differentiable
+    bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path,
+        window_left=-1, window_right=-1, softcap=0.0, alibi_slopes=None) -> (dQ, dK, dV)
     kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale, num_splits, return_lse,
                 tune, cache_path) -> (O, LSE)                  reads the caches only
     kvcache_append_fwd(q, k_cache!, v_cache!, cache_seqlens, block_table, k, v, causal, ...) -> (O, LSE)
@@ -24,17 +26,20 @@ torch.compile traces (and when a gradient is needed), and takes a direct path in
 
 import torch
 
-from . import _fast, _kvcache, _varlen
+from . import _args, _fast, _kvcache, _varlen
 from ._autograd import _readable
 from ._tensors import argument_error
 
 NAMESPACE = "fa2jit"
 
 _library = torch.library.Library(NAMESPACE, "DEF")
+# The built-in variants come last, with defaults (off), so callers written before them keep working: the window's
+# sides (-1 unbounded), the softcap (0 off) and the ALiBi slopes (float32 [Hq] or [B, Hq]; no gradient).
+_VARIANT_SCHEMA = "int window_left=-1, int window_right=-1, float softcap=0.0, Tensor? alibi_slopes=None"
 _library.define("fwd(Tensor q, Tensor k, Tensor v, bool causal, float? softmax_scale, bool deterministic, str layout, "
-                "str? tune, str? cache_path) -> (Tensor, Tensor)")
+                f"str? tune, str? cache_path, {_VARIANT_SCHEMA}) -> (Tensor, Tensor)")
 _library.define("bwd(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, bool causal, "
-                "float? softmax_scale, bool deterministic, str layout, str? tune, str? cache_path) "
+                f"float? softmax_scale, bool deterministic, str layout, str? tune, str? cache_path, {_VARIANT_SCHEMA}) "
                 "-> (Tensor, Tensor, Tensor)")
 # Two KV-cache operators: one only reads the caches (a decode step with no append), so functionalization
 # never copies them; the other writes k and v into them before attending.
@@ -61,16 +66,25 @@ def _bhs(q, layout):
 
 # The eager (CUDA) implementations.
 
-def _fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def _variant(window_left, window_right, softcap, alibi_slopes):
+    return _args.variant_of(None if (window_left, window_right) == (-1, -1) else (window_left, window_right), softcap,
+                            alibi_slopes)
+
+
+def _fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path, window_left=-1, window_right=-1,
+         softcap=0.0, alibi_slopes=None):
     del deterministic  # the backward's choice, carried here so the autograd formula sees it
-    return _fast.forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, True)
+    return _fast.forward(q, k, v, causal, softmax_scale, layout, tune, cache_path, True,
+                         _variant(window_left, window_right, softcap, alibi_slopes))
 
 
-def _bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def _bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path, window_left=-1,
+         window_right=-1, softcap=0.0, alibi_slopes=None):
     # dO arrives with whatever strides its producer gave it (a zero-stride expand for out.sum()); only real
     # tensors can be inspected, so the copy, when needed, happens here rather than in the traced formula.
     dout = _readable(dout, layout, torch)
-    return _fast.backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path)
+    return _fast.backward(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path,
+                          _variant(window_left, window_right, softcap, alibi_slopes))
 
 
 def _kvcache_fwd(q, k_cache, v_cache, cache_seqlens, block_table, causal, softmax_scale, num_splits, return_lse, tune,
@@ -105,12 +119,14 @@ _library.impl("varlen_fwd", _varlen_fwd, "CUDA")
 # The fake implementations: what the eager ones allocate (torch.empty_like keeps q's strides), nothing run.
 
 @torch.library.register_fake(f"{NAMESPACE}::fwd")
-def _fwd_fake(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def _fwd_fake(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path, window_left=-1,
+              window_right=-1, softcap=0.0, alibi_slopes=None):
     return torch.empty_like(q), _lse_like(q, _bhs(q, layout), True)
 
 
 @torch.library.register_fake(f"{NAMESPACE}::bwd")
-def _bwd_fake(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def _bwd_fake(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path, window_left=-1,
+              window_right=-1, softcap=0.0, alibi_slopes=None):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
@@ -135,11 +151,11 @@ def _varlen_fwd_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seql
 # Autograd of fwd: O's gradient through bwd; the LSE is an output with no gradient.
 
 def _setup_context(ctx, inputs, output):
-    q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path = inputs
+    q, k, v = inputs[:3]
     out, lse = output
     ctx.save_for_backward(q, k, v, out, lse)
     ctx.mark_non_differentiable(lse)
-    ctx.options = (causal, softmax_scale, deterministic, layout, tune, cache_path)
+    ctx.options = tuple(inputs[3:])  # causal .. cache_path and the variants, as bwd takes them
 
 
 def _fwd_backward(ctx, dout, dlse):
@@ -150,7 +166,8 @@ def _fwd_backward(ctx, dout, dlse):
     # One kernel computes all three gradients; autograd is handed None for inputs that need none.
     dq, dk, dv = torch.ops.fa2jit.bwd(dout, q, k, v, out, lse, *ctx.options)
     needed = ctx.needs_input_grad
-    return (dq if needed[0] else None, dk if needed[1] else None, dv if needed[2] else None) + (None,) * 6
+    return (dq if needed[0] else None, dk if needed[1] else None, dv if needed[2] else None) + \
+        (None,) * (len(needed) - 3)
 
 
 torch.library.register_autograd(f"{NAMESPACE}::fwd", _fwd_backward, setup_context=_setup_context)
@@ -182,9 +199,11 @@ def _refuse_gradients(what, tensors):
                              "torch.no_grad() or detach the inputs")
 
 
-def attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
-    """O of fa2jit.attention through the fwd operator (differentiable)."""
-    return torch.ops.fa2jit.fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path)[0]
+def attention(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path, variant=_args.NO_VARIANT):
+    """O of fa2jit.attention through the fwd operator (differentiable); `variant`: _args.variant_of's tuple."""
+    window_left, window_right, softcap, alibi_slopes = variant
+    return torch.ops.fa2jit.fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path, window_left,
+                                window_right, softcap, alibi_slopes)[0]
 
 
 def kvcache(q, k_cache, v_cache, cache_seqlens, block_table, k, v, causal, softmax_scale, num_splits, return_lse,

@@ -47,12 +47,13 @@ Q = K = V = FakeArray()
 
 @pytest.mark.parametrize("call, named", [
     (lambda: fa2jit.flash_attn_func(Q, K, V, dropout_p=0.1), "dropout_p=0.1"),
-    (lambda: fa2jit.flash_attn_func(Q, K, V, window_size=(128, 0)), "window_size=(128, 0)"),
-    (lambda: fa2jit.flash_attn_func(Q, K, V, softcap=50.0), "softcap=50.0"),
-    (lambda: fa2jit.flash_attn_func(Q, K, V, alibi_slopes=FakeArray()), "alibi_slopes"),
     (lambda: fa2jit.flash_attn_func(Q, K, V, return_attn_probs=True), "return_attn_probs=True"),
     (lambda: fa2jit.flash_attn_varlen_func(Q, K, V, None, None, 1, 1, dropout_p=0.5), "dropout_p=0.5"),
     (lambda: fa2jit.flash_attn_varlen_func(Q, K, V, None, None, 1, 1, block_table=FakeArray()), "block_table"),
+    (lambda: fa2jit.flash_attn_varlen_func(Q, K, V, None, None, 1, 1, window_size=(128, 0)), "window_size=(128, 0)"),
+    (lambda: fa2jit.flash_attn_varlen_func(Q, K, V, None, None, 1, 1, softcap=50.0), "softcap=50.0"),
+    (lambda: fa2jit.flash_attn_varlen_func(Q, K, V, None, None, 1, 1, alibi_slopes=FakeArray()), "alibi_slopes"),
+    (lambda: fa2jit.flash_attn_with_kvcache(Q, K, V, alibi_slopes=FakeArray()), "alibi_slopes"),
     (lambda: fa2jit.flash_attn_with_kvcache(Q, K, V, rotary_cos=FakeArray(), rotary_sin=FakeArray()), "rotary_cos"),
     (lambda: fa2jit.flash_attn_with_kvcache(Q, K, V, cache_batch_idx=FakeArray()), "cache_batch_idx"),
     (lambda: fa2jit.flash_attn_with_kvcache(Q, K, V, cache_leftpad=FakeArray()), "cache_leftpad"),
@@ -74,6 +75,22 @@ def test_the_causal_window_is_accepted():
         with pytest.raises(fa2jit.Fa2Error) as raised:
             call()
         assert "not supported" not in str(raised.value)
+
+
+def test_flash_attn_func_takes_the_variants():
+    """flash_attn_func has the sliding window, softcap and ALiBi (issue 13): they pass its checks and reach
+    fa2jit.attention (which then needs torch or tensors, a different error)."""
+    for call in (lambda: fa2jit.flash_attn_func(Q, K, V, window_size=(128, 0)),
+                 lambda: fa2jit.flash_attn_func(Q, K, V, softcap=50.0),
+                 lambda: fa2jit.flash_attn_func(Q, K, V, alibi_slopes=FakeArray())):
+        with pytest.raises(fa2jit.Fa2Error) as raised:
+            call()
+        assert "not supported" not in str(raised.value)
+
+
+def test_variants_in_the_other_entries_say_not_supported_yet():
+    with pytest.raises(fa2jit.Fa2Error, match="not supported yet by flash_attn_with_kvcache"):
+        fa2jit.flash_attn_with_kvcache(Q, K, V, softcap=30.0)
 
 
 def test_supported_defaults_pass_the_checks():

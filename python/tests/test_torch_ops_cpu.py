@@ -66,12 +66,17 @@ def reference_backward(dout, q, k, v, causal, scale, layout):
     return tuple(g.transpose(1, 2) if layout == "bshd" else g for g in grads)
 
 
-def _cpu_fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path):
+NO_VARIANT = (-1, -1, 0.0, None)  # window_left, window_right, softcap, alibi_slopes: the schema's defaults
+
+
+def _cpu_fwd(q, k, v, causal, softmax_scale, deterministic, layout, tune, cache_path, *variant):
+    assert variant == NO_VARIANT, "the CPU stand-in knows no variants"
     out, lse = reference(q, k, v, causal, softmax_scale, layout)
     return torch.empty_like(q).copy_(out), lse
 
 
-def _cpu_bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path):
+def _cpu_bwd(dout, q, k, v, out, lse, causal, softmax_scale, deterministic, layout, tune, cache_path, *variant):
+    assert variant == NO_VARIANT, "the CPU stand-in knows no variants"
     grads = reference_backward(dout, q, k, v, causal, softmax_scale, layout)
     return tuple(torch.empty_like(t).copy_(g) for t, g in zip((q, k, v), grads))
 
@@ -122,8 +127,11 @@ def targets(graph_module):
 
 def test_schemas():
     fwd = torch.ops.fa2jit.fwd.default._schema
+    variants = ["window_left", "window_right", "softcap", "alibi_slopes"]  # last, defaulted: older callers still work
     assert [a.name for a in fwd.arguments] == ["q", "k", "v", "causal", "softmax_scale", "deterministic", "layout",
-                                               "tune", "cache_path"]
+                                               "tune", "cache_path"] + variants
+    assert [a.name for a in torch.ops.fa2jit.bwd.default._schema.arguments][-4:] == variants
+    assert [a.default_value for a in fwd.arguments[-4:]] == [-1, -1, 0.0, None]
     def mutated(op):
         return [a.name for a in op.default._schema.arguments if a.alias_info is not None and a.alias_info.is_write]
     assert mutated(torch.ops.fa2jit.kvcache_fwd) == []  # a plain decode step: the caches are never copied

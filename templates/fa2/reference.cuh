@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fa2/fwd/fwd_params.h"
+#include "fa2/variant/reference_variant.h"
 
 namespace fa2_reference {
 
@@ -39,12 +40,40 @@ __device__ float block_reduce(float value, float* scratch, bool is_max) {
   return total;
 }
 
+// The logit of (row, key) from its scaled score q . k * scale, by the variants' definition: softcapping first,
+// then the ALiBi bias on the bottom-right aligned distance. `tanh_value`: the softcap's tanh (its derivative
+// is 1 - tanh^2), 0 without softcap.
+__device__ __forceinline__ float logit(float scaled, const fa2::ReferenceVariant& variant, int batch, int head,
+                                       long long row, long long key, int seqlen_q, int seqlen_k, float& tanh_value) {
+  tanh_value = 0.f;
+  if (variant.softcap > 0.f) {
+    tanh_value = tanhf(scaled / variant.softcap);
+    scaled = variant.softcap * tanh_value;
+  }
+  if (variant.alibi_slopes != nullptr) {
+    const long long distance = row + seqlen_k - seqlen_q - key;
+    scaled -= variant.alibi_slopes[batch * variant.alibi_batch_stride + head] *
+              static_cast<float>(distance < 0 ? -distance : distance);
+  }
+  return scaled;
+}
+
+// Whether `row` sees `key` beyond the causal mask: inside its window.
+__device__ __forceinline__ bool in_window(const fa2::ReferenceVariant& variant, long long row, long long key,
+                                          int seqlen_q, int seqlen_k) {
+  if (!variant.window) return true;
+  const long long diagonal = row + seqlen_k - seqlen_q;
+  return (variant.window_left < 0 || key >= diagonal - variant.window_left) &&
+         (variant.window_right < 0 || key <= diagonal + variant.window_right);
+}
+
 }  // namespace fa2_reference
 
 // grid (seqlen_q, heads_q, batch), kThreads threads, dynamic smem (head_dim + seqlen_k) floats.
 // o_ref: [batch, heads_q, seqlen_q, head_dim] fp32; lse_ref: [batch, heads_q, seqlen_q].
 extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
-    fa2_reference_forward(const fa2::FwdParams p, int head_dim, int causal, int bf16, float* o_ref, float* lse_ref) {
+    fa2_reference_forward(const fa2::FwdParams p, int head_dim, int causal, int bf16, float* o_ref, float* lse_ref,
+                          const fa2::ReferenceVariant variant) {
   using namespace fa2_reference;
   extern __shared__ float shared[];
   __shared__ float scratch[kThreads / 32];
@@ -66,10 +95,11 @@ extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
   float local_max = -__int_as_float(0x7f800000);
   for (int key = threadIdx.x; key < p.seqlen_k; key += kThreads) {
     float score = -__int_as_float(0x7f800000);
-    if (key <= last_visible) {
+    if (key <= last_visible && in_window(variant, row, key, p.seqlen_q, p.seqlen_k)) {
       float dot = 0.f;
       for (int d = 0; d < head_dim; ++d) dot += q_row[d] * load_16bit(k, key * p.k_row_stride + d, bf16);
-      score = dot * p.softmax_scale;
+      float tanh_value;
+      score = logit(dot * p.softmax_scale, variant, batch, head, row, key, p.seqlen_q, p.seqlen_k, tanh_value);
     }
     scores[key] = score;
     local_max = fmaxf(local_max, score);

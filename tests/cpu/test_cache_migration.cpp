@@ -75,7 +75,7 @@ TEST_CASE("cache: a v1 file (before blocks_per_sm) is migrated, its rows read as
   REQUIRE(raw_text(path, "SELECT count(*) FROM pragma_table_info('kernels') WHERE name = 'blocks_per_sm'") == "0");
 
   // Read-only opening refuses to migrate (and so to read) it; a writable one migrates it in place.
-  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 4"));
+  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 5"));
   Cache cache = Cache::open(path);
   CHECK(cache.info().schema_version == Cache::kSchemaVersion);
   const auto found = cache.find_kernel("k");
@@ -104,7 +104,7 @@ TEST_CASE("cache: a v2 file (before kernel families) is migrated, its rows read 
   raw_exec(path, (std::string(kDropV4Columns) + kDropV3Columns + "PRAGMA user_version = 2;").c_str());
   REQUIRE(raw_text(path, "SELECT count(*) FROM pragma_table_info('tunings') WHERE name = 'family'") == "0");
 
-  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 4"));
+  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 5"));
   Cache cache = Cache::open(path);
   CHECK(cache.info().schema_version == Cache::kSchemaVersion);
   const auto found = cache.find_kernel("k");
@@ -157,7 +157,7 @@ TEST_CASE("cache: a v3 file (families fwd and bwd only) is migrated, keeps its r
       current, config));
   REQUIRE(raw_text(path, "SELECT count(*) FROM measurements") == "2");
 
-  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 4"));
+  CHECK(contains(cache_error_of([&] { Cache::open(path, true); }), "older than 5"));
   Cache cache = Cache::open(path);
   CHECK(cache.info().schema_version == Cache::kSchemaVersion);
   const auto kernel = cache.find_kernel("k");

@@ -29,8 +29,15 @@ using fa2::Measurement;
 using fa2::MeasurementStatus;
 using fa2::TuningRecord;
 
-// Takes a current file back to schema v3's columns (v4 added the kvc family's splits); its CHECKs stay v4's.
+// Takes a current file back to schema v4's columns (v5 added the built-in variants).
+inline constexpr const char* kDropV5Columns =
+    "ALTER TABLE kernels DROP COLUMN variant; ALTER TABLE tunings DROP COLUMN variant; "
+    "ALTER TABLE measurements DROP COLUMN variant; ";
+
+// Then back to schema v3's columns (v4 added the kvc family's splits); its CHECKs stay v4's.
 inline constexpr const char* kDropV4Columns =
+    "ALTER TABLE kernels DROP COLUMN variant; ALTER TABLE tunings DROP COLUMN variant; "
+    "ALTER TABLE measurements DROP COLUMN variant; "
     "ALTER TABLE kernels DROP COLUMN splits; ALTER TABLE tunings DROP COLUMN splits; "
     "ALTER TABLE measurements DROP COLUMN splits; ";
 

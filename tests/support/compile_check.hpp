@@ -19,8 +19,9 @@
 
 namespace fa2::testing {
 
-// Compiles `configs` with NVRTC on every core and checks each against the tuner's spill limit.
-inline void check_compiles_within_spill_limit(const std::vector<fa2::TileConfig>& configs) {
+// Compiles `configs` with NVRTC on every core and checks each against the tuner's spill limit, or with
+// `zero_spills` for no spilled byte at all.
+inline void check_compiles(const std::vector<fa2::TileConfig>& configs, bool zero_spills) {
   struct Outcome {
     bool ok = false;
     std::string error;
@@ -53,7 +54,19 @@ inline void check_compiles_within_spill_limit(const std::vector<fa2::TileConfig>
     CHECK(r.registers > 0);
     CHECK(r.registers <= 255);
     CHECK(fa2::within_tuned_spill_limit(r));
+    if (zero_spills) {
+      CHECK(r.spill_store_bytes == 0);
+      CHECK(r.spill_load_bytes == 0);
+    }
   }
+}
+
+inline void check_compiles_within_spill_limit(const std::vector<fa2::TileConfig>& configs) {
+  check_compiles(configs, false);
+}
+
+inline void check_compiles_without_spills(const std::vector<fa2::TileConfig>& configs) {
+  check_compiles(configs, true);
 }
 
 }  // namespace fa2::testing

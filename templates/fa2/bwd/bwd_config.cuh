@@ -3,6 +3,8 @@
 // codegen/bwd_family.cpp); everything else the kernels need is derived here.
 #pragma once
 
+#include "fa2/variant/variant.cuh"
+
 namespace fa2 {
 
 // A GEMM output of kRows x kCols tiled by kWarpsM x (kWarps / kWarpsM) warps, warp w at grid position
@@ -22,9 +24,10 @@ struct WarpTiling {
   __device__ static __forceinline__ int col0(int warp) { return (warp % kWarpsN) * kTileCols; }
 };
 
-// What every backward module's config holds: the host TileConfig's fields as constants.
+// What every backward module's config holds: the host TileConfig's fields as constants (Variant_: the built-in
+// variants compiled in, named by generated sources only when one is on).
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
-          bool kDeterministic_>
+          bool kDeterministic_, class Variant_>
 struct BwdShape {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = kBlockM_;  // query rows per step
@@ -34,14 +37,16 @@ struct BwdShape {
   static constexpr bool kCausal = kCausal_;
   static constexpr bool kBf16 = kBf16_;
   static constexpr bool kDeterministic = kDeterministic_;
+  using Variant = Variant_;
   static constexpr int kThreads = kWarps * 32;
   static_assert(kHeadDim % 32 == 0 && kHeadDim <= 256, "head dim must be a multiple of 32 up to 256");
   static_assert(kStages >= 1, "at least one Q/dO stage");
 };
 
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
-          bool kDeterministic_, int kSdpWarpsM, int kDkvWarpsM, int kDqWarpsM>
-struct BwdConfig : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_> {
+          bool kDeterministic_, int kSdpWarpsM, int kDkvWarpsM, int kDqWarpsM, class Variant_ = NoVariant>
+struct BwdConfig
+    : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_, Variant_> {
   using Sdp = WarpTiling<kBlockM_, kBlockN_, kWarps_, kSdpWarpsM>;   // S = Q K^T, dP = dO V^T
   using Dkv = WarpTiling<kBlockN_, kHeadDim_, kWarps_, kDkvWarpsM>;  // dV += P^T dO, dK += dS^T Q
   using Dq = WarpTiling<kBlockM_, kHeadDim_, kWarps_, kDqWarpsM>;    // dQ = dS K
@@ -53,9 +58,9 @@ struct BwdConfig : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kC
 // dP^T = V dO^T come out with the warpgroup's keys as rows: P^T and dS^T are then already the register A
 // operands of dV += P^T dO and dK += dS^T Q.
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
-          bool kDeterministic_>
+          bool kDeterministic_, class Variant_ = NoVariant>
 struct BwdWgmmaConfig
-    : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_> {
+    : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_, Variant_> {
   static constexpr int kWarpgroups = kWarps_ / 4;
 
   // dQ = dS K (kBlockM x kHeadDim): a warpgroup takes 64 query rows when kBlockM has one 64-row block per
@@ -87,9 +92,9 @@ struct BwdWgmmaConfig
 // fit one warpgroup's registers: both warpgroups share the block's 64 keys and split the head dim instead.
 // Each computes S^T and dP^T for its half of the step's queries, and P^T and dS^T meet in shared memory.
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
-          bool kDeterministic_>
+          bool kDeterministic_, class Variant_ = NoVariant>
 struct BwdWgmmaWideConfig
-    : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_> {
+    : BwdShape<kHeadDim_, kBlockM_, kBlockN_, kWarps_, kStages_, kCausal_, kBf16_, kDeterministic_, Variant_> {
   static constexpr int kHalfM = kBlockM_ / 2;   // queries of S^T and dP^T per warpgroup
   static constexpr int kHalfD = kHeadDim_ / 2;  // head-dim columns of dK, dV and dQ per warpgroup
 

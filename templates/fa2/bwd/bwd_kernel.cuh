@@ -16,6 +16,7 @@
 #include "fa2/bwd/key_block.cuh"
 #include "fa2/ptx.cuh"
 #include "fa2/smem_tile.cuh"
+#include "fa2/variant/variant.cuh"
 #include "fa2/warp_gemm.cuh"
 
 namespace fa2 {
@@ -24,11 +25,16 @@ namespace fa2 {
 // stored 16-bit into the shared P tile and kept packed in `p` for dS: holding P as pairs of 16-bit values
 // instead of floats frees half of S's registers before dP is computed (FA2's tiles spilled otherwise).
 // The rounding is the one P gets anyway for dV += P^T dO, and dS is rounded to 16 bits right after.
+// With a variant, s is first softcapped and biased (`mod`), and with softcap tanh's derivative goes to
+// `tanh_gradient` for dS, packed as fp16 (whatever the dtype: it lies in [0, 1], where fp16 is finer).
 template <class Cfg>
 __device__ __forceinline__ void store_p(const float (&s)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][4],
-                                        unsigned (&p)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2], const float* lse_rows,
-                                        unsigned smem_p, int m0, int n0, bool needs_mask, const BwdParams& params,
-                                        int warp, int lane) {
+                                        unsigned (&p)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2],
+                                        unsigned (&tanh_gradient)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2],
+                                        const float* lse_rows, unsigned smem_p, int m0, int n0, bool needs_mask,
+                                        const BwdParams& params, const ScoreMod<typename Cfg::Variant>& mod, int warp,
+                                        int lane) {
+  using V = typename Cfg::Variant;
   using Sdp = typename Cfg::Sdp;
   using PTile = SmemTile<Cfg::kBlockM, Cfg::kBlockN>;
   constexpr float kLog2e = 1.44269504088896340736f;
@@ -44,23 +50,31 @@ __device__ __forceinline__ void store_p(const float (&s)[Cfg::Sdp::kMTiles][Cfg:
 #pragma unroll
       for (int nt = 0; nt < Sdp::kNTiles; ++nt) {
         const int col = col0 + nt * 8;  // within the key block
-        float prob[2];
+        float prob[2], gradient[2];
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          prob[e] = exp2_approx(s[mt][nt][2 * h + e] * params.softmax_scale_log2 - lse_log2);
-          if (needs_mask && n0 + col + e > last_key) prob[e] = 0.f;
+          float score = s[mt][nt][2 * h + e];
+          if constexpr (V::kModifiesScores) score = mod.apply(score, m0 + row, n0 + col + e, gradient[e]);
+          prob[e] = exp2_approx(score * params.softmax_scale_log2 - lse_log2);
+          bool hidden = n0 + col + e > last_key;
+          if constexpr (V::kWindow) hidden = hidden || !mod.in_window(m0 + row, n0 + col + e);
+          if (needs_mask && hidden) prob[e] = 0.f;
         }
         p[mt][nt][h] = pack_16bit<Cfg::kBf16>(prob[0], prob[1]);
+        if constexpr (V::kSoftcap) tanh_gradient[mt][nt][h] = pack_16bit<false>(gradient[0], gradient[1]);
         store_shared_32(PTile::address(smem_p, row, col), p[mt][nt][h]);
       }
     }
 }
 
-// dS = P * (dP - D) of the warp's tile, stored 16-bit into the shared dS tile.
+// dS = P * (dP - D) of the warp's tile, stored 16-bit into the shared dS tile; with softcap times tanh's
+// derivative and softcap_scale (the chain rule through tanh(s * softcap_scale)).
 template <class Cfg>
 __device__ __forceinline__ void store_ds(const unsigned (&p)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2],
+                                         const unsigned (&tanh_gradient)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2],
                                          const float (&dp)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][4],
-                                         const float* dpsum_rows, unsigned smem_ds, int warp, int lane) {
+                                         const float* dpsum_rows, unsigned smem_ds, float softcap_scale, int warp,
+                                         int lane) {
   using Sdp = typename Cfg::Sdp;
   using PTile = SmemTile<Cfg::kBlockM, Cfg::kBlockN>;
   const int row0 = Sdp::row0(warp) + lane / 4;
@@ -75,15 +89,22 @@ __device__ __forceinline__ void store_ds(const unsigned (&p)[Cfg::Sdp::kMTiles][
       for (int nt = 0; nt < Sdp::kNTiles; ++nt) {
         float prob[2];
         unpack_16bit<Cfg::kBf16>(p[mt][nt][h], prob[0], prob[1]);
-        const float ds0 = prob[0] * (dp[mt][nt][2 * h] - dpsum);
-        const float ds1 = prob[1] * (dp[mt][nt][2 * h + 1] - dpsum);
+        float ds0 = prob[0] * (dp[mt][nt][2 * h] - dpsum);
+        float ds1 = prob[1] * (dp[mt][nt][2 * h + 1] - dpsum);
+        if constexpr (Cfg::Variant::kSoftcap) {
+          float gradient[2];
+          unpack_16bit<false>(tanh_gradient[mt][nt][h], gradient[0], gradient[1]);
+          ds0 *= gradient[0] * softcap_scale;
+          ds1 *= gradient[1] * softcap_scale;
+        }
         store_shared_32(PTile::address(smem_ds, row, col0 + nt * 8), pack_16bit<Cfg::kBf16>(ds0, ds1));
       }
     }
 }
 
+// `variant`: the values of Cfg::Variant (not read without one).
 template <class Cfg>
-__device__ __forceinline__ void bwd_kernel(const BwdParams& params) {
+__device__ __forceinline__ void bwd_kernel(const BwdParams& params, const VariantParams& variant = VariantParams{}) {
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;  // Q and dO of a step
   using KTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;  // K and V of the block
   using PTile = SmemTile<Cfg::kBlockM, Cfg::kBlockN>;   // P and dS of a step
@@ -103,7 +124,7 @@ __device__ __forceinline__ void bwd_kernel(const BwdParams& params) {
   const unsigned smem_rows = smem_ds + PTile::kBytes;  // per slot: the step's LSE rows, then its D rows
   const float* const rows = reinterpret_cast<const float*>(smem + (smem_rows - smem_k));
 
-  const KeyBlock<Cfg> block(params);
+  const KeyBlock<Cfg> block(params, variant);
   const int thread = threadIdx.x, warp = thread / 32, lane = thread % 32;
   auto load = [&](int step, int slot) {
     block.load_step(params, step, smem_q + slot * QTile::kBytes, smem_do + slot * QTile::kBytes,
@@ -123,21 +144,25 @@ __device__ __forceinline__ void bwd_kernel(const BwdParams& params) {
     const unsigned q = smem_q + slot * QTile::kBytes;
     const unsigned dout = smem_do + slot * QTile::kBytes;
     const float* lse_rows = rows + slot * 2 * kBlockM;
+    const ScoreMod<typename Cfg::Variant> mod(variant, block.batch, block.head(step), params.seqlen_q,
+                                              params.seqlen_k);
 
     {  // S, then P into shared memory; dP, then dS into shared memory
       unsigned p[Sdp::kMTiles][Sdp::kNTiles][2];
+      unsigned tanh_gradient[Sdp::kMTiles][Sdp::kNTiles][2];  // softcap only
       {
         float s[Sdp::kMTiles][Sdp::kNTiles][4];
         zero_accumulators(s);
         warp_gemm<Cfg::kBf16, Sdp::kMTiles, Sdp::kNTiles, Cfg::kHeadDim, QTile, false, KTile, false>(
             s, q, Sdp::row0(warp), smem_k, Sdp::col0(warp), lane);
-        store_p<Cfg>(s, p, lse_rows, smem_p, m0, block.n0, block.needs_mask(m0, params), params, warp, lane);
+        store_p<Cfg>(s, p, tanh_gradient, lse_rows, smem_p, m0, block.n0, block.needs_mask(m0, params), params, mod,
+                     warp, lane);
       }
       float dp[Sdp::kMTiles][Sdp::kNTiles][4];
       zero_accumulators(dp);
       warp_gemm<Cfg::kBf16, Sdp::kMTiles, Sdp::kNTiles, Cfg::kHeadDim, QTile, false, KTile, false>(
           dp, dout, Sdp::row0(warp), smem_v, Sdp::col0(warp), lane);
-      store_ds<Cfg>(p, dp, lse_rows + kBlockM, smem_ds, warp, lane);
+      store_ds<Cfg>(p, tanh_gradient, dp, lse_rows + kBlockM, smem_ds, mod.softcap_scale, warp, lane);
     }
     __syncthreads();  // P and dS of every warp are in shared memory
 
@@ -151,7 +176,8 @@ __device__ __forceinline__ void bwd_kernel(const BwdParams& params) {
     warp_gemm<Cfg::kBf16, Dq::kMTiles, Dq::kNTiles, Cfg::kBlockN, PTile, false, KTile, true>(
         dq, smem_ds, Dq::row0(warp), smem_k, Dq::col0(warp), lane);
     accumulate_dq<Cfg::kDeterministic, Dq, Cfg::kHeadDim>(block.dq_rows(params, step), dq, params.seqlen_q - m0,
-                                                          block.semaphore(params, step), block.n_block, warp, lane);
+                                                          block.semaphore(params, step), block.dq_turn(step, params),
+                                                          warp, lane);
   }
   cp_async_wait<0>();  // no copy may still be landing when the block exits
 

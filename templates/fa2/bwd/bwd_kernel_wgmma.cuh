@@ -22,8 +22,10 @@
 
 namespace fa2 {
 
+// `variant`: the values of Cfg::Variant (not read without one).
 template <class Cfg, bool kSharedA>
-__device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
+__device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params,
+                                                const VariantParams& variant = VariantParams{}) {
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;   // Q and dO of a step
   using KTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;   // K and V of the block
   using DsTile = SmemTile<Cfg::kBlockN, Cfg::kBlockM>;   // dS^T (and P^T) of a step: keys x queries
@@ -45,7 +47,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
   const unsigned smem_rows = smem_p + (kSharedA ? DsTile::kBytes : 0);  // per slot: the step's LSE, then D rows
   const float* const rows = reinterpret_cast<const float*>(smem_raw + (smem_rows - raw));
 
-  const KeyBlock<Cfg> block(params);
+  const KeyBlock<Cfg> block(params, variant);
   const int thread = threadIdx.x, warp = thread / 32, lane = thread % 32, warpgroup = warp / 4;
   auto load = [&](int step, int slot) {
     block.load_step(params, step, smem_q + slot * QTile::kBytes, smem_do + slot * QTile::kBytes,
@@ -72,6 +74,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
     const unsigned q = smem_q + slot * QTile::kBytes;
     const unsigned dout = smem_do + slot * QTile::kBytes;
     const float* lse_rows = rows + slot * 2 * kBlockM;
+    const ScoreMod<typename Cfg::Variant> mod(variant, block.batch, block.head(step), params.seqlen_q,
+                                              params.seqlen_k);
 
     unsigned p[kBlockM / 16][4], ds[kBlockM / 16][4];  // the A fragments of P^T and dS^T (not kSharedA)
     {
@@ -84,7 +88,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
       fence_registers(s);
       fence_registers(dp);
       softmax_gradient<Cfg, kBlockM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, /*col0*/ 0, params,
-                                     lane);
+                                     mod, lane);
       if constexpr (kSharedA) {
         store_pairs<DsTile, Cfg::kBf16, kBlockM>(smem_p, s, key_row, 0, lane);
         store_pairs<DsTile, Cfg::kBf16, kBlockM>(smem_ds, dp, key_row, 0, lane);
@@ -127,7 +131,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma(const BwdParams& params) {
     wgmma_wait<1>();  // dQ is done; dV and dK may still run
     fence_registers(dq[0]);
     accumulate_dq<Cfg::kDeterministic, Dq, Cfg::kHeadDim>(block.dq_rows(params, step), dq, params.seqlen_q - m0,
-                                                          block.semaphore(params, step), block.n_block, warp, lane);
+                                                          block.semaphore(params, step), block.dq_turn(step, params),
+                                                          warp, lane);
     wgmma_wait<0>();  // dV and dK too: Q, dO, P^T and dS^T of this step may be overwritten
     fence_registers(dk[0]);
     fence_registers(dv[0]);

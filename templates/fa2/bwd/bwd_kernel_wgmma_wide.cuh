@@ -18,8 +18,10 @@
 
 namespace fa2 {
 
+// `variant`: the values of Cfg::Variant (not read without one).
 template <class Cfg>
-__device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
+__device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params,
+                                                     const VariantParams& variant = VariantParams{}) {
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;  // Q and dO of a step
   using KTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;  // K and V of the block
   using PTile = SmemTile<Cfg::kBlockN, Cfg::kBlockM>;   // P^T and dS^T of a step: keys x queries
@@ -41,7 +43,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
   const unsigned smem_rows = smem_ds + PTile::kBytes;  // per slot: the step's LSE rows, then its D rows
   const float* const rows = reinterpret_cast<const float*>(smem_raw + (smem_rows - raw));
 
-  const KeyBlock<Cfg> block(params);
+  const KeyBlock<Cfg> block(params, variant);
   const int thread = threadIdx.x, warp = thread / 32, lane = thread % 32, warpgroup = warp / 4;
   auto load = [&](int step, int slot) {
     block.load_step(params, step, smem_q + slot * QTile::kBytes, smem_do + slot * QTile::kBytes,
@@ -66,6 +68,8 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
     const unsigned q = smem_q + slot * QTile::kBytes;
     const unsigned dout = smem_do + slot * QTile::kBytes;
     const float* lse_rows = rows + slot * 2 * kBlockM;
+    const ScoreMod<typename Cfg::Variant> mod(variant, block.batch, block.head(step), params.seqlen_q,
+                                              params.seqlen_k);
     {
       float s[kHalfM / 8][4], dp[kHalfM / 8][4];
       wgmma_fence();
@@ -76,7 +80,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
       fence_registers(s);
       fence_registers(dp);
       softmax_gradient<Cfg, kHalfM>(s, dp, lse_rows, lse_rows + kBlockM, block.n0 + key_row, m0, query0, params,
-                                    lane);
+                                    mod, lane);
       store_pairs<PTile, Cfg::kBf16, kHalfM>(smem_p, s, key_row, query0, lane);
       store_pairs<PTile, Cfg::kBf16, kHalfM>(smem_ds, dp, key_row, query0, lane);
     }
@@ -102,7 +106,7 @@ __device__ __forceinline__ void bwd_kernel_wgmma_wide(const BwdParams& params) {
         wgmma_shared_keys_by_head_dim<Cfg, Cfg::kHalfD>(dk[0], smem_ds, q + half_pages * kBlockM * 128);
         wgmma_commit();
         wgmma_wait<1>();  // this half's dQ is done; dV and dK may still run
-        wait_dq_turn<Cfg::kDeterministic>(semaphore, block.n_block);
+        wait_dq_turn<Cfg::kDeterministic>(semaphore, block.dq_turn(step, params));
       } else {
         wgmma_wait<0>();
       }

@@ -13,7 +13,7 @@
 // (same layout) and, per row, P and dS over every key: p_rows, ds_rows [batch, heads_q, seqlen_q, seqlen_k].
 extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
     fa2_reference_backward_rows(const fa2::BwdParams p, int head_dim, int causal, int bf16, const float* o_ref,
-                                float* dq_ref, float* p_rows, float* ds_rows) {
+                                float* dq_ref, float* p_rows, float* ds_rows, const fa2::ReferenceVariant variant) {
   using namespace fa2_reference;
   extern __shared__ float shared[];
   __shared__ float scratch[kThreads / 32];
@@ -42,11 +42,15 @@ extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
   float local_max = minus_inf;
   for (int key = threadIdx.x; key < p.seqlen_k; key += kThreads) {
     float score = minus_inf;
-    if (key <= last_visible) {
+    float tanh_value = 0.f;
+    if (key <= last_visible && in_window(variant, row, key, p.seqlen_q, p.seqlen_k)) {
       float dot = 0.f;
       for (int d = 0; d < head_dim; ++d) dot += q_row[d] * load_16bit(k, key * p.k_row_stride + d, bf16);
-      score = dot * p.softmax_scale;
+      score = logit(dot * p.softmax_scale, variant, batch, head, row, key, p.seqlen_q, p.seqlen_k, tanh_value);
     }
+    // d(logit) / d(scaled score): softcapping's 1 - tanh^2, parked in this row's dS until dS is formed below
+    // (the same thread handles the same keys there).
+    ds_rows[out_row * p.seqlen_k + key] = 1.f - tanh_value * tanh_value;
     weights[key] = score;
     local_max = fmaxf(local_max, score);
   }
@@ -70,7 +74,7 @@ extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
     for (int d = 0; d < head_dim; ++d) dprob += do_row[d] * load_16bit(v, key * p.v_row_stride + d, bf16);
     weights[key] = prob;
     p_rows[out_row * p.seqlen_k + key] = prob;
-    ds_rows[out_row * p.seqlen_k + key] = prob * (dprob - dpsum);
+    ds_rows[out_row * p.seqlen_k + key] *= prob * (dprob - dpsum);
   }
   __syncthreads();
   for (int d = threadIdx.x; d < head_dim; d += kThreads) {

@@ -1,10 +1,11 @@
 // Adding one key block's dQ contribution into the fp32 accumulator. Every key block of a KV head adds into
 // the same query rows, so the adds race: with float atomics the sum's rounding depends on their order,
 // which varies from run to run. The deterministic mode orders them instead: a semaphore per (batch, head,
-// query block) counts the key blocks that have added, and key block j adds only when it reads j. The key
-// blocks that touch a query block are always a prefix 0..j of them (with the causal mask too: a later
-// key is seen by a subset of the rows that see an earlier one), and key blocks are the launch grid's x,
-// so every block waited for was dispatched earlier and never waits itself on a later one.
+// query block) counts the key blocks that have added, and key block j adds only when it reads its turn. The
+// key blocks that touch a query block are always consecutive, a prefix 0..j of them (with the causal mask
+// too: a later key is seen by a subset of the rows that see an earlier one) or, with a sliding window, a
+// range i..j (KeyBlock::dq_turn counts from i); key blocks are dispatched in increasing order, so every
+// block waited for was dispatched earlier and never waits itself on a later one.
 #pragma once
 
 #include "fa2/ptx.cuh"

@@ -5,6 +5,7 @@
 #include "fa2/bwd/bwd_params.h"
 #include "fa2/ptx.cuh"
 #include "fa2/tile_copy.cuh"
+#include "fa2/variant/variant_params.h"
 
 namespace fa2 {
 
@@ -41,11 +42,14 @@ __device__ __forceinline__ void store_key_gradient(unsigned short* rows, long lo
 // 128 pairs' rows (256 MB), every key block re-read them from DRAM and the kernel was bound by it.
 // The deterministic mode relies on the order too: a key block only ever waits for lower key blocks of its
 // own (batch, head), all dispatched before it.
+// With a sliding window (Cfg::Variant::kWindow) the walk visits only the query blocks with a row whose window
+// reaches the block's keys, a range m_first .. m_first + m_count - 1 rather than every block from m_first on.
 template <class Cfg>
 struct KeyBlock {
   int n_block, head_kv, batch, n0, keys_valid, group, m_first, m_count, steps;
+  int window_left = 0, window_right = 0;  // with a window: VariantParams' bounds
 
-  __device__ __forceinline__ explicit KeyBlock(const BwdParams& params) {
+  __device__ __forceinline__ KeyBlock(const BwdParams& params, const VariantParams& variant) {
     const KeyBlockIndex index = key_block_index(static_cast<int>(blockIdx.x), params.batch, params.heads_kv,
                                                 (params.seqlen_k + Cfg::kBlockN - 1) / Cfg::kBlockN,
                                                 params.pairs_per_wave);
@@ -59,6 +63,17 @@ struct KeyBlock {
     m_first = Cfg::kCausal && first_row > 0 ? first_row / Cfg::kBlockM : 0;
     const int m_blocks = (params.seqlen_q + Cfg::kBlockM - 1) / Cfg::kBlockM;
     m_count = m_blocks > m_first ? m_blocks - m_first : 0;
+    if constexpr (Cfg::Variant::kWindow) {
+      // Rows first_row .. last_row have a key of the block in their window (causal: window_right is 0).
+      window_left = variant.window_left;
+      window_right = variant.window_right;
+      const int offset = params.seqlen_k - params.seqlen_q;
+      const int window_first_row = n0 - window_right - offset;
+      const int last_row = (keys_valid < Cfg::kBlockN ? params.seqlen_k : n0 + Cfg::kBlockN) - 1 + window_left - offset;
+      m_first = window_first_row > 0 ? window_first_row / Cfg::kBlockM : 0;
+      const int m_end = last_row < 0 ? 0 : (last_row / Cfg::kBlockM + 1 < m_blocks ? last_row / Cfg::kBlockM + 1 : m_blocks);
+      m_count = m_end > m_first ? m_end - m_first : 0;
+    }
     steps = group * m_count;
   }
 
@@ -67,9 +82,28 @@ struct KeyBlock {
 
   // Whether a step's (query block, key block) tile has a pair to hide: rows or keys past the end, or
   // (causal) keys past a row's diagonal.
+  // (causal) keys past a row's diagonal, or keys outside a row's window.
   __device__ __forceinline__ bool needs_mask(int m0, const BwdParams& params) const {
+    bool crosses_window = false;
+    if constexpr (Cfg::Variant::kWindow) {
+      const int offset = params.seqlen_k - params.seqlen_q;
+      crosses_window = n0 + Cfg::kBlockN - 1 > m0 + offset + window_right ||
+                       n0 < m0 + Cfg::kBlockM - 1 + offset - window_left;
+    }
     return m0 + Cfg::kBlockM > params.seqlen_q || n0 + Cfg::kBlockN > params.seqlen_k ||
-           (Cfg::kCausal && n0 + Cfg::kBlockN - 1 > m0 + params.seqlen_k - params.seqlen_q);
+           (Cfg::kCausal && n0 + Cfg::kBlockN - 1 > m0 + params.seqlen_k - params.seqlen_q) || crosses_window;
+  }
+
+  // The deterministic dQ order's turn of this block at step `step`: its index among the key blocks that add
+  // into the step's query block. Those are consecutive key blocks (dq_accumulate.cuh), from 0 without a window;
+  // with one, from the block holding the first key the query block's first row sees.
+  __device__ __forceinline__ int dq_turn(int step, const BwdParams& params) const {
+    if constexpr (Cfg::Variant::kWindow) {
+      const int first_key = m0(step) + params.seqlen_k - params.seqlen_q - window_left;
+      return n_block - (first_key > 0 ? first_key / Cfg::kBlockN : 0);
+    } else {
+      return n_block;
+    }
   }
 
   // The last key query row `query` sees (bottom-right aligned when causal, capped by the sequence end);

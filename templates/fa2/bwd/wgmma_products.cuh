@@ -8,6 +8,7 @@
 #include "fa2/bwd/key_block.cuh"
 #include "fa2/ptx.cuh"
 #include "fa2/smem_tile.cuh"
+#include "fa2/variant/variant.cuh"
 #include "fa2/wgmma.cuh"
 
 namespace fa2 {
@@ -51,10 +52,13 @@ __device__ __forceinline__ void wgmma_shared_keys_by_head_dim(float (&acc)[kCols
 
 // P^T = exp2(S^T * scale_log2 - LSE * log2 e) on visible pairs (0 elsewhere) and dS^T = P^T * (dP^T - D),
 // in place, for the thread's two key rows (key0, key0 + 8) and kQueries query columns from col0 of the step.
+// With a variant S^T is first softcapped and biased (`mod`), and dS^T takes tanh's derivative with softcap.
 template <class Cfg, int kQueries>
 __device__ __forceinline__ void softmax_gradient(float (&s)[kQueries / 8][4], float (&dp)[kQueries / 8][4],
                                                  const float* lse_rows, const float* dpsum_rows, int key0, int m0,
-                                                 int col0, const BwdParams& params, int lane) {
+                                                 int col0, const BwdParams& params,
+                                                 const ScoreMod<typename Cfg::Variant>& mod, int lane) {
+  using V = typename Cfg::Variant;
   constexpr float kLog2e = 1.44269504088896340736f;
 #pragma unroll
   for (int j = 0; j < kQueries / 8; ++j)
@@ -66,13 +70,24 @@ __device__ __forceinline__ void softmax_gradient(float (&s)[kQueries / 8][4], fl
       // Applied on every step, not only where KeyBlock::needs_mask says a pair is hidden (it is exact either
       // way): the branch made ptxas spill 160-176 bytes in the non-causal d64 128 x 128 kernel (NVRTC 13.0),
       // over the tuner's limit; without it, 68-96.
-      const int last_key = KeyBlock<Cfg>::last_key(m0 + col, params);
+      int last_key = KeyBlock<Cfg>::last_key(m0 + col, params);
+      int first_key = 0;
+      if constexpr (V::kWindow) {
+        first_key = mod.first_key(m0 + col);
+        last_key = last_key < mod.last_key(m0 + col) ? last_key : mod.last_key(m0 + col);
+      }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float p = exp2_approx(s[j][2 * h + e] * params.softmax_scale_log2 - lse_log2);
-        if (key0 + 8 * h > last_key) p = 0.f;
+        float score = s[j][2 * h + e], tanh_gradient;
+        if constexpr (V::kModifiesScores) score = mod.apply(score, m0 + col, key0 + 8 * h, tanh_gradient);
+        float p = exp2_approx(score * params.softmax_scale_log2 - lse_log2);
+        bool hidden = key0 + 8 * h > last_key;
+        if constexpr (V::kWindow) hidden = hidden || key0 + 8 * h < first_key;
+        if (hidden) p = 0.f;
         s[j][2 * h + e] = p;
-        dp[j][2 * h + e] = p * (dp[j][2 * h + e] - dpsum);
+        float ds = p * (dp[j][2 * h + e] - dpsum);
+        if constexpr (V::kSoftcap) ds *= tanh_gradient * mod.softcap_scale;
+        dp[j][2 * h + e] = ds;
       }
     }
 }

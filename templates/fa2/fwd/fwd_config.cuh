@@ -2,9 +2,13 @@
 // of a host TileConfig; everything else the kernel needs is derived here.
 #pragma once
 
+#include "fa2/variant/variant.cuh"
+
 namespace fa2 {
 
-template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_>
+// Variant_: the built-in variants compiled in (ScoreVariant); generated sources name it only when one is on.
+template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_, int kStages_, bool kCausal_, bool kBf16_,
+          class Variant_ = NoVariant>
 struct FwdConfig {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = kBlockM_;
@@ -13,6 +17,7 @@ struct FwdConfig {
   static constexpr int kStages = kStages_;
   static constexpr bool kCausal = kCausal_;
   static constexpr bool kBf16 = kBf16_;
+  using Variant = Variant_;
 
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kRowsPerWarp = kBlockM / kWarps;

@@ -14,6 +14,7 @@
 #include "fa2/ptx.cuh"
 #include "fa2/smem_tile.cuh"
 #include "fa2/tile_copy.cuh"
+#include "fa2/variant/fwd_scores.cuh"
 
 namespace fa2 {
 
@@ -86,8 +87,9 @@ __device__ __forceinline__ void accumulate_output(float (&o)[Cfg::kMTiles][Cfg::
   }
 }
 
+// `variant`: the values of Cfg::Variant (not read without one).
 template <class Cfg>
-__device__ __forceinline__ void fwd_kernel(const FwdParams& params) {
+__device__ __forceinline__ void fwd_kernel(const FwdParams& params, const VariantParams& variant = VariantParams{}) {
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;
   using KVTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;
   constexpr int kStages = Cfg::kStages;
@@ -108,9 +110,12 @@ __device__ __forceinline__ void fwd_kernel(const FwdParams& params) {
   const unsigned short* k_head = block.k_head(params);
   const unsigned short* v_head = block.v_head(params);
 
-  const int key_tiles = key_tiles_for_block<Cfg>(block.m0, params.seqlen_q, params.seqlen_k);
+  const ScoreMod<typename Cfg::Variant> mod(variant, block.batch, block.head, params.seqlen_q, params.seqlen_k);
+  const KeyTiles keys = key_tiles_of_block<Cfg>(block.m0, params, mod);
+  const int key_tiles = keys.count;
+  // `tile` counts the block's tiles from its first, keys.first.
   auto load_kv_tile = [&](int tile, int slot) {
-    const int n0 = tile * Cfg::kBlockN;
+    const int n0 = (keys.first + tile) * Cfg::kBlockN;
     const int keys_valid = params.seqlen_k - n0;
     copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(smem_k + slot * KVTile::kBytes,
                                                                 k_head + n0 * params.k_row_stride,
@@ -165,12 +170,8 @@ __device__ __forceinline__ void fwd_kernel(const FwdParams& params) {
     float s[Cfg::kMTiles][Cfg::kNTiles][4];
     compute_scores<Cfg>(s, smem_q, smem_k + slot * KVTile::kBytes, warp_row0, lane);
 
-    const int n0 = tile * Cfg::kBlockN;
-    const bool tile_crosses_end = n0 + Cfg::kBlockN > params.seqlen_k;
-    const bool tile_crosses_diagonal =
-        Cfg::kCausal && n0 + Cfg::kBlockN - 1 > block.m0 + warp_row0 + params.seqlen_k - params.seqlen_q;
-    if (tile_crosses_end || tile_crosses_diagonal)
-      mask_scores<Cfg::kCausal>(s, block.m0 + warp_row0, n0, params.seqlen_q, params.seqlen_k, lane);
+    const int n0 = (keys.first + tile) * Cfg::kBlockN;
+    prepare_scores<Cfg>(s, mod, block.m0, warp_row0, n0, params, lane);
 
     softmax.update(s, o, params.softmax_scale_log2);
     accumulate_output<Cfg>(o, s, smem_v + slot * KVTile::kBytes, lane);

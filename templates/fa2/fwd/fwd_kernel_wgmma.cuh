@@ -20,13 +20,16 @@
 #include "fa2/ptx.cuh"
 #include "fa2/smem_tile.cuh"
 #include "fa2/tile_copy.cuh"
+#include "fa2/variant/fwd_scores.cuh"
 #include "fa2/wgmma.cuh"
 #include "fa2/wgmma_attention.cuh"
 
 namespace fa2 {
 
+// `variant`: the values of Cfg::Variant (not read without one).
 template <class Cfg, bool kOverlap>
-__device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
+__device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params,
+                                                 const VariantParams& variant = VariantParams{}) {
   static_assert(Cfg::kRowsPerWarp == 16 && Cfg::kWarps % 4 == 0, "one m64 wgmma row block per warpgroup");
   static_assert(Cfg::kHeadDim % 64 == 0, "wgmma tiles are whole 128-byte swizzle pages");
   using QTile = SmemTile<Cfg::kBlockM, Cfg::kHeadDim>;
@@ -57,17 +60,20 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
   // K/V tiles stream through kStages slots each. Copy group g carries K_g and V_{g - kVLag} (Q rides in
   // group 0): with kOverlap, V is consumed one iteration after K, so it is fetched one tile later.
   constexpr int kVLag = kOverlap ? 1 : 0;
-  const int key_tiles = key_tiles_for_block<Cfg>(block.m0, params.seqlen_q, params.seqlen_k);
+  const ScoreMod<typename Cfg::Variant> mod(variant, block.batch, block.head, params.seqlen_q, params.seqlen_k);
+  const KeyTiles keys = key_tiles_of_block<Cfg>(block.m0, params, mod);
+  const int key_tiles = keys.count;
+  // Groups and tiles count from the block's first key tile, keys.first.
   auto load_group = [&](int group) {
     if (group < key_tiles) {
-      const int n0 = group * Cfg::kBlockN;
+      const int n0 = (keys.first + group) * Cfg::kBlockN;
       copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
           smem_k + (group % kStages) * KVTile::kBytes, k_head + n0 * params.k_row_stride,
           static_cast<int>(params.k_row_stride), params.seqlen_k - n0, thread);
     }
     const int v_tile = group - kVLag;
     if (v_tile >= 0 && v_tile < key_tiles) {
-      const int n0 = v_tile * Cfg::kBlockN;
+      const int n0 = (keys.first + v_tile) * Cfg::kBlockN;
       copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
           smem_v + (v_tile % kStages) * KVTile::kBytes, v_head + n0 * params.v_row_stride,
           static_cast<int>(params.v_row_stride), params.seqlen_k - n0, thread);
@@ -117,12 +123,8 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params) {
   float s[1][Cfg::kNTiles][4];
   float correction[1][2];
   auto mask_and_fold = [&](int tile) {
-    const int n0 = tile * Cfg::kBlockN;
-    const bool tile_crosses_end = n0 + Cfg::kBlockN > params.seqlen_k;
-    const bool tile_crosses_diagonal =
-        Cfg::kCausal && n0 + Cfg::kBlockN - 1 > block.m0 + warp_row0 + params.seqlen_k - params.seqlen_q;
-    if (tile_crosses_end || tile_crosses_diagonal)
-      mask_scores<Cfg::kCausal>(s, block.m0 + warp_row0, n0, params.seqlen_q, params.seqlen_k, lane);
+    const int n0 = (keys.first + tile) * Cfg::kBlockN;
+    prepare_scores<Cfg>(s, mod, block.m0, warp_row0, n0, params, lane);
     softmax.fold(s, params.softmax_scale_log2, correction);
   };
   // P as 16-bit A fragments, and O rescaled: the inputs of O += P V.
