@@ -84,7 +84,9 @@ def cases():
     for head_dim in (64, 128):
         for dtype_name in DTYPES:
             for name in VARIANTS:
-                seqlens = SEQLENS[len(out) % len(SEQLENS)]
+                # Shifted by one per (head dim, dtype) group, so every variant meets every shape.
+                group, position = divmod(len(out), len(VARIANTS))
+                seqlens = SEQLENS[(group + position) % len(SEQLENS)]
                 out.append(pytest.param(head_dim, dtype_name, name, seqlens,
                                         id=f"d{head_dim}-{dtype_name}-{name}-q{seqlens[0]}k{seqlens[1]}"))
     return out
