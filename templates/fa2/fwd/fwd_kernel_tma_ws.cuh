@@ -17,10 +17,10 @@
 #include "fa2/fwd/key_range.cuh"
 #include "fa2/fwd/online_softmax.cuh"
 #include "fa2/fwd/tma_ws_pipeline.cuh"
-#include "fa2/mask.cuh"
 #include "fa2/mbarrier.cuh"
 #include "fa2/ptx.cuh"
 #include "fa2/tma.cuh"
+#include "fa2/variant/fwd_scores.cuh"
 #include "fa2/warpgroup_registers.cuh"
 #include "fa2/wgmma.cuh"
 #include "fa2/wgmma_attention.cuh"
@@ -86,25 +86,17 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
   // must be rescaled by before P_tile V_tile is added.
   float s[1][Cfg::kNTiles][4];
   float correction[1][2];
+  // The masks of the other forward kernels (fwd_scores.cuh); these schemes take no variant (validate()).
+  const ScoreMod<typename Cfg::Variant> mod(VariantParams{}, block.batch, block.head, params.seqlen_q,
+                                            params.seqlen_k);
   auto mask_and_fold = [&](int tile) {
-    const int n0 = tile * Cfg::kBlockN;
-    const bool tile_crosses_end = n0 + Cfg::kBlockN > params.seqlen_k;
-    const bool tile_crosses_diagonal =
-        Cfg::kCausal && n0 + Cfg::kBlockN - 1 > block.m0 + warp_row0 + params.seqlen_k - params.seqlen_q;
-    if (tile_crosses_end || tile_crosses_diagonal)
-      mask_scores<Cfg::kCausal>(s, block.m0 + warp_row0, n0, params.seqlen_q, params.seqlen_k, lane);
+    prepare_scores<Cfg>(s, mod, block.m0, warp_row0, tile * Cfg::kBlockN, params, lane);
     softmax.fold(s, params.softmax_scale_log2, correction);
   };
   // P as 16-bit A fragments, and O rescaled: the inputs of O += P V.
   unsigned p[Cfg::kBlockN / 16][4];
   auto prepare_output = [&] {
-#pragma unroll
-    for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16) {
-      p[k16][0] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][0], s[0][2 * k16][1]);
-      p[k16][1] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][2], s[0][2 * k16][3]);
-      p[k16][2] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][0], s[0][2 * k16 + 1][1]);
-      p[k16][3] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][2], s[0][2 * k16 + 1][3]);
-    }
+    pack_probabilities<Cfg>(s[0], p);
     OnlineSoftmax<1>::rescale(o, correction);
     fence_registers(o[0]);
   };

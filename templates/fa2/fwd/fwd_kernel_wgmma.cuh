@@ -130,13 +130,7 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params,
   // P as 16-bit A fragments, and O rescaled: the inputs of O += P V.
   unsigned p[Cfg::kBlockN / 16][4];
   auto prepare_output = [&] {
-#pragma unroll
-    for (int k16 = 0; k16 < Cfg::kBlockN / 16; ++k16) {
-      p[k16][0] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][0], s[0][2 * k16][1]);
-      p[k16][1] = pack_16bit<Cfg::kBf16>(s[0][2 * k16][2], s[0][2 * k16][3]);
-      p[k16][2] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][0], s[0][2 * k16 + 1][1]);
-      p[k16][3] = pack_16bit<Cfg::kBf16>(s[0][2 * k16 + 1][2], s[0][2 * k16 + 1][3]);
-    }
+    pack_probabilities<Cfg>(s[0], p);
     OnlineSoftmax<1>::rescale(o, correction);
     fence_registers(o[0]);
   };
