@@ -9,10 +9,9 @@
 #include <vector>
 
 #include "api/checks.hpp"
-#include "autotune/bwd_buffers.hpp"
 #include "autotune/cache.hpp"
 #include "fa2jit/fa2jit.hpp"
-#include "runtime/driver.hpp"
+#include "tests/support/backward_checks.hpp"
 #include "tests/support/fa2_tune_process.hpp"
 
 namespace {
@@ -21,19 +20,7 @@ using fa2::CheckSpec;
 using fa2::DType;
 using fa2::Layout;
 
-fa2::BackwardCheckResult check_case(const CheckSpec& spec) {
-  const fa2::BackwardCheckResult result = fa2::run_backward_check(spec);
-  const fa2::GradientComparison& c = result.comparison;
-  INFO(spec.shape.describe(), "  ", result.kernel_name, "  ", c.summary());
-  CHECK(c.unwritten_dq == 0);
-  CHECK(c.unwritten_dk == 0);
-  CHECK(c.unwritten_dv == 0);
-  CHECK(c.dq_rel_error <= c.tolerance);
-  CHECK(c.dk_rel_error <= c.tolerance);
-  CHECK(c.dv_rel_error <= c.tolerance);
-  MESSAGE(fmt::format("{:<52} {}  {}", spec.shape.describe(), c.summary(), result.passed ? "ok" : "FAIL"));
-  return result;
-}
+using fa2::test::check_backward_case;
 
 CheckSpec backward_spec() {
   CheckSpec spec;
@@ -48,30 +35,6 @@ struct HeadLayout {
   int heads_kv;
 };
 const HeadLayout kHeadLayouts[] = {{4, 4}, {8, 2}, {4, 1}};  // MHA, GQA 4:1, MQA
-
-// Runs backward() `runs` times on the same inputs and returns how many runs differ bitwise from the first.
-int differing_runs(const fa2::ProblemShape& shape, int runs) {
-  fa2::BwdProblemBuffers buffers(shape);
-  const fa2::BwdReferenceOutputs reference(buffers);  // fills O and LSE
-  fa2::BwdArgs args = buffers.args();
-  args.tune_policy = fa2::TunePolicy::heuristic;
-  auto gradients = [&] {
-    buffers.poison_outputs();
-    fa2::backward(args);
-    fa2::driver::check(fa2::driver::api().CtxSynchronize(), "cuCtxSynchronize(backward)");
-    std::vector<unsigned short> all = buffers.dq().download<unsigned short>();
-    for (const fa2::DeviceBuffer* grad : {&buffers.dk(), &buffers.dv()}) {
-      const auto bits = grad->download<unsigned short>();
-      all.insert(all.end(), bits.begin(), bits.end());
-    }
-    return all;
-  };
-  const std::vector<unsigned short> first = gradients();
-  CHECK(fa2::compare_gradients(buffers, reference).passed());
-  int differing = 0;
-  for (int run = 1; run < runs; ++run) differing += gradients() != first ? 1 : 0;
-  return differing;
-}
 
 }  // namespace
 
@@ -94,7 +57,7 @@ TEST_CASE("backward matches the fp32 reference over the full matrix") {
             spec.shape.layout = (case_index / 3) % 2 == 0 ? Layout::bshd : Layout::bhsd;
             spec.shape.batch = seqlen_q * seqlen_k > 1000000 ? 1 : 2;
             ++case_index;
-            SUBCASE(spec.shape.describe().c_str()) { check_case(spec); }
+            SUBCASE(spec.shape.describe().c_str()) { check_backward_case(spec); }
           }
 }
 
@@ -111,7 +74,7 @@ TEST_CASE("backward: rows that saw no key get zero gradients, never NaN") {
       spec.shape.heads_kv = 2;
       spec.shape.seqlen_q = 300;
       spec.shape.seqlen_k = 40;
-      check_case(spec);
+      check_backward_case(spec);
     }
 }
 
@@ -122,7 +85,7 @@ TEST_CASE("backward: a softmax scale other than 1/sqrt(d) is honoured") {
   spec.shape.seqlen_q = 200;
   spec.shape.seqlen_k = 333;
   spec.softmax_scale = 0.37f;
-  check_case(spec);
+  check_backward_case(spec);
 }
 
 TEST_CASE("backward: the deterministic mode is right and bitwise identical over 10 runs") {
@@ -146,7 +109,7 @@ TEST_CASE("backward: the deterministic mode is right and bitwise identical over 
       shape.seqlen_q = c.seqlen_q;
       shape.seqlen_k = c.seqlen_k;
       CAPTURE(shape.describe());
-      CHECK(differing_runs(shape, 10) == 0);
+      CHECK(fa2::test::differing_backward_runs(shape, 10) == 0);
     }
 }
 
@@ -162,7 +125,7 @@ TEST_CASE("backward: on-first-use tunes a backward class, and cache-only then se
   spec.cache_path = dir.file("kernels.db");
   spec.policy = fa2::TunePolicy::on_first_use;
   const fa2::RuntimeStats before = fa2::runtime_stats();
-  const fa2::BackwardCheckResult tuned = check_case(spec);
+  const fa2::BackwardCheckResult tuned = check_backward_case(spec);
   CHECK(fa2::runtime_stats().tunings == before.tunings + 1);
 
   fa2::Cache cache = fa2::Cache::open(spec.cache_path);
@@ -182,6 +145,6 @@ TEST_CASE("backward: on-first-use tunes a backward class, and cache-only then se
   CHECK(deterministic > 0);  // the tuner weighs the ordered reduction against atomics
 
   spec.policy = fa2::TunePolicy::cache_only;
-  const fa2::BackwardCheckResult cached = check_case(spec);
+  const fa2::BackwardCheckResult cached = check_backward_case(spec);
   CHECK(cached.kernel_name == tuned.kernel_name);
 }

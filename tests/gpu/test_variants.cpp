@@ -7,12 +7,10 @@
 #include <fmt/format.h>
 
 #include <string>
-#include <vector>
 
 #include "api/checks.hpp"
-#include "autotune/bwd_buffers.hpp"
 #include "fa2jit/fa2jit.hpp"
-#include "runtime/driver.hpp"
+#include "tests/support/backward_checks.hpp"
 
 namespace {
 
@@ -87,18 +85,7 @@ void check_forward(const CheckSpec& spec) {
   MESSAGE(fmt::format("{:<60} {:<62} {}", spec.shape.describe(), result.kernel_name, c.summary()));
 }
 
-void check_backward(const CheckSpec& spec) {
-  const fa2::BackwardCheckResult result = fa2::run_backward_check(spec);
-  const fa2::GradientComparison& c = result.comparison;
-  INFO(spec.shape.describe(), "  ", result.kernel_name, "  ", c.summary());
-  CHECK(c.unwritten_dq == 0);
-  CHECK(c.unwritten_dk == 0);
-  CHECK(c.unwritten_dv == 0);
-  CHECK(c.dq_rel_error <= c.tolerance);
-  CHECK(c.dk_rel_error <= c.tolerance);
-  CHECK(c.dv_rel_error <= c.tolerance);
-  MESSAGE(fmt::format("{:<60} {:<62} {}", spec.shape.describe(), result.kernel_name, c.summary()));
-}
+using fa2::test::check_backward_case;
 
 }  // namespace
 
@@ -122,7 +109,7 @@ TEST_CASE("variants: backward matches the fp32 reference") {
       for (const VariantCase& c : kCases) {
         const Shape& shape = shape_for(index++);
         const CheckSpec spec = spec_of(Family::bwd, c, shape, head_dim, dtype);
-        SUBCASE(fmt::format("{} {}", c.name, spec.shape.describe()).c_str()) { check_backward(spec); }
+        SUBCASE(fmt::format("{} {}", c.name, spec.shape.describe()).c_str()) { check_backward_case(spec); }
       }
 }
 
@@ -135,7 +122,7 @@ TEST_CASE("variants: rows whose window holds no key give O = 0, LSE = +inf and z
     for (const VariantCase& c : {empty_rows, diagonal}) {
       const Shape shape{340, 40, 4, 2};
       check_forward(spec_of(Family::fwd, c, shape, head_dim, DType::bf16));
-      check_backward(spec_of(Family::bwd, c, shape, head_dim, DType::bf16));
+      check_backward_case(spec_of(Family::bwd, c, shape, head_dim, DType::bf16));
     }
 }
 
@@ -145,25 +132,8 @@ TEST_CASE("variants: the deterministic backward with a window is right and bitwi
     for (int head_dim : {64, 128}) {
       CheckSpec spec = spec_of(Family::bwd, c, Shape{1100, 1300, 8, 2}, head_dim, DType::bf16);
       spec.shape.deterministic = true;
-      check_backward(spec);
-      fa2::BwdProblemBuffers buffers(spec.shape);
-      const fa2::BwdReferenceOutputs reference(buffers);  // fills O and LSE
-      fa2::BwdArgs args = buffers.args();
-      args.tune_policy = fa2::TunePolicy::heuristic;
-      auto gradients = [&] {
-        buffers.poison_outputs();
-        fa2::backward(args);
-        fa2::driver::check(fa2::driver::api().CtxSynchronize(), "cuCtxSynchronize(backward)");
-        std::vector<unsigned short> all = buffers.dq().download<unsigned short>();
-        for (const fa2::DeviceBuffer* grad : {&buffers.dk(), &buffers.dv()}) {
-          const auto bits = grad->download<unsigned short>();
-          all.insert(all.end(), bits.begin(), bits.end());
-        }
-        return all;
-      };
-      const std::vector<unsigned short> first = gradients();
-      CHECK(fa2::compare_gradients(buffers, reference).passed());
-      for (int run = 1; run < 5; ++run) CHECK(gradients() == first);
+      check_backward_case(spec);
+      CHECK(fa2::test::differing_backward_runs(spec.shape, 5) == 0);
     }
 }
 

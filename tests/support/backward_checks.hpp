@@ -1,0 +1,57 @@
+// GPU test support for the backward: one case checked against the fp32 reference with every gradient's
+// unwritten elements and error reported, and how many of several runs over the same inputs differ bitwise
+// from the first (the deterministic backward must give 0).
+#pragma once
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "api/checks.hpp"
+#include "autotune/bwd_buffers.hpp"
+#include "fa2jit/fa2jit.hpp"
+#include "runtime/driver.hpp"
+
+namespace fa2::test {
+
+// Runs the backward of `spec` (built-in config unless its policy says otherwise) against the reference.
+inline BackwardCheckResult check_backward_case(const CheckSpec& spec) {
+  const BackwardCheckResult result = run_backward_check(spec);
+  const GradientComparison& c = result.comparison;
+  INFO(spec.shape.describe(), "  ", result.kernel_name, "  ", c.summary());
+  CHECK(c.unwritten_dq == 0);
+  CHECK(c.unwritten_dk == 0);
+  CHECK(c.unwritten_dv == 0);
+  CHECK(c.dq_rel_error <= c.tolerance);
+  CHECK(c.dk_rel_error <= c.tolerance);
+  CHECK(c.dv_rel_error <= c.tolerance);
+  MESSAGE(fmt::format("{:<60} {:<62} {}  {}", spec.shape.describe(), result.kernel_name, c.summary(),
+                      result.passed ? "ok" : "FAIL"));
+  return result;
+}
+
+inline int differing_backward_runs(const ProblemShape& shape, int runs) {
+  BwdProblemBuffers buffers(shape);
+  const BwdReferenceOutputs reference(buffers);  // fills O and LSE
+  BwdArgs args = buffers.args();
+  args.tune_policy = TunePolicy::heuristic;
+  auto gradients = [&] {
+    buffers.poison_outputs();
+    backward(args);
+    driver::check(driver::api().CtxSynchronize(), "cuCtxSynchronize(backward)");
+    std::vector<unsigned short> all = buffers.dq().download<unsigned short>();
+    for (const DeviceBuffer* grad : {&buffers.dk(), &buffers.dv()}) {
+      const auto bits = grad->download<unsigned short>();
+      all.insert(all.end(), bits.begin(), bits.end());
+    }
+    return all;
+  };
+  const std::vector<unsigned short> first = gradients();
+  CHECK(compare_gradients(buffers, reference).passed());
+  int differing = 0;
+  for (int run = 1; run < runs; ++run) differing += gradients() != first ? 1 : 0;
+  return differing;
+}
+
+}  // namespace fa2::test
