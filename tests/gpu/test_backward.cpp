@@ -11,7 +11,7 @@
 #include "api/checks.hpp"
 #include "autotune/cache.hpp"
 #include "fa2jit/fa2jit.hpp"
-#include "tests/support/backward_checks.hpp"
+#include "tests/support/reference_checks.hpp"
 #include "tests/support/fa2_tune_process.hpp"
 
 namespace {

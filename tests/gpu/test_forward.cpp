@@ -13,6 +13,7 @@
 #include "fa2jit/fa2jit.hpp"
 #include "runtime/device_buffer.hpp"
 #include "runtime/driver.hpp"
+#include "tests/support/reference_checks.hpp"
 
 namespace {
 
@@ -20,18 +21,7 @@ using fa2::DType;
 using fa2::CheckSpec;
 using fa2::Layout;
 
-void check_case(const CheckSpec& spec) {
-  const fa2::ForwardCheckResult result = fa2::run_forward_check(spec);
-  const fa2::OutputComparison& c = result.comparison;
-  INFO(spec.shape.describe(), "  ", result.kernel_name);
-  CHECK(c.unwritten_o == 0);
-  CHECK(c.unwritten_lse == 0);
-  CHECK(c.lse_inf_mismatch == 0);
-  CHECK(c.o_rel_error <= c.o_tolerance);
-  CHECK(c.lse_rel_error <= c.lse_tolerance);
-  MESSAGE(fmt::format("{:<48} O {:.2e}  LSE {:.2e}  {}", spec.shape.describe(), c.o_rel_error, c.lse_rel_error,
-                      result.passed ? "ok" : "FAIL"));
-}
+using fa2::test::check_forward_case;
 
 const int kSeqlens[] = {1, 17, 128, 1000, 4097};
 
@@ -63,7 +53,7 @@ TEST_CASE("forward matches the fp32 reference over the full matrix") {
             // Long rows cost the reference most: keep the total work bounded with batch 1 there.
             spec.shape.batch = seqlen_q * seqlen_k > 1000000 ? 1 : 2;
             ++case_index;
-            SUBCASE(spec.shape.describe().c_str()) { check_case(spec); }
+            SUBCASE(spec.shape.describe().c_str()) { check_forward_case(spec); }
           }
 }
 
@@ -77,7 +67,7 @@ TEST_CASE("rows that see no key give O = 0 and LSE = +inf") {
     spec.shape.heads_q = spec.shape.heads_kv = 2;
     spec.shape.seqlen_q = 300;
     spec.shape.seqlen_k = 40;
-    check_case(spec);
+    check_forward_case(spec);
   }
 }
 
@@ -88,7 +78,7 @@ TEST_CASE("a softmax scale other than 1/sqrt(d) is honoured") {
   spec.shape.seqlen_q = 200;
   spec.shape.seqlen_k = 333;
   spec.softmax_scale = 0.37f;
-  check_case(spec);
+  check_forward_case(spec);
 }
 
 TEST_CASE("the reference agrees with a float64 computation on the host") {

@@ -20,6 +20,7 @@
 #include "runtime/device_buffer.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/params_builder.hpp"
+#include "tests/support/reference_checks.hpp"
 
 namespace {
 
@@ -28,18 +29,7 @@ using fa2::DType;
 using fa2::Family;
 using fa2::Layout;
 
-void check_case(const CheckSpec& spec) {
-  const fa2::ForwardCheckResult result = fa2::run_kvcache_check(spec);
-  const fa2::OutputComparison& c = result.comparison;
-  INFO(spec.shape.describe(), "  ", result.kernel_name);
-  CHECK(c.unwritten_o == 0);
-  CHECK(c.unwritten_lse == 0);
-  CHECK(c.lse_inf_mismatch == 0);
-  CHECK(c.o_rel_error <= c.o_tolerance);
-  CHECK(c.lse_rel_error <= c.lse_tolerance);
-  MESSAGE(fmt::format("{:<60} O {:.2e}  LSE {:.2e}  {}", spec.shape.describe(), c.o_rel_error, c.lse_rel_error,
-                      result.passed ? "ok" : "FAIL"));
-}
+void check_case(const CheckSpec& spec) { fa2::test::check_output(spec, fa2::run_kvcache_check(spec)); }
 
 fa2::ProblemShape kvcache_shape(int head_dim, DType dtype, bool causal, int heads_q, int heads_kv, int seqlen_q,
                                 int seqlen_k, int page_size, Layout layout = Layout::bshd, int batch = 2) {

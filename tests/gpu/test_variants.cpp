@@ -10,7 +10,7 @@
 
 #include "api/checks.hpp"
 #include "fa2jit/fa2jit.hpp"
-#include "tests/support/backward_checks.hpp"
+#include "tests/support/reference_checks.hpp"
 
 namespace {
 
@@ -73,17 +73,7 @@ const Shape& shape_for(int index) {
   return kShapes[(index / kCaseCount + index % kCaseCount) % 4];
 }
 
-void check_forward(const CheckSpec& spec) {
-  const fa2::ForwardCheckResult result = fa2::run_forward_check(spec);
-  const fa2::OutputComparison& c = result.comparison;
-  INFO(spec.shape.describe(), "  ", result.kernel_name, "  ", c.summary());
-  CHECK(c.unwritten_o == 0);
-  CHECK(c.unwritten_lse == 0);
-  CHECK(c.lse_inf_mismatch == 0);
-  CHECK(c.o_rel_error <= c.o_tolerance);
-  CHECK(c.lse_rel_error <= c.lse_tolerance);
-  MESSAGE(fmt::format("{:<60} {:<62} {}", spec.shape.describe(), result.kernel_name, c.summary()));
-}
+using fa2::test::check_forward_case;
 
 using fa2::test::check_backward_case;
 
@@ -98,7 +88,7 @@ TEST_CASE("variants: forward matches the fp32 reference") {
       for (const VariantCase& c : kCases) {
         const Shape& shape = shape_for(index++);
         const CheckSpec spec = spec_of(Family::fwd, c, shape, head_dim, dtype);
-        SUBCASE(fmt::format("{} {}", c.name, spec.shape.describe()).c_str()) { check_forward(spec); }
+        SUBCASE(fmt::format("{} {}", c.name, spec.shape.describe()).c_str()) { check_forward_case(spec); }
       }
 }
 
@@ -121,7 +111,7 @@ TEST_CASE("variants: rows whose window holds no key give O = 0, LSE = +inf and z
   for (int head_dim : {64, 128})
     for (const VariantCase& c : {empty_rows, diagonal}) {
       const Shape shape{340, 40, 4, 2};
-      check_forward(spec_of(Family::fwd, c, shape, head_dim, DType::bf16));
+      check_forward_case(spec_of(Family::fwd, c, shape, head_dim, DType::bf16));
       check_backward_case(spec_of(Family::bwd, c, shape, head_dim, DType::bf16));
     }
 }

@@ -1,6 +1,6 @@
-// GPU test support for the backward: one case checked against the fp32 reference with every gradient's
-// unwritten elements and error reported, and how many of several runs over the same inputs differ bitwise
-// from the first (the deterministic backward must give 0).
+// GPU test support: one case of a pass checked against the fp32 reference, every output's unwritten (still
+// poisoned) elements and error asserted and reported, and for the backward how many of several runs over the
+// same inputs differ bitwise from the first (the deterministic backward must give 0).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -14,6 +14,21 @@
 #include "runtime/driver.hpp"
 
 namespace fa2::test {
+
+// The assertions on a forward-family result (forward, KV cache): O and LSE written, within tolerance.
+inline void check_output(const CheckSpec& spec, const ForwardCheckResult& result) {
+  const OutputComparison& c = result.comparison;
+  INFO(spec.shape.describe(), "  ", result.kernel_name, "  ", c.summary());
+  CHECK(c.unwritten_o == 0);
+  CHECK(c.unwritten_lse == 0);
+  CHECK(c.lse_inf_mismatch == 0);
+  CHECK(c.o_rel_error <= c.o_tolerance);
+  CHECK(c.lse_rel_error <= c.lse_tolerance);
+  MESSAGE(fmt::format("{:<60} {:<62} {}  {}", spec.shape.describe(), result.kernel_name, c.summary(),
+                      result.passed ? "ok" : "FAIL"));
+}
+
+inline void check_forward_case(const CheckSpec& spec) { check_output(spec, run_forward_check(spec)); }
 
 // Runs the backward of `spec` (built-in config unless its policy says otherwise) against the reference.
 inline BackwardCheckResult check_backward_case(const CheckSpec& spec) {
