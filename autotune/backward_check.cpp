@@ -52,6 +52,8 @@ namespace {
 
 struct TensorComparison {
   double rel_error = 0;
+  double error_norm = 0;      // ||got - want||
+  double reference_norm = 0;  // ||want||
   long long unwritten = 0;
 };
 
@@ -76,6 +78,8 @@ TensorComparison compare_tensor(const DeviceBuffer& got_buffer, const std::vecto
         }
       }
   result.rel_error = ref2 > 0 ? std::sqrt(diff2 / ref2) : std::sqrt(diff2);
+  result.error_norm = std::sqrt(diff2);
+  result.reference_norm = std::sqrt(ref2);
   return result;
 }
 
@@ -109,6 +113,9 @@ GradientComparison compare_gradients(const BwdProblemBuffers& buffers, const Bwd
   result.dq_rel_error = dq.rel_error;
   result.dk_rel_error = dk.rel_error;
   result.dv_rel_error = dv.rel_error;
+  result.dq_error_norm = dq.error_norm;
+  result.dk_error_norm = dk.error_norm;
+  result.dv_reference_norm = dv.reference_norm;
   result.unwritten_dq = dq.unwritten;
   result.unwritten_dk = dk.unwritten;
   result.unwritten_dv = dv.unwritten;

@@ -33,6 +33,12 @@ struct GradientComparison {
   double dq_rel_error = 0;  // ||dQ - dQ_ref|| / ||dQ_ref||, likewise dK and dV
   double dk_rel_error = 0;
   double dv_rel_error = 0;
+  // Absolute norms, for problems whose exact dQ and dK vanish (a row that sees one key has P = 1 and dS = 0),
+  // where the relative error compares rounding noise with rounding noise: ||dQ - dQ_ref||, ||dK - dK_ref||
+  // are then measured against ||dV_ref||, the gradients' scale.
+  double dq_error_norm = 0;
+  double dk_error_norm = 0;
+  double dv_reference_norm = 0;
   double tolerance = 0;
   long long unwritten_dq = 0;  // elements still holding the NaN poison
   long long unwritten_dk = 0;
