@@ -89,10 +89,11 @@ void add_tile_flags(CLI::App* sub, TileFlags& flags) {
                   "Resident blocks per SM the kernel is compiled for (caps registers)" + from_default)
       ->check(positive_int());
   sub->add_option("--scheme", flags.scheme,
-                  "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap (wgmma_ss: backward "
-                  "only; tma_ws*: forward on sm_90a, with tiles of their own)" +
+                  "Kernel scheme, mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap|tma_ws_pingpong "
+                  "(wgmma_ss: backward only; tma_ws*: forward on sm_90a, with tiles of their own)" +
                       from_default)
-      ->check(parsed_by(parse_scheme, "scheme", "mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap"));
+      ->check(parsed_by(parse_scheme, "scheme",
+                        "mma_sync|wgmma|wgmma_overlap|wgmma_ss|tma_ws|tma_ws_overlap|tma_ws_pingpong"));
   sub->add_option("--splits", flags.splits,
                   "kvc: blocks each sequence's keys are split over, 0 = chosen at launch" + from_default)
       ->check(CLI::Range(0, kMaxKeySplits));

@@ -42,7 +42,7 @@ std::optional<std::string> validate_tma_ws(const TileConfig& c) {
     return fmt::format("scheme {} runs one block per SM (its consumers take the producer's registers from the "
                        "whole register file), not blocks_per_sm {}",
                        s, c.blocks_per_sm);
-  if (c.scheme == Scheme::tma_ws_overlap) {
+  if (c.scheme == Scheme::tma_ws_overlap || c.scheme == Scheme::tma_ws_pingpong) {
     // O, S and the packed P of the previous tile live at once: with 32 working registers over the consumers'
     // count, every probed config spilled over a hundred bytes and ptxas serialized its wgmmas.
     const int held = c.head_dim / 2 + c.block_n / 2 + c.block_n / 4;
@@ -57,8 +57,8 @@ std::optional<std::string> validate_tma_ws(const TileConfig& c) {
 
 std::optional<std::string> validate_forward(const TileConfig& c) {
   if (c.scheme == Scheme::wgmma_ss)
-    return "scheme wgmma_ss is the backward's: the forward has mma_sync, wgmma, wgmma_overlap, tma_ws and "
-           "tma_ws_overlap";
+    return "scheme wgmma_ss is the backward's: the forward has mma_sync, wgmma, wgmma_overlap, tma_ws, "
+           "tma_ws_overlap and tma_ws_pingpong";
   if (is_tma_ws(c.scheme)) return validate_tma_ws(c);
   if (c.block_m % (16 * c.warps) != 0)
     return fmt::format("block_m {} must be a multiple of 16 * warps = {} (each warp owns whole 16-row mma tiles)",
@@ -112,14 +112,16 @@ std::string emit_forward_tma_ws(const TileConfig& config) {
       "extern \"C\" __global__ void __launch_bounds__(Config::kBlockThreads, 1)\n"
       "{name}(const fa2::FwdParams params, const __grid_constant__ fa2::TmaDescriptor q_map,\n"
       "       const __grid_constant__ fa2::TmaDescriptor k_map, const __grid_constant__ fa2::TmaDescriptor v_map) {{\n"
-      "  fa2::fwd_kernel_tma_ws<Config, /*overlap*/ {overlap}>(params, q_map, k_map, v_map);\n"
+      "  fa2::fwd_kernel_tma_ws<Config, /*overlap*/ {overlap}, /*ping-pong*/ {pingpong}>(params, q_map, k_map, "
+      "v_map);\n"
       "}}\n",
       fmt::arg("scheme", scheme_name(config.scheme)), fmt::arg("arch", arch_name(config.arch)),
       fmt::arg("head_dim", config.head_dim), fmt::arg("block_m", config.block_m), fmt::arg("block_n", config.block_n),
       fmt::arg("warps", config.warps), fmt::arg("stages", config.stages),
       fmt::arg("causal", config.causal ? "true" : "false"),
       fmt::arg("bf16", config.dtype == DType::bf16 ? "true" : "false"),
-      fmt::arg("overlap", config.scheme == Scheme::tma_ws_overlap ? "true" : "false"),
+      fmt::arg("overlap", config.scheme != Scheme::tma_ws ? "true" : "false"),
+      fmt::arg("pingpong", config.scheme == Scheme::tma_ws_pingpong ? "true" : "false"),
       fmt::arg("producer", registers.producer),
       fmt::arg("consumer", registers.consumer), fmt::arg("name", config.name()));
 }

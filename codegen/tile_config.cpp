@@ -30,13 +30,16 @@ const char* scheme_name(Scheme scheme) {
     case Scheme::wgmma_ss: return "wgmma_ss";
     case Scheme::tma_ws: return "tma_ws";
     case Scheme::tma_ws_overlap: return "tma_ws_overlap";
+    case Scheme::tma_ws_pingpong: return "tma_ws_pingpong";
   }
   return "unknown";
 }
 
 bool is_wgmma(Scheme scheme) { return scheme != Scheme::mma_sync; }
 
-bool is_tma_ws(Scheme scheme) { return scheme == Scheme::tma_ws || scheme == Scheme::tma_ws_overlap; }
+bool is_tma_ws(Scheme scheme) {
+  return scheme == Scheme::tma_ws || scheme == Scheme::tma_ws_overlap || scheme == Scheme::tma_ws_pingpong;
+}
 
 std::optional<Scheme> parse_scheme(const std::string& text) {
   if (text == "mma_sync") return Scheme::mma_sync;
@@ -45,6 +48,7 @@ std::optional<Scheme> parse_scheme(const std::string& text) {
   if (text == "wgmma_ss") return Scheme::wgmma_ss;
   if (text == "tma_ws") return Scheme::tma_ws;
   if (text == "tma_ws_overlap") return Scheme::tma_ws_overlap;
+  if (text == "tma_ws_pingpong") return Scheme::tma_ws_pingpong;
   return std::nullopt;
 }
 
@@ -141,6 +145,7 @@ static const char* scheme_tag(Scheme scheme) {
     case Scheme::wgmma_ss: return "wgmmass";
     case Scheme::tma_ws: return "tmaws";
     case Scheme::tma_ws_overlap: return "tmawso";
+    case Scheme::tma_ws_pingpong: return "tmawsp";
   }
   return "unknown";
 }

@@ -2,11 +2,11 @@
 # Everything that needs the GPU, in one call. Parts (all by default, or name some in FA2JIT_GPU_PARTS):
 #   tests      the GPU test suite (forward, backward and KV-cache correctness matrices, determinism, tuning
 #              end to end) and `fa2-tune check` of every pass
-#   tma        the warp-specialized forward (tma_ws, tma_ws_overlap): its GPU tests, then fa2-tune
-#              bench of both schemes against the default config on d64/128/256, seqlen 4096, each step capped
+#   tma        the warp-specialized forward (tma_ws, tma_ws_overlap, tma_ws_pingpong): its GPU tests, then
+#              fa2-tune bench of each scheme against the default config on d64/128/256, seqlen 4096, each step capped
 #              at 150 s so that a hang costs little; not in the default set
 #   sanitizer  compute-sanitizer memcheck, racecheck and synccheck on the default forward, backward and
-#              KV-cache configs of d64/128/256 (the KV cache paged and split), and on three configs of the
+#              KV-cache configs of d64/128/256 (the KV cache paged and split), and on five configs of the
 #              tma_ws forward schemes
 #   resources  the resource report (registers, spills, shared memory) of those default configs
 #   cli        fa2-tune tune (a model preset) into a fresh cache, then list, show and bench from it
@@ -83,7 +83,7 @@ if want tma; then
   # Timing a scheme whose tests fail or hang would only repeat the failure.
   [[ ${summary[-1]} == *PASS* ]] && for d in 64 128 256; do
     for causal in "" "--causal"; do
-      for scheme in tma_ws tma_ws_overlap; do
+      for scheme in tma_ws tma_ws_overlap tma_ws_pingpong; do
         FA2JIT_STEP_TIMEOUT=60 step "fa2-tune bench $scheme d$d ${causal:---full}" tma.log "$bin/fa2-tune" bench \
           --scheme "$scheme" --head-dim "$d" $causal --batch 4 --heads 16 --seqlen-q 4096 --seqlen-k 4096
       done
@@ -119,7 +119,8 @@ if want sanitizer; then
   # consumer warpgroups and the overlapped variant, through fa2-tune bench, which checks the forced config
   # against the reference.
   for tiles in "tma_ws --head-dim 128 --causal" "tma_ws --head-dim 64 --warps 16 --block-m 192" \
-    "tma_ws_overlap --head-dim 256"; do
+    "tma_ws_overlap --head-dim 256" "tma_ws_pingpong --head-dim 128 --causal" \
+    "tma_ws_pingpong --head-dim 64 --warps 16 --block-m 192"; do
     for tool in memcheck racecheck synccheck; do
       step "compute-sanitizer $tool fwd $tiles" sanitizer.log \
         compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa2-tune" bench --scheme $tiles \

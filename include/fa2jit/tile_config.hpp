@@ -32,11 +32,13 @@ std::optional<Family> parse_family(const std::string& text);
 // tma_ws (forward): warp-specialized wgmma, a producer warpgroup loading K/V by TMA into an
 // mbarrier ring and two or three consumer warpgroups of 64 rows (templates/fa2/fwd/fwd_kernel_tma_ws.cuh);
 // warps counts the producer's 4. tma_ws_overlap: the same with wgmma_overlap's softmax/P V overlap in each
-// consumer warpgroup. Tuned for packed layouts, never a built-in default (autotune/search_space.hpp).
-enum class Scheme { mma_sync, wgmma, wgmma_overlap, wgmma_ss, tma_ws, tma_ws_overlap };
+// consumer warpgroup. tma_ws_pingpong: tma_ws_overlap with the consumer warpgroups taking turns at the tensor
+// cores (named barriers), so one's softmax runs under another's GEMMs. Tuned for packed layouts, never a
+// built-in default (autotune/search_space.hpp).
+enum class Scheme { mma_sync, wgmma, wgmma_overlap, wgmma_ss, tma_ws, tma_ws_overlap, tma_ws_pingpong };
 bool is_wgmma(Scheme scheme);   // any of the wgmma schemes (the tma_ws ones included)
-bool is_tma_ws(Scheme scheme);  // tma_ws or tma_ws_overlap
-// "mma_sync" | "wgmma" | "wgmma_overlap" | "wgmma_ss" | "tma_ws" | "tma_ws_overlap"
+bool is_tma_ws(Scheme scheme);  // tma_ws, tma_ws_overlap or tma_ws_pingpong
+// "mma_sync" | "wgmma" | "wgmma_overlap" | "wgmma_ss" | "tma_ws" | "tma_ws_overlap" | "tma_ws_pingpong"
 const char* scheme_name(Scheme scheme);
 std::optional<Scheme> parse_scheme(const std::string& text);
 

@@ -54,7 +54,7 @@ std::string rejection(const TileConfig& config) {
 // The validated set: each scheme's own tiles for every head dim, dtype and mask.
 std::vector<TileConfig> validated_set() {
   std::vector<TileConfig> configs;
-  for (Scheme scheme : {Scheme::tma_ws, Scheme::tma_ws_overlap})
+  for (Scheme scheme : {Scheme::tma_ws, Scheme::tma_ws_overlap, Scheme::tma_ws_pingpong})
     for (int head_dim : {64, 128, 192, 256})
       for (DType dtype : {DType::bf16, DType::fp16})
         for (bool causal : {false, true}) configs.push_back(tma_ws(head_dim, dtype, causal, scheme));
@@ -199,13 +199,24 @@ TEST_CASE("name, parse and generated source") {
                          "fa2::TmaDescriptor v_map)"));
   CHECK(contains(source, "/*producer registers*/ 24,\n"));
   CHECK(contains(source, "/*consumer registers*/ 240>;"));
-  CHECK(contains(source, "fa2::fwd_kernel_tma_ws<Config, /*overlap*/ false>(params, q_map, k_map, v_map);"));
+  CHECK(contains(source,
+                 "fa2::fwd_kernel_tma_ws<Config, /*overlap*/ false, /*ping-pong*/ false>(params, q_map, k_map, v_map);"));
   const TileConfig overlap = tma_ws(128, DType::bf16, true, Scheme::tma_ws_overlap);
   CHECK(overlap.name() == "fa2_fwd_tmawso_d128_bf16_causal_m128n128w12s2_sm90a");
   CHECK(overlap.hash() != config.hash());
   const std::string overlap_source = fa2::emit(overlap);
   CHECK(contains(overlap_source, "scheme tma_ws_overlap"));
-  CHECK(contains(overlap_source, "fa2::fwd_kernel_tma_ws<Config, /*overlap*/ true>(params, q_map, k_map, v_map);"));
+  CHECK(contains(overlap_source,
+                 "fa2::fwd_kernel_tma_ws<Config, /*overlap*/ true, /*ping-pong*/ false>(params, q_map, k_map, v_map);"));
+  const TileConfig pingpong = tma_ws(128, DType::bf16, true, Scheme::tma_ws_pingpong);
+  CHECK(pingpong.name() == "fa2_fwd_tmawsp_d128_bf16_causal_m128n128w12s2_sm90a");
+  CHECK(pingpong.hash() != overlap.hash());
+  CHECK(fa2::is_tma_ws(Scheme::tma_ws_pingpong));
+  CHECK(fa2::parse_scheme("tma_ws_pingpong") == Scheme::tma_ws_pingpong);
+  const std::string pingpong_source = fa2::emit(pingpong);
+  CHECK(contains(pingpong_source, "scheme tma_ws_pingpong"));
+  CHECK(contains(pingpong_source,
+                 "fa2::fwd_kernel_tma_ws<Config, /*overlap*/ true, /*ping-pong*/ true>(params, q_map, k_map, v_map);"));
   const std::string three_consumers = fa2::emit(tma_ws_tiles(64, 192, 128, 16));
   CHECK(contains(three_consumers, "/*producer registers*/ 32,\n"));
   CHECK(contains(three_consumers, "/*consumer registers*/ 160>;"));
@@ -234,10 +245,11 @@ TEST_CASE("never a built-in config; swept by the tuner for packed layouts on sm_
           for (Arch arch : {Arch::sm_80, Arch::sm_86, Arch::sm_89, Arch::sm_90a})
             CHECK_FALSE(fa2::is_tma_ws(fa2::default_config(family, head_dim, dtype, causal, arch).scheme));
 
-  const std::vector<Scheme> all_four{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws, Scheme::tma_ws_overlap};
+  // tma_ws_overlap is not swept: tma_ws_pingpong beat it everywhere it was measured.
+  const std::vector<Scheme> swept{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws, Scheme::tma_ws_pingpong};
   for (int head_dim : {64, 128, 192, 256}) {
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim) == all_four);
-    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim, fa2::Layout::bhsd) == all_four);
+    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim) == swept);
+    CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim, fa2::Layout::bhsd) == swept);
     // A strided class may hold a broadcast (stride 0), which a tensor map cannot describe.
     CHECK(fa2::tuned_schemes(Family::fwd, Arch::sm_90a, head_dim, fa2::Layout::strided) ==
           std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap});
@@ -247,13 +259,15 @@ TEST_CASE("never a built-in config; swept by the tuner for packed layouts on sm_
   CHECK(fa2::tuned_schemes(Family::bwd, Arch::sm_90a, 128) == std::vector<Scheme>{Scheme::wgmma, Scheme::mma_sync});
 
   const fa2::ProblemClass d128 = fa2::ProblemClass::of(forward_shape(128, DType::bf16, true));
-  int tma_ws_buildable = 0, overlap_buildable = 0;
+  int tma_ws_buildable = 0, overlap_buildable = 0, pingpong_buildable = 0;
   for (const TileConfig& c : fa2::buildable_configs(d128, Arch::sm_90a)) {
     tma_ws_buildable += c.scheme == Scheme::tma_ws;
     overlap_buildable += c.scheme == Scheme::tma_ws_overlap;
+    pingpong_buildable += c.scheme == Scheme::tma_ws_pingpong;
   }
   CHECK(tma_ws_buildable >= 5);
-  CHECK(overlap_buildable >= 5);
+  CHECK(overlap_buildable == 0);
+  CHECK(pingpong_buildable >= 5);
   fa2::ProblemShape strided = forward_shape(128, DType::bf16, true);
   strided.layout = fa2::Layout::strided;
   for (const fa2::Candidate& c : fa2::enumerate_candidates(fa2::ProblemClass::of(strided), Arch::sm_90a))
@@ -353,12 +367,15 @@ TEST_CASE("tma_ws: the validated set compiles for sm_90a with no spills and its 
 TEST_CASE("tma_ws: its search space compiles for sm_90a within the tuner's spill limit") {
   // bf16 only: the dtype changes two conversion instructions, not the registers (the validated set has both).
   std::vector<TileConfig> configs;
-  for (Scheme scheme : {Scheme::tma_ws, Scheme::tma_ws_overlap})
+  // Ping-pong adds named barriers to tma_ws_overlap's code, not registers: its non-causal half stands for it.
+  for (Scheme scheme : {Scheme::tma_ws, Scheme::tma_ws_overlap, Scheme::tma_ws_pingpong})
     for (int head_dim : {64, 128, 192, 256})
-      for (bool causal : {false, true})
+      for (bool causal : {false, true}) {
+        if (scheme == Scheme::tma_ws_pingpong && causal) continue;
         for (const TileConfig& c : fa2::buildable_configs(
                  fa2::ProblemClass::of(forward_shape(head_dim, DType::bf16, causal)), Arch::sm_90a, 0, scheme))
           configs.push_back(c);
+      }
   MESSAGE(configs.size(), " candidates of the tma_ws schemes");
   CHECK(configs.size() >= 80);
   const std::vector<Compiled> compiled = compile_all(configs);

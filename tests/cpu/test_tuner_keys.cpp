@@ -108,7 +108,7 @@ TEST_CASE("the search space covers every combination, each buildable or rejected
 TEST_CASE("the tuner sweeps the wgmma and tma_ws schemes where they apply, mma_sync elsewhere") {
   using fa2::Scheme;
   CHECK(fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_90a, 128) ==
-        std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws, Scheme::tma_ws_overlap});
+        std::vector<Scheme>{Scheme::wgmma, Scheme::wgmma_overlap, Scheme::tma_ws, Scheme::tma_ws_pingpong});
   CHECK(fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_90a, 96) == std::vector<Scheme>{Scheme::mma_sync});
   CHECK(fa2::tuned_schemes(fa2::Family::fwd, Arch::sm_80, 128) == std::vector<Scheme>{Scheme::mma_sync});
   for (int head_dim : {64, 96, 128, 256}) {

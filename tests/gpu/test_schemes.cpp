@@ -110,7 +110,8 @@ TEST_CASE("non-default configs match the reference on odd shapes") {
 
 TEST_CASE("tma_ws configs match the reference on odd shapes, both layouts, GQA and MQA") {
   // The warp-specialized forward: two and three consumer warpgroups, one to three stages, the odd key-tile
-  // widths (80, 112, 176), every head dim it takes, both dtypes, without and with the softmax/P V overlap.
+  // widths (80, 112, 176), every head dim it takes, both dtypes, without and with the softmax/P V overlap, and
+  // with the consumer warpgroups taking turns (ping-pong, two and three of them).
   using fa2::Scheme;
   const std::vector<fa2::TileConfig> configs = {
       config(64, false, 128, 128, 12, 2, Scheme::tma_ws),
@@ -126,6 +127,12 @@ TEST_CASE("tma_ws configs match the reference on odd shapes, both layouts, GQA a
       config(128, false, 128, 176, 12, 2, Scheme::tma_ws_overlap, fa2::DType::fp16),
       config(192, false, 128, 112, 12, 2, Scheme::tma_ws_overlap),
       config(256, false, 128, 80, 12, 2, Scheme::tma_ws_overlap),
+      config(64, false, 128, 128, 12, 2, Scheme::tma_ws_pingpong),
+      config(64, false, 192, 128, 16, 2, Scheme::tma_ws_pingpong, fa2::DType::fp16),
+      config(128, false, 128, 128, 12, 2, Scheme::tma_ws_pingpong),
+      config(128, false, 128, 176, 12, 2, Scheme::tma_ws_pingpong, fa2::DType::fp16),
+      config(192, false, 128, 112, 12, 2, Scheme::tma_ws_pingpong),
+      config(256, false, 128, 80, 12, 2, Scheme::tma_ws_pingpong),
   };
   struct Case {
     int seqlen_q, seqlen_k, heads_q, heads_kv;

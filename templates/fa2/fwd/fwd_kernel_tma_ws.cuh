@@ -1,5 +1,5 @@
-// FlashAttention-2 forward, warp-specialized on Hopper (schemes tma_ws and tma_ws_overlap, sm_90a; FA3 paper
-// arXiv 2407.08608).
+// FlashAttention-2 forward, warp-specialized on Hopper (schemes tma_ws, tma_ws_overlap and tma_ws_pingpong,
+// sm_90a; FA3 paper arXiv 2407.08608).
 // Warpgroup 0 is the producer: it gives most of its registers away (setmaxnreg) and one of its threads
 // issues every load by TMA, Q once and then K and V tile by tile into a ring of `kStages` stages guarded by
 // mbarriers (tma_ws_pipeline.cuh). The other warpgroups are consumers, 64 query rows each, which take the
@@ -22,6 +22,7 @@
 #include "fa2/tma.cuh"
 #include "fa2/variant/fwd_scores.cuh"
 #include "fa2/warpgroup_registers.cuh"
+#include "fa2/warpgroup_turns.cuh"
 #include "fa2/wgmma.cuh"
 #include "fa2/wgmma_attention.cuh"
 
@@ -66,7 +67,9 @@ __device__ __forceinline__ void produce_tiles(const TmaWsSmem<Cfg>& smem, const 
 // overlap): iteration `tile` issues S_tile = Q K_tile^T and then O += P_{tile-1} V_{tile-1}, waits for S only,
 // and runs the softmax of S_tile while the tensor cores still work on P V. V_{tile-1} is released once that
 // product has completed, one iteration after K_{tile-1}.
-template <class Cfg, bool kOverlap>
+// kPingPong (scheme tma_ws_pingpong, with kOverlap) has the warpgroups issue those GEMMs in turns
+// (warpgroup_turns.cuh), each once its operands have landed, so that one's softmax hides under another's GEMMs.
+template <class Cfg, bool kOverlap, bool kPingPong>
 __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsigned char* smem_q,
                                               const BlockCoordinates<Cfg>& block, const FwdParams& params,
                                               int key_tiles, int warp, int lane) {
@@ -107,6 +110,8 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
     wgmma_scores<Cfg>(s[0], q_rows, smem.k_tile(at.stage));
     wgmma_commit();
   };
+  static_assert(kOverlap || !kPingPong, "ping-pong schedules the overlapped pipeline's GEMMs");
+  const WarpgroupTurns<Cfg::kConsumerWarpgroups, kPingPong> turns(warp / 4);
 
   if (key_tiles > 0) mbarrier_wait(smem.q_full(), 0);
   StageRing<Cfg::kStages> ring;
@@ -128,7 +133,12 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
       ring.advance();
     }
   } else if (key_tiles > 0) {
+    // Turns: this first S, one per loop iteration (S_tile with P_{tile-1} V_{tile-1}), and the last P V.
+    turns.start();
+    mbarrier_wait(smem.k_full(ring.stage), ring.phase);
+    turns.wait();
     issue_scores(ring);
+    turns.pass(false);
     wgmma_wait<0>();
     fence_registers(s[0]);
     mbarrier_arrive(smem.k_empty(ring.stage));
@@ -139,9 +149,12 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
     for (int tile = 1; tile < key_tiles; ++tile) {
       prepare_output();
       mbarrier_wait(smem.v_full(previous.stage), previous.phase);
+      mbarrier_wait(smem.k_full(ring.stage), ring.phase);
+      turns.wait();
       issue_scores(ring);  // its wgmma_fence also covers P and the rescaled O
       wgmma_output<Cfg>(o[0], p, smem.v_tile(previous.stage));
       wgmma_commit();
+      turns.pass(false);
       wgmma_wait<1>();  // S_tile is done; P_{tile-1} V_{tile-1} may still run
       fence_registers(s[0]);
       mbarrier_arrive(smem.k_empty(ring.stage));
@@ -155,9 +168,11 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
 
     prepare_output();
     mbarrier_wait(smem.v_full(previous.stage), previous.phase);
+    turns.wait();
     wgmma_fence();
     wgmma_output<Cfg>(o[0], p, smem.v_tile(previous.stage));
     wgmma_commit();
+    turns.pass(true);
     wgmma_wait<0>();
     fence_registers(o[0]);
     mbarrier_arrive(smem.v_empty(previous.stage));
@@ -170,7 +185,7 @@ __device__ __forceinline__ void consume_tiles(const TmaWsSmem<Cfg>& smem, unsign
                     params.softmax_scale, block.rows_valid(params), warp, lane);
 }
 
-template <class Cfg, bool kOverlap>
+template <class Cfg, bool kOverlap, bool kPingPong = false>
 __device__ __forceinline__ void fwd_kernel_tma_ws(const FwdParams& params, const TmaDescriptor& q_map,
                                                   const TmaDescriptor& k_map, const TmaDescriptor& v_map) {
   // Descriptors and 128-byte swizzled TMA boxes address 1024-byte atoms: round the base up (the host
@@ -201,7 +216,7 @@ __device__ __forceinline__ void fwd_kernel_tma_ws(const FwdParams& params, const
     }
   } else {
     warpgroup_claim_registers<Cfg::kConsumerRegisters>();
-    consume_tiles<Cfg, kOverlap>(smem, smem_q, block, params, key_tiles, warp - 4, lane);
+    consume_tiles<Cfg, kOverlap, kPingPong>(smem, smem_q, block, params, key_tiles, warp - 4, lane);
   }
 }
 
