@@ -92,7 +92,7 @@ long long count_not_finite(const DeviceBuffer& buffer, const Strides& strides, i
       for (int s = 0; s < seqlen; ++s) {
         const long long base = b * strides.batch + h * strides.head + s * strides.row;
         for (int d = 0; d < head_dim; ++d)
-          if (!std::isfinite(decode_16bit(bits[base + d], dtype))) ++count;
+          if (!is_finite_16bit(bits[base + d], dtype)) ++count;
       }
   return count;
 }

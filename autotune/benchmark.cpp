@@ -40,6 +40,8 @@ Timing time_launches(const std::function<void(int set, CUstream stream)>& launch
   float warm_ms = 0;
   driver::check(cu.EventElapsedTime(&warm_ms, warm_start.get(), warm_end.get()), "cuEventElapsedTime");
   const double per_run_ms = std::max(1e-3, static_cast<double>(warm_ms) / warmup);
+  if (options.give_up_above_ms > 0 && per_run_ms > options.give_up_above_ms)
+    return Timing{per_run_ms, per_run_ms, per_run_ms, warmup};
 
   const int affordable = static_cast<int>(options.target_ms / per_run_ms);
   const int repeats = std::max(1, std::min(options.repeats, std::max(options.min_repeats, affordable)));

@@ -15,6 +15,9 @@ struct TimingOptions {
   int repeats = 30;              // at most; fewer for long kernels, see target_ms
   double target_ms = 300;        // timed runs stop adding up past about this much GPU time
   int min_repeats = 7;
+  // A candidate whose warm-up runs already take longer than this (ms per run) cannot win: it is timed on
+  // the warm-up alone (Timing::runs = warmup). The tuner passes a margin over the best time so far.
+  double give_up_above_ms = 0;  // 0: never
 };
 
 struct Timing {

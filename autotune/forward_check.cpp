@@ -85,7 +85,7 @@ long long count_unwritten_outputs(const ProblemBuffers& buffers) {
       for (int s = 0; s < shape.seqlen_q; ++s) {
         const long long base = b * o_strides.batch + h * o_strides.head + s * o_strides.row;
         for (int d = 0; d < shape.head_dim; ++d)
-          if (!std::isfinite(decode_16bit(o_bits[base + d], shape.dtype))) ++unwritten;
+          if (!is_finite_16bit(o_bits[base + d], shape.dtype)) ++unwritten;
       }
   for (float lse : buffers.lse().download<float>())
     if (std::isnan(lse)) ++unwritten;  // +inf is a valid LSE (a row that sees no key)

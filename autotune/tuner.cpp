@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -86,6 +87,9 @@ Measurement measure_config(const TileConfig& config, const std::string& cubin_ke
                                         bench.input_sets(), nullptr, timing_options);
     m.time_ms = timing.median_ms;
     m.spread_ms = timing.p90_ms - timing.p10_ms;
+    if (timing_options.give_up_above_ms > 0 && timing.runs <= std::max(1, timing_options.warmup))
+      m.reason = fmt::format("timed on its warm-up only: {:.3f} ms per run, over {:.3f} ms", timing.median_ms,
+                             timing_options.give_up_above_ms);
     m.tflops = bench.shape().flops() / (timing.median_ms * 1e-3) / 1e12;
   } catch (const Error& error) {
     m.status = MeasurementStatus::launch_failed;
@@ -149,11 +153,19 @@ TuningRecord tune(const ProblemShape& shape, Cache* cache, const TuneOptions& op
   // 3. Check each against the reference, then time it over rotating inputs.
   const std::unique_ptr<ProblemBench> bench =
       make_problem_bench(shape, rotation_sets(shape, device.info.l2_cache_bytes));
+  // A candidate already kGiveUpMargin times slower than the best so far over its warm-up is not timed further:
+  // most of a class's candidates lose by more, and on the large classes their timed runs were most of the
+  // tuning time.
+  constexpr double kGiveUpMargin = 1.3;
+  double best_ms = 0;
   int done = 0;
   for (Runnable& candidate : runnable) {
     ++done;
+    TimingOptions timing = options.timing;
+    if (best_ms > 0) timing.give_up_above_ms = kGiveUpMargin * best_ms;
     Measurement m = measure_config(candidate.config, candidate.cubin_key, candidate.cubin, candidate.resources,
-                                   *bench, options.timing);
+                                   *bench, timing);
+    if (m.status == MeasurementStatus::ok && (best_ms == 0 || m.time_ms < best_ms)) best_ms = m.time_ms;
     report("measure", done, static_cast<int>(runnable.size()),
            fmt::format("{} {}", candidate.config.name(),
                        m.status == MeasurementStatus::ok ? fmt::format("{:.3f} ms {:.0f} TFLOP/s", m.time_ms, m.tflops)

@@ -1,5 +1,6 @@
 // Tuning end to end on the GPU: tune-on-first-use stores a tuning that a second process loads without
-// compiling, cache-only misses fail with the command that fills them, threads tune a class once.
+// compiling, cache-only misses fail with the command that fills them, threads tune a class once; the timing's
+// give-up bound.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -8,11 +9,14 @@
 #include <string>
 #include <thread>
 
+#include "autotune/benchmark.hpp"
 #include "autotune/cache.hpp"
 #include "api/checks.hpp"
 #include "autotune/problem_buffers.hpp"
 #include "autotune/tuner.hpp"
 #include "codegen/emit.hpp"
+#include "runtime/device_buffer.hpp"
+#include "runtime/driver.hpp"
 #include "runtime/nvrtc_compiler.hpp"
 #include "fa2jit/fa2jit.hpp"
 #include "tests/support/fa2_tune_process.hpp"
@@ -189,4 +193,22 @@ TEST_CASE("a class resolved from one cache is resolved again for another cache")
   CHECK(fa2::run_forward_check(spec).passed);  // the first cache still answers
   spec.cache_path = dir.file("second.db");
   CHECK_THROWS_AS(fa2::run_forward_check(spec), fa2::Error);
+}
+
+TEST_CASE("a candidate slower than the give-up bound is timed on its warm-up only, the others fully") {
+  // The launch is a device memset of 64 MiB (tens of microseconds): any bound below that gives up.
+  fa2::DeviceBuffer buffer(64ull << 20);
+  // On the legacy default stream, where time_launches records its events when given no stream.
+  const auto launch = [&](int, CUstream) {
+    fa2::driver::check(fa2::driver::api().MemsetD8(buffer.address(), 0x5a, buffer.bytes()), "cuMemsetD8");
+  };
+  fa2::TimingOptions options;
+  const fa2::Timing full = fa2::time_launches(launch, 1, nullptr, options);
+  CHECK(full.runs >= options.min_repeats);
+  options.give_up_above_ms = full.median_ms / 100;
+  const fa2::Timing given_up = fa2::time_launches(launch, 1, nullptr, options);
+  CHECK(given_up.runs == options.warmup);
+  CHECK(given_up.median_ms > options.give_up_above_ms);
+  options.give_up_above_ms = full.median_ms * 100;
+  CHECK(fa2::time_launches(launch, 1, nullptr, options).runs >= options.min_repeats);
 }
