@@ -28,6 +28,29 @@ __device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
 
   // Launched programmatically after the attention kernel (sm_90): its partials are complete only from here.
   wait_for_prerequisite_grids();
+
+  // The splits' partial O rows, kBatch splits per round, loaded before any is summed: the combine is bound by
+  // L2 latency, not bandwidth (one warp reads 4 * kHeadDim bytes per split). The first round is issued before
+  // the LSEs are read so that both reads overlap; kBatch splits (64 registers of values per lane) cover the
+  // split counts decode uses in one round (16 at d128), where four per round cost a decode step at batch 1
+  // four L2 round trips (the 5.3 us combine of bench/NOTES.md).
+  constexpr int kBatch = 32 / kPairsPerLane > 1 ? 32 / kPairsPerLane : 1;
+  const float* o_row = params.o_partial + row * kHeadDim;
+  float2 value[kBatch][kPairsPerLane];
+  auto load_round = [&](int s0) {
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b)
+#pragma unroll
+      for (int i = 0; i < kPairsPerLane; ++i) {
+        const int pair = lane + 32 * i;
+        const bool present = s0 + b < splits && (kPairs % 32 == 0 || pair < kPairs);
+        value[b][i] = present ? *reinterpret_cast<const float2*>(
+                                    o_row + static_cast<long long>(s0 + b) * rows * kHeadDim + 2 * pair)
+                              : make_float2(0.f, 0.f);
+      }
+  };
+  load_round(0);
+
   float lse[kPerLane];
   float lse_max = negative_infinity();
 #pragma unroll
@@ -64,23 +87,8 @@ __device__ __forceinline__ void kvc_combine_kernel(const KvcParams& params) {
   float2 out[kPairsPerLane];
 #pragma unroll
   for (int i = 0; i < kPairsPerLane; ++i) out[i] = make_float2(0.f, 0.f);
-  const float* o_row = params.o_partial + row * kHeadDim;
-  // kBatch splits' loads are issued before any is summed: the loop is bound by L2 latency, not bandwidth
-  // (one warp reads 4 * kHeadDim bytes per split), and one load in flight per lane made a 16-split combine
-  // wait 16 round trips.
-  constexpr int kBatch = 4;
   for (int s0 = 0; s0 < splits; s0 += kBatch) {
-    float2 value[kBatch][kPairsPerLane];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b)
-#pragma unroll
-      for (int i = 0; i < kPairsPerLane; ++i) {
-        const int pair = lane + 32 * i;
-        const bool present = s0 + b < splits && (kPairs % 32 == 0 || pair < kPairs);
-        value[b][i] = present ? *reinterpret_cast<const float2*>(
-                                    o_row + static_cast<long long>(s0 + b) * rows * kHeadDim + 2 * pair)
-                              : make_float2(0.f, 0.f);
-      }
+    if (s0 > 0) load_round(s0);
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
       // A split that saw no key (or past the last) weighs 0 and is skipped: its partial O is not summed even
