@@ -107,11 +107,10 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
     workspace = reinterpret_cast<void*>(allocated);
   }
   BwdParams params = make_bwd_params(args, workspace, config.block_n, kernel.resident_blocks);
-  // Only the main kernel takes the variants' values; softcap's scale reaches the dQ conversion through params.
+  // Only the main kernel takes the variants' values; the dQ conversion scales by params.softmax_scale, which
+  // stays the call's scale with softcap (make_bwd_variant_params says why).
   VariantParams variant{};
-  if (config.variant.any())
-    variant = make_variant_params(args.variant, args.causal, args.seqlen_q, args.seqlen_k, params.softmax_scale,
-                                  params.softmax_scale_log2);
+  if (config.variant.any()) variant = make_bwd_variant_params(args, params);
   const Grid rows{blocks(args.seqlen_q, kBwdRowsPerBlock), static_cast<unsigned>(args.heads_q),
                   static_cast<unsigned>(args.batch)};
   // One dimension, in groups of pairs with the key block slowest inside (templates/fa2/bwd/key_block.cuh).

@@ -66,6 +66,14 @@ VariantParams make_variant_params(const VariantArgs& variant, bool causal, int s
   return params;
 }
 
+VariantParams make_bwd_variant_params(const BwdArgs& args, BwdParams& params) {
+  const float call_scale = params.softmax_scale;
+  const VariantParams variant = make_variant_params(args.variant, args.causal, args.seqlen_q, args.seqlen_k,
+                                                    params.softmax_scale, params.softmax_scale_log2);
+  params.softmax_scale = call_scale;
+  return variant;
+}
+
 BwdWorkspaceLayout bwd_workspace_layout(const BwdArgs& args) {
   BwdWorkspaceLayout layout;
   const std::size_t rows = static_cast<std::size_t>(args.batch) * args.heads_q * args.seqlen_q;

@@ -25,6 +25,13 @@ FwdParams make_fwd_params(const FwdArgs& args);
 VariantParams make_variant_params(const VariantArgs& variant, bool causal, int seqlen_q, int seqlen_k,
                                   float& softmax_scale, float& softmax_scale_log2);
 
+// The backward's: make_variant_params for the recomputed softmax (softmax_scale_log2 takes the cap with softcap),
+// while params.softmax_scale stays the call's scale, dQ's and dK's fp32 factor. The kernel multiplies dS by
+// tanh's derivative only, so the 16-bit dS keeps the plain kernel's range and the chain rule's cap * (scale / cap)
+// is applied in fp32 at the end; folding scale / cap into dS before its 16-bit store shrank it 565x at Gemma 2's
+// cap 50 and d128, into fp16's subnormals.
+VariantParams make_bwd_variant_params(const BwdArgs& args, BwdParams& params);
+
 // Where the backward's scratch lives inside one workspace allocation (offsets 256-byte aligned).
 struct BwdWorkspaceLayout {
   std::size_t dq_accum = 0;   // fp32 dQ accumulator, batch x heads_q x seqlen_q x head_dim

@@ -21,6 +21,9 @@
 #              default set, takes FA2JIT_DECODE_ARGS (e.g. "--quick")
 #   overhead   bench/bench_overhead.py: host time per call on a tiny problem, fa2jit's direct path and torch
 #              operator vs SDPA; not in the default set, takes FA2JIT_OVERHEAD_ARGS
+#   variants   bench/bench_variants.py: sliding window, softcap, ALiBi and document mask vs FlexAttention (and
+#              SDPA where it can express them), forward and backward, cold compiles on both sides; not in the
+#              default set, takes FA2JIT_VARIANTS_ARGS (e.g. "--quick" or "--pass fwd --seqlen 4096")
 # Logs go to $OUT (or ./gpu-logs); a summary is printed last; the exit code is non-zero if any step failed.
 #
 #   ./scripts/gpu_suite.sh [BUILD_DIR]     BUILD_DIR defaults to build-gpu if present, else build.
@@ -202,6 +205,14 @@ if want overhead; then
   step "bench_overhead.py ${FA2JIT_OVERHEAD_ARGS:-}" overhead.log env PYTHONUNBUFFERED=1 \
     FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 bench/bench_overhead.py ${FA2JIT_OVERHEAD_ARGS:-}
   grep -vE "^###" "$logs/overhead.log" | tail -12
+fi
+
+if want variants; then
+  # Cold compiles for both contenders (as the bench part's tuner timings): Flex's Triton kernels and fa2jit's
+  # NVRTC ones would otherwise come from the driver's compute cache on a second run.
+  step "bench_variants.py ${FA2JIT_VARIANTS_ARGS:-}" variants.log env PYTHONUNBUFFERED=1 CUDA_CACHE_DISABLE=1 \
+    FA2JIT_LIBRARY="$PWD/$bin/libfa2jit.so" python3 bench/bench_variants.py ${FA2JIT_VARIANTS_ARGS:-}
+  grep -vE "^###" "$logs/variants.log" | tail -60
 fi
 
 echo

@@ -68,13 +68,14 @@ __device__ __forceinline__ void store_p(const float (&s)[Cfg::Sdp::kMTiles][Cfg:
 }
 
 // dS = P * (dP - D) of the warp's tile, stored 16-bit into the shared dS tile; with softcap times tanh's
-// derivative and softcap_scale (the chain rule through tanh(s * softcap_scale)).
+// derivative, which lies in [0, 1], so dS keeps the plain kernel's range. The rest of the chain rule through
+// cap * tanh(s * softcap_scale), cap * softcap_scale = the call's scale, is dQ's and dK's fp32 factor
+// (BwdParams::softmax_scale): folded in here, scale / cap would shrink dS into fp16's subnormals at large caps.
 template <class Cfg>
 __device__ __forceinline__ void store_ds(const unsigned (&p)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2],
                                          const unsigned (&tanh_gradient)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2],
                                          const float (&dp)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][4],
-                                         const float* dpsum_rows, unsigned smem_ds, float softcap_scale, int warp,
-                                         int lane) {
+                                         const float* dpsum_rows, unsigned smem_ds, int warp, int lane) {
   using Sdp = typename Cfg::Sdp;
   using PTile = SmemTile<Cfg::kBlockM, Cfg::kBlockN>;
   const int row0 = Sdp::row0(warp) + lane / 4;
@@ -94,8 +95,8 @@ __device__ __forceinline__ void store_ds(const unsigned (&p)[Cfg::Sdp::kMTiles][
         if constexpr (Cfg::Variant::kSoftcap) {
           float gradient[2];
           unpack_16bit<false>(tanh_gradient[mt][nt][h], gradient[0], gradient[1]);
-          ds0 *= gradient[0] * softcap_scale;
-          ds1 *= gradient[1] * softcap_scale;
+          ds0 *= gradient[0];
+          ds1 *= gradient[1];
         }
         store_shared_32(PTile::address(smem_ds, row, col0 + nt * 8), pack_16bit<Cfg::kBf16>(ds0, ds1));
       }
@@ -162,7 +163,7 @@ __device__ __forceinline__ void bwd_kernel(const BwdParams& params, const Varian
       zero_accumulators(dp);
       warp_gemm<Cfg::kBf16, Sdp::kMTiles, Sdp::kNTiles, Cfg::kHeadDim, QTile, false, KTile, false>(
           dp, dout, Sdp::row0(warp), smem_v, Sdp::col0(warp), lane);
-      store_ds<Cfg>(p, tanh_gradient, dp, lse_rows + kBlockM, smem_ds, mod.softcap_scale, warp, lane);
+      store_ds<Cfg>(p, tanh_gradient, dp, lse_rows + kBlockM, smem_ds, warp, lane);
     }
     __syncthreads();  // P and dS of every warp are in shared memory
 

@@ -48,8 +48,10 @@ struct BwdParams {
   int seqlen_k;
   int semaphore_stride;      // entries per (batch, head) in dq_semaphore: ceil(seqlen_q / 16)
   int pairs_per_wave;        // (batch, KV head) pairs whose key blocks are dispatched together (key_block.cuh)
-  float softmax_scale;       // applied to QK^T
-  float softmax_scale_log2;  // softmax_scale * log2(e), for the exp2 form
+  // The call's scale of QK^T: dQ's and dK's fp32 factor, with softcap too (make_bwd_variant_params).
+  float softmax_scale;
+  // The recomputed logits' factor times log2(e), for the exp2 form: softmax_scale's, or with softcap the cap's.
+  float softmax_scale_log2;
 };
 
 // The (key block, batch, KV head) of the main kernel's block `block` in its one-dimensional grid: groups of

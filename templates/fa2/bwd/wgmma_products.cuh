@@ -52,7 +52,8 @@ __device__ __forceinline__ void wgmma_shared_keys_by_head_dim(float (&acc)[kCols
 
 // P^T = exp2(S^T * scale_log2 - LSE * log2 e) on visible pairs (0 elsewhere) and dS^T = P^T * (dP^T - D),
 // in place, for the thread's two key rows (key0, key0 + 8) and kQueries query columns from col0 of the step.
-// With a variant S^T is first softcapped and biased (`mod`), and dS^T takes tanh's derivative with softcap.
+// With a variant S^T is first softcapped and biased (`mod`), and dS^T takes tanh's derivative with softcap (only
+// that: the scale / cap of the chain rule is in dQ's and dK's fp32 factor, so the 16-bit dS^T keeps its range).
 template <class Cfg, int kQueries>
 __device__ __forceinline__ void softmax_gradient(float (&s)[kQueries / 8][4], float (&dp)[kQueries / 8][4],
                                                  const float* lse_rows, const float* dpsum_rows, int key0, int m0,
@@ -86,7 +87,7 @@ __device__ __forceinline__ void softmax_gradient(float (&s)[kQueries / 8][4], fl
         if (hidden) p = 0.f;
         s[j][2 * h + e] = p;
         float ds = p * (dp[j][2 * h + e] - dpsum);
-        if constexpr (V::kSoftcap) ds *= tanh_gradient * mod.softcap_scale;
+        if constexpr (V::kSoftcap) ds *= tanh_gradient;
         dp[j][2 * h + e] = ds;
       }
     }

@@ -58,7 +58,8 @@ struct ScoreMod {
   }
 
   // apply(), and with softcap tanh's derivative 1 - tanh^2 in `tanh_gradient` (the backward's dS is multiplied
-  // by it and by softcap_scale: d(result)/ds); 1 without softcap, a constant the compiler folds away.
+  // by it; the chain rule's softcap_scale reaches dQ and dK through their fp32 factor, BwdParams::softmax_scale);
+  // 1 without softcap, a constant the compiler folds away.
   __device__ __forceinline__ float apply(float s, int row, int key, float& tanh_gradient) const {
     tanh_gradient = 1.f;
     if constexpr (V::kSoftcap) {
