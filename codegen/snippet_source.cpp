@@ -56,9 +56,11 @@ int line_count(const std::string& text) {
 }
 
 std::string user_mods_struct(const TileConfig& config, int first_line) {
-  const UserMods& mods = config.variant.user;
+  return user_mods_struct(config.variant.user, config.name() + ".cu", first_line);
+}
+
+std::string user_mods_struct(const UserMods& mods, const std::string& program, int first_line) {
   if (!mods.any()) return {};
-  const std::string program = config.name() + ".cu";
   std::string out;
   int line = first_line;
   auto add = [&](const std::string& text) {

@@ -17,6 +17,8 @@ constexpr const char* kUserModsType = "FA2UserMods";
 // The struct, for a source whose next line is `first_line` (1-based) of the program `config.name() + ".cu"`
 // (the line numbering after the snippets is restored to it); "" without user modifications.
 std::string user_mods_struct(const TileConfig& config, int first_line);
+// The same for the program `program` (the reference kernels' module).
+std::string user_mods_struct(const UserMods& mods, const std::string& program, int first_line);
 
 // Whether the config's module has the "_bmask" tile-list kernel: with mask_mod, except the deterministic
 // backward, whose dQ order needs every key block to visit every query block of its range.
