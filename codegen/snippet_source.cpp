@@ -41,7 +41,10 @@ void append_function(std::string& out, int& line, const std::string& program, co
   };
   add(signature + " {\n");
   add(fmt::format("#line 1 \"{}\"\n", label));
-  add((has_return(snippet) ? snippet : "return (" + snippet + "\n);") + "\n");
+  // An expression closes on its own last line (so an incomplete one is reported there), unless a // comment
+  // could swallow the closing parenthesis.
+  const bool comment = snippet.find("//") != std::string::npos;
+  add((has_return(snippet) ? snippet : "return (" + snippet + (comment ? "\n);" : ");")) + "\n");
   // `line` is now the directive's own line: the one after it is line + 1.
   add(fmt::format("#line {} \"{}\"\n", line + 1, program));
   add("  }\n");

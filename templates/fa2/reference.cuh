@@ -17,19 +17,22 @@ namespace fa2_reference {
 
 using UserMods = FA2_REFERENCE_USER_MODS;
 
-// score_mod on the logit (after softcap and ALiBi), with its derivative; the logit itself without one.
-__device__ __forceinline__ float user_logit(const UserMods& mods, float logit, int batch, int head, int row, int key,
+// score_mod on the logit (after softcap and ALiBi), with its derivative; the logit itself without one. Templates,
+// so that `if constexpr` drops the calls of the functions a struct without those snippets lacks.
+template <class Mods>
+__device__ __forceinline__ float user_logit(const Mods& mods, float logit, int batch, int head, int row, int key,
                                             int seqlen_q, int seqlen_k, float& derivative) {
   derivative = 1.f;
-  if constexpr (UserMods::kScoreMod)
+  if constexpr (Mods::kScoreMod)
     return fa2::user_score(mods, logit, batch, head, row, key, seqlen_q, seqlen_k, derivative);
   return logit;
 }
 
 // Whether mask_mod shows (row, key); true without one.
-__device__ __forceinline__ bool user_visible(const UserMods& mods, int batch, int head, int row, int key,
+template <class Mods>
+__device__ __forceinline__ bool user_visible(const Mods& mods, int batch, int head, int row, int key,
                                              int seqlen_q, int seqlen_k) {
-  if constexpr (UserMods::kMaskMod) return mods.mask_mod(batch, head, row, key, seqlen_q, seqlen_k);
+  if constexpr (Mods::kMaskMod) return mods.mask_mod(batch, head, row, key, seqlen_q, seqlen_k);
   return true;
 }
 
