@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "fa2jit/fa2jit.hpp"
 
@@ -95,21 +96,60 @@ constexpr std::size_t size_before_variants() {
   return offsetof(CArgs, window);
 }
 
+// The size before the user modifications' fields (fa2jit 0.2's headers), for the structs that have them.
+template <class CArgs>
+constexpr std::size_t size_before_user_mods() {
+  if constexpr (std::is_same_v<CArgs, fa2_kvcache_args>)
+    return sizeof(CArgs);
+  else
+    return offsetof(CArgs, score_mod);
+}
+
 // `in` as this library's struct: a copy of the caller's struct_size bytes, with fields it does not have left
-// at their defaults (all zero: off). Any size but the current and the pre-variant one is refused.
+// at their defaults (all zero: off). Any size but the current, the pre-user-mods and the pre-variant one is
+// refused.
 template <class CArgs>
 CArgs widened(const CArgs* in, const char* struct_name, const char* api_call) {
   if (in == nullptr) reject(api_call, "args is a null pointer");
   if (in->struct_size == static_cast<int>(sizeof(CArgs))) return *in;
-  if (in->struct_size != static_cast<int>(size_before_variants<CArgs>()))
-    reject(api_call, fmt::format("args->struct_size is {} but this library's {} is {} bytes ({} before the variant "
-                                 "fields; ABI version {}): set it to sizeof({}) from the matching fa2jit.h",
-                                 in->struct_size, struct_name, sizeof(CArgs), size_before_variants<CArgs>(),
-                                 FA2_ABI_VERSION, struct_name));
+  const std::size_t known = static_cast<std::size_t>(in->struct_size);
+  if (known != size_before_variants<CArgs>() && known != size_before_user_mods<CArgs>())
+    reject(api_call, fmt::format("args->struct_size is {} but this library's {} is {} bytes ({} before the user "
+                                 "modifications' fields, {} before the variant fields; ABI version {}): set it to "
+                                 "sizeof({}) from the matching fa2jit.h",
+                                 in->struct_size, struct_name, sizeof(CArgs), size_before_user_mods<CArgs>(),
+                                 size_before_variants<CArgs>(), FA2_ABI_VERSION, struct_name));
   CArgs full;
   std::memset(&full, 0, sizeof(full));
-  std::memcpy(&full, in, size_before_variants<CArgs>());
+  std::memcpy(&full, in, known);
   return full;
+}
+
+// The user modifications of a widened forward or backward struct.
+template <class CArgs>
+void convert_user_mods(const CArgs* in, const char* api_call, fa2::VariantArgs& variant) {
+  if (in->score_mod != nullptr) variant.score_mod = in->score_mod;
+  if (in->score_mod_grad != nullptr) variant.score_mod_grad = in->score_mod_grad;
+  if (in->mask_mod != nullptr) variant.mask_mod = in->mask_mod;
+  if (in->num_extra < 0 || in->num_extra > FA2_MAX_EXTRA_ARRAYS)
+    reject(api_call, fmt::format("num_extra {} must be in [0, {}]", in->num_extra, FA2_MAX_EXTRA_ARRAYS));
+  for (int i = 0; i < in->num_extra; ++i) {
+    fa2::ExtraArray extra;
+    if (in->extra_names[i] == nullptr) reject(api_call, fmt::format("extra_names[{}] is a null pointer", i));
+    extra.name = in->extra_names[i];
+    switch (in->extra_types[i]) {
+      case FA2_EXTRA_INT32: extra.type = fa2::ExtraType::i32; break;
+      case FA2_EXTRA_INT64: extra.type = fa2::ExtraType::i64; break;
+      case FA2_EXTRA_FLOAT32: extra.type = fa2::ExtraType::f32; break;
+      case FA2_EXTRA_UINT8: extra.type = fa2::ExtraType::u8; break;
+      default:
+        reject(api_call, fmt::format("extra_types[{}] {} is not a fa2_extra_type (0 int32, 1 int64, 2 float32, "
+                                     "3 uint8)",
+                                     i, in->extra_types[i]));
+    }
+    extra.data = in->extra_data[i];
+    variant.extra.push_back(extra);
+  }
 }
 
 // What the C structs share and their C++ forms cannot express (the enums, the scale's sentinel, the window's
@@ -164,6 +204,7 @@ fa2::FwdArgs to_fwd_args(const fa2_forward_args* caller, const char* api_call) {
   const fa2_forward_args* in = &full;
   fa2::FwdArgs args;
   convert_common(in, api_call, args);
+  convert_user_mods(in, api_call, args.variant);
   args.q = in->q;
   args.k = in->k;
   args.v = in->v;
@@ -177,6 +218,7 @@ fa2::BwdArgs to_bwd_args(const fa2_backward_args* caller, const char* api_call) 
   const fa2_backward_args* in = &full;
   fa2::BwdArgs args;
   convert_common(in, api_call, args);
+  convert_user_mods(in, api_call, args.variant);
   args.q = in->q;
   args.k = in->k;
   args.v = in->v;

@@ -46,7 +46,11 @@ std::string winner_mismatch(const TileConfig& winner, const ProblemShape& shape,
     return fmt::format("its winner {} adds dQ with atomics, but the call asks for deterministic gradients",
                        winner.name());
   // A row edited or damaged into a config that cannot be built would fail later, at compile or launch.
-  if (const auto reason = winner.validate()) return fmt::format("its winner {} is invalid: {}", winner.name(), *reason);
+  // With the call's snippets, which the row names by digest only (compared equal above).
+  TileConfig complete = winner;
+  if (complete.variant.user.any()) complete.variant.user = shape.user;
+  if (const auto reason = complete.validate())
+    return fmt::format("its winner {} is invalid: {}", winner.name(), *reason);
   // A row edited or damaged into a scheme the call's layout cannot take would fail at launch.
   if (const std::string mismatch = scheme_layout_mismatch(winner.scheme, shape.layout); !mismatch.empty())
     return fmt::format("its winner {} cannot serve this call: {}", winner.name(), mismatch);
@@ -114,6 +118,9 @@ TunedResolution resolve_tuned(TunePolicy policy, const ProblemShape& shape, Arch
     }
   }
   result.config = record->winner;
+  // A cached winner keeps the snippets' digest, not their text (winner_mismatch compared the digests): the
+  // call's snippets are the ones it was compiled from.
+  if (result.config.variant.user.any()) result.config.variant.user = shape.user;
   return result;
 }
 

@@ -53,6 +53,8 @@ void ProblemShape::set_variant(bool call_causal, const VariantArgs& variant, boo
   window_right = mask.right;
   softcap = variant.softcap;
   alibi = with_alibi;
+  user = user_mods_of(variant);
+  extra = variant.extra;
 }
 
 VariantArgs ProblemShape::variant_args() const {
@@ -62,6 +64,10 @@ VariantArgs ProblemShape::variant_args() const {
     args.window_right = window_right;
   }
   args.softcap = softcap;
+  args.score_mod = user.score_mod;
+  args.score_mod_grad = user.score_mod_grad;
+  args.mask_mod = user.mask_mod;
+  args.extra = extra;
   return args;
 }
 
@@ -139,12 +145,13 @@ static std::string family_prefix(Family family) {
 }
 
 std::string ProblemShape::describe() const {
-  return fmt::format("{}d{} {} {} b{} hq{} hkv{} sq{} sk{} {}{}{}{}{}{}", family_prefix(family), head_dim,
+  return fmt::format("{}d{} {} {} b{} hq{} hkv{} sq{} sk{} {}{}{}{}{}{}{}", family_prefix(family), head_dim,
                      dtype_name(dtype), causal ? "causal" : "full", batch, heads_q, heads_kv, seqlen_q, seqlen_k,
                      layout_name(layout), deterministic ? " det" : "",
                      page_size != 0 ? fmt::format(" page{}", page_size) : "",
                      window ? fmt::format(" win{},{}", window_left, window_right) : "",
-                     softcap > 0.f ? fmt::format(" cap{}", softcap) : "", alibi ? " alibi" : "");
+                     softcap > 0.f ? fmt::format(" cap{}", softcap) : "", alibi ? " alibi" : "",
+                     user.any() ? " umod" + user.digest() : "");
 }
 
 double ProblemShape::flops() const {
@@ -204,11 +211,12 @@ int ProblemClass::packed_rows() const {
 
 std::string ProblemClass::key() const {
   auto side = [](int bucket) { return bucket < 0 ? std::string("inf") : std::to_string(bucket); };
-  return fmt::format("{}{} d{} {} gqa{} {} q{} k{} bh{}{}{}{}{}", family_prefix(family), dtype_name(dtype), head_dim,
+  return fmt::format("{}{} d{} {} gqa{} {} q{} k{} bh{}{}{}{}{}{}", family_prefix(family), dtype_name(dtype), head_dim,
                      causal ? "causal" : "full", gqa_ratio, layout_name(layout), seqlen_q_bucket, seqlen_k_bucket,
                      batch_heads_bucket, deterministic ? " det" : "",
                      variant.window ? " win" + side(window_left_bucket) + "x" + side(window_right_bucket) : "",
-                     variant.softcap ? " cap" : "", variant.alibi ? " alibi" : "");
+                     variant.softcap ? " cap" : "", variant.alibi ? " alibi" : "",
+                     variant.user.any() ? " umod" + variant.user.digest() : "");
 }
 
 bool ProblemClass::operator==(const ProblemClass& o) const {

@@ -38,9 +38,20 @@ struct ProblemShape {
   int window_right = -1;
   float softcap = 0.f;
   bool alibi = false;
+  // The user modifications (fa2jit/user_mods.hpp): their snippets, and the call's extra arrays, whose addresses
+  // the checks and the tuner's benchmarks use as they are (they live as long as the call that tunes).
+  UserMods user;
+  std::vector<ExtraArray> extra;
 
-  Variant variant() const { return Variant{window, softcap > 0.f, alibi}; }
-  // The window and softcap as a call's VariantArgs (no slopes: they are device memory).
+  Variant variant() const {
+    Variant kind;
+    kind.window = window;
+    kind.softcap = softcap > 0.f;
+    kind.alibi = alibi;
+    kind.user = user;
+    return kind;
+  }
+  // The window, softcap and user modifications as a call's VariantArgs (no slopes: they are device memory).
   VariantArgs variant_args() const;
   // Sets causal and the variant fields from a call's mask and values after flash-attn's rules (common/variant.hpp);
   // alibi: whether the call has slopes. Needs seqlen_q and seqlen_k set.

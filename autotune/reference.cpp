@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "codegen/snippet_source.hpp"
 #include "common/error.hpp"
 #include "common/variant.hpp"
 #include "fa2/variant/reference_variant.h"
@@ -14,6 +15,7 @@
 #include "runtime/context_device.hpp"
 #include "runtime/module.hpp"
 #include "runtime/nvrtc_compiler.hpp"
+#include "runtime/user_mods_launch.hpp"
 
 namespace fa2 {
 
@@ -46,16 +48,34 @@ ReferenceVariant reference_variant(bool causal, const VariantArgs& variant, int 
 
 }  // namespace
 
+std::string reference_program(const UserMods& mods) {
+  return mods.any() ? "fa2_reference_umod" + mods.digest() : "fa2_reference";
+}
+
+std::string reference_source(const UserMods& mods) {
+  // With snippets, their struct (after the header it builds on) names the reference's FA2_REFERENCE_USER_MODS.
+  const std::string user_mods =
+      mods.any() ? "#include \"fa2/variant/user_mods.cuh\"\n" +
+                       user_mods_struct(mods, reference_program(mods) + ".cu", 2) + "#define FA2_REFERENCE_USER_MODS " +
+                       kUserModsType + "\n"
+                 : std::string();
+  return user_mods + "#include \"fa2/reference.cuh\"\n#include \"fa2/bwd/bwd_reference.cuh\"\n";
+}
+
 Reference::Reference(std::unique_ptr<Kernels> kernels) : kernels_(std::move(kernels)) {}
 Reference::~Reference() = default;
 
-const Reference& Reference::current() {
+const Reference& Reference::current() { return current(UserMods{}); }
+
+const Reference& Reference::current(const UserMods& mods) {
   static std::mutex mutex;
-  static std::map<CUcontext, std::unique_ptr<Reference>> by_context;
+  // Per context, and per user modifications: their snippets are compiled into the reference kernels.
+  static std::map<std::pair<CUcontext, std::string>, std::unique_ptr<Reference>> by_context;
 
   const CUcontext context = driver::current_context();
+  const std::pair<CUcontext, std::string> key{context, mods.any() ? mods.digest() : std::string()};
   std::lock_guard<std::mutex> lock(mutex);
-  auto found = by_context.find(context);
+  auto found = by_context.find(key);
   if (found != by_context.end()) return *found->second;
 
   const ContextDevice& device = context_device(context);
@@ -63,8 +83,7 @@ const Reference& Reference::current() {
     throw Error(Stage::Driver, "Reference", fmt::format("no reference kernels for compute capability {}.{}",
                                                         device.info.cc_major, device.info.cc_minor));
   auto kernels = std::make_unique<Kernels>();
-  CompiledKernel compiled = compile_source("#include \"fa2/reference.cuh\"\n#include \"fa2/bwd/bwd_reference.cuh\"\n",
-                                          "fa2_reference", *device.arch);
+  CompiledKernel compiled = compile_source(reference_source(mods), reference_program(mods), *device.arch);
   kernels->module = Module::load(compiled.cubin);
   kernels->forward = kernels->module.function("fa2_reference_forward");
   kernels->backward_rows = kernels->module.function("fa2_reference_backward_rows");
@@ -77,7 +96,12 @@ const Reference& Reference::current() {
                                                  kernels->max_smem),
                   "cuFuncSetAttribute(reference row kernel)");
   std::unique_ptr<Reference> reference(new Reference(std::move(kernels)));
-  return *by_context.emplace(context, std::move(reference)).first->second;
+  return *by_context.emplace(key, std::move(reference)).first->second;
+}
+
+const Reference::Kernels& Reference::kernels_for(const VariantArgs& variant) const {
+  const UserMods mods = user_mods_of(variant);
+  return mods.any() ? *Reference::current(mods).kernels_ : *kernels_;
 }
 
 void Reference::fill_random(void* out, long long count, DType dtype, std::uint64_t seed) const {
@@ -103,8 +127,10 @@ void Reference::forward(const FwdArgs& args, const DeviceBuffer& o_ref, const De
   int bf16 = args.dtype == DType::bf16;
   CUdeviceptr o_pointer = o_ref.address();
   CUdeviceptr lse_pointer = lse_ref.address();
-  void* kernel_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &lse_pointer, &variant};
-  driver::check(driver::api().LaunchKernel(kernels_->forward, static_cast<unsigned>(args.seqlen_q),
+  UserModParams user = make_user_mod_params(args.variant, params.softmax_scale);
+  void* kernel_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &lse_pointer, &variant, &user};
+  const Kernels& kernels = kernels_for(args.variant);
+  driver::check(driver::api().LaunchKernel(kernels.forward, static_cast<unsigned>(args.seqlen_q),
                                            static_cast<unsigned>(args.heads_q), static_cast<unsigned>(args.batch),
                                            128, 1, 1, static_cast<unsigned>(smem), nullptr, kernel_args, nullptr),
                 "cuLaunchKernel(fa2_reference_forward)");
@@ -128,14 +154,16 @@ void Reference::backward(const BwdArgs& args, const DeviceBuffer& o_ref, const D
   int bf16 = args.dtype == DType::bf16;
   CUdeviceptr o_pointer = o_ref.address(), dq_pointer = dq_ref.address(), dk_pointer = dk_ref.address(),
               dv_pointer = dv_ref.address(), p_pointer = p_rows.address(), ds_pointer = ds_rows.address();
+  UserModParams user = make_user_mod_params(args.variant, params.softmax_scale);
   void* row_args[] = {&params, &head_dim, &causal, &bf16, &o_pointer, &dq_pointer, &p_pointer, &ds_pointer,
-                      &variant};
-  driver::check(driver::api().LaunchKernel(kernels_->backward_rows, static_cast<unsigned>(args.seqlen_q),
+                      &variant, &user};
+  const Kernels& kernels = kernels_for(args.variant);
+  driver::check(driver::api().LaunchKernel(kernels.backward_rows, static_cast<unsigned>(args.seqlen_q),
                                            static_cast<unsigned>(args.heads_q), static_cast<unsigned>(args.batch),
                                            128, 1, 1, static_cast<unsigned>(smem), nullptr, row_args, nullptr),
                 "cuLaunchKernel(fa2_reference_backward_rows)");
   void* key_args[] = {&params, &head_dim, &bf16, &p_pointer, &ds_pointer, &dk_pointer, &dv_pointer};
-  driver::check(driver::api().LaunchKernel(kernels_->backward_keys, static_cast<unsigned>(args.seqlen_k),
+  driver::check(driver::api().LaunchKernel(kernels.backward_keys, static_cast<unsigned>(args.seqlen_k),
                                            static_cast<unsigned>(args.heads_kv), static_cast<unsigned>(args.batch),
                                            128, 1, 1, 0, nullptr, key_args, nullptr),
                 "cuLaunchKernel(fa2_reference_backward_keys)");

@@ -5,16 +5,25 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "common/attention_args.hpp"
 #include "runtime/device_buffer.hpp"
 
 namespace fa2 {
 
+// The reference kernels' source and NVRTC program name, with the call's user modifications compiled in (none:
+// the plain reference).
+std::string reference_source(const UserMods& mods);
+std::string reference_program(const UserMods& mods);
+
 class Reference {
  public:
   // The reference kernels of the current context, compiled and loaded on first use.
   static const Reference& current();
+  // The reference kernels compiled with these user modifications (forward() and backward() pick them by the
+  // call's snippets themselves).
+  static const Reference& current(const UserMods& mods);
   ~Reference();
 
   // Fills `count` 16-bit values at `out` with uniform values in [-1, 1) drawn from `seed`.
@@ -37,6 +46,8 @@ class Reference {
  private:
   struct Kernels;
   explicit Reference(std::unique_ptr<Kernels> kernels);
+  // This reference's kernels, or those compiled with the call's snippets.
+  const Kernels& kernels_for(const VariantArgs& variant) const;
   std::unique_ptr<Kernels> kernels_;
 };
 

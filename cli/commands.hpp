@@ -78,8 +78,22 @@ VariantArgs variant_args_of(const PassFlags& flags);
 // The variants a kernel for these flags is compiled with (emit: no sequence lengths, so no side is unbounded by them).
 Variant variant_of_flags(const PassFlags& flags, bool causal);
 
+// --score-mod, --score-mod-grad, --mask-mod (a snippet, or @file for one read from a file) and --extra NAME:TYPE
+// (repeatable): user modifications compiled in (fa2jit/user_mods.hpp). emit only: the other subcommands would
+// need the extra arrays' contents. Defined in cli/snippet_flags.cpp.
+struct SnippetFlags {
+  std::string score_mod;
+  std::string score_mod_grad;
+  std::string mask_mod;
+  std::vector<std::string> extras;
+};
+void add_snippet_flags(CLI::App* sub, SnippetFlags& flags);
+// The user modifications the flags give; throws fa2::Error for an unreadable @file or a bad --extra.
+UserMods user_mods_of_flags(const SnippetFlags& flags);
+
 // ---- emit: print the generated source of one config, optionally compile it and report resources.
 struct EmitOptions {
+  SnippetFlags snippets;
   PassFlags pass;
   int head_dim = 128;
   std::string dtype = "bf16";

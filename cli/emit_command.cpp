@@ -33,9 +33,10 @@ TileConfig config_from(const EmitOptions& options) {
   // (L, 0) and (-1, 0) windows are causal themselves (common/variant.hpp); no sequence lengths bound a side here.
   constexpr int kLongest = 1 << 30;
   const bool causal = effective_mask(options.causal, variant_args_of(options.pass), kLongest, kLongest).causal;
-  return apply_tile_flags(options.tile,
-                          default_config(family_of(options.pass), options.head_dim, dtype, causal, arch,
-                                         options.pass.deterministic, 0, variant_of_flags(options.pass, causal)));
+  Variant variant = variant_of_flags(options.pass, causal);
+  variant.user = user_mods_of_flags(options.snippets);
+  return apply_tile_flags(options.tile, default_config(family_of(options.pass), options.head_dim, dtype, causal, arch,
+                                                       options.pass.deterministic, 0, variant));
 }
 
 std::string bytes(int value) { return fmt::format("{} bytes", value); }
@@ -120,6 +121,7 @@ Command setup_emit(CLI::App& app, const GlobalOptions& global) {
   add_pass_flags(sub, options->pass);
   add_kernel_flags(sub, options->head_dim, options->dtype, options->causal);
   add_variant_flags(sub, options->pass);
+  add_snippet_flags(sub, options->snippets);
   sub->add_option("--arch", options->arch, "Target architecture")
       ->check(parsed_by(parse_arch, "arch", "sm_80|sm_86|sm_89|sm_90a"))
       ->capture_default_str();

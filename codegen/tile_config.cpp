@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "codegen/family.hpp"
+#include "codegen/snippet_source.hpp"
 #include "common/fnv1a.hpp"
 
 namespace fa2 {
@@ -75,6 +76,7 @@ int TileConfig::register_cap() const {
 std::vector<std::string> TileConfig::entry_points() const {
   std::vector<std::string> names{name()};
   for (const std::string& suffix : kernel_family(family).helper_suffixes) names.push_back(name() + suffix);
+  if (uses_tile_lists(*this)) names.push_back(name() + "_bmask");  // mask_mod's tile lists, last
   return names;
 }
 
@@ -103,6 +105,18 @@ std::optional<std::string> TileConfig::validate() const {
     return fmt::format("deterministic applies to the backward only, not to the {} family", family_name(family));
   if (splits != 0 && family != Family::kvc)
     return fmt::format("splits {} applies to the kvc family only, not to the {} family", splits, family_name(family));
+  if (variant.user.any() && (family == Family::kvc || is_tma_ws(scheme)))
+    return fmt::format("score_mod/mask_mod snippets are not supported yet by {}: the fwd and bwd families' mma_sync "
+                       "and wgmma schemes have them",
+                       family == Family::kvc ? "the kvc family (the KV-cache and varlen forward)"
+                                             : fmt::format("scheme {}", scheme_name(scheme)));
+  if (variant.user.any()) {
+    if (variant.user.score_mod.empty() && variant.user.mask_mod.empty())
+      return fmt::format("the snippets of user modifications {} are not known here (a config read back from the "
+                         "cache keeps their digest only): pass them with the call",
+                         variant.user.digest());
+    if (auto reason = validate_user_mods(variant.user)) return *reason;
+  }
   if (variant.any() && family == Family::kvc)
     return fmt::format("variant {} is not supported yet by the kvc family (the KV-cache and varlen forward): the fwd "
                        "and bwd families have it",

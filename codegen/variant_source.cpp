@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "codegen/snippet_source.hpp"
+
 namespace fa2 {
 
 std::string variant_template_argument(const Variant& variant) {
   if (!variant.any()) return {};
-  return fmt::format(", fa2::ScoreVariant</*window*/ {}, /*softcap*/ {}, /*alibi*/ {}>", variant.window,
-                     variant.softcap, variant.alibi);
+  return fmt::format(", fa2::ScoreVariant</*window*/ {}, /*softcap*/ {}, /*alibi*/ {}{}>", variant.window,
+                     variant.softcap, variant.alibi, variant.user.any() ? std::string(", ") + kUserModsType : "");
 }
 
 std::string variant_kernel_parameter(const Variant& variant) {

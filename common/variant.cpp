@@ -10,6 +10,7 @@ std::string variant_tag(const Variant& variant) {
   for (auto [on, name] : {std::pair<bool, const char*>{variant.window, "win"}, {variant.softcap, "cap"},
                           {variant.alibi, "alibi"}})
     if (on) tag += (tag.empty() ? "" : "_") + std::string(name);
+  if (variant.user.any()) tag += (tag.empty() ? "umod" : "_umod") + variant.user.digest();
   return tag;
 }
 
@@ -19,6 +20,13 @@ std::optional<Variant> parse_variant_tag(const std::string& tag) {
   while (start < tag.size()) {
     const std::size_t end = std::min(tag.find('_', start), tag.size());
     const std::string part = tag.substr(start, end - start);
+    if (part.size() == 12 && part.compare(0, 4, "umod") == 0 && variant.user.stored_digest.empty() &&
+        part.find_first_not_of("0123456789abcdef", 4) == std::string::npos) {
+      variant.user.stored_digest = part.substr(4);
+      start = end + 1;
+      if (end + 1 == tag.size()) return std::nullopt;
+      continue;
+    }
     bool* flag = part == "win" ? &variant.window : part == "cap" ? &variant.softcap : part == "alibi" ? &variant.alibi
                                                                                                     : nullptr;
     if (flag == nullptr || *flag) return std::nullopt;
@@ -49,7 +57,17 @@ Variant variant_of(bool causal, const VariantArgs& variant, int seqlen_q, int se
   kind.window = effective_mask(causal, variant, seqlen_q, seqlen_k).window;
   kind.softcap = variant.softcap > 0.f;
   kind.alibi = variant.alibi_slopes != nullptr;
+  kind.user = user_mods_of(variant);
   return kind;
+}
+
+UserMods user_mods_of(const VariantArgs& variant) {
+  UserMods mods;
+  mods.score_mod = variant.score_mod;
+  mods.score_mod_grad = variant.score_mod_grad;
+  mods.mask_mod = variant.mask_mod;
+  for (const ExtraArray& extra : variant.extra) mods.extras.push_back(ExtraArrayDecl{extra.name, extra.type});
+  return mods;
 }
 
 }  // namespace fa2

@@ -19,6 +19,9 @@ struct EffectiveMask {
 // unbounded there is no window.
 EffectiveMask effective_mask(bool causal, const VariantArgs& variant, int seqlen_q, int seqlen_k);
 
+// The user modifications a call's kernel is compiled for: its snippets and its extra arrays' names and types.
+UserMods user_mods_of(const VariantArgs& variant);
+
 // The variants a call's kernel is compiled for.
 Variant variant_of(bool causal, const VariantArgs& variant, int seqlen_q, int seqlen_k);
 

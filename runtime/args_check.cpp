@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "common/error.hpp"
+#include "common/variant.hpp"
 #include "runtime/params_builder.hpp"
 
 namespace fa2 {
@@ -70,6 +71,17 @@ class Rules {
                          stride, heads_q));
   }
 
+  // The user modifications (fa2jit/user_mods.hpp): names and counts; the snippets themselves are NVRTC's to judge.
+  void user_mods(const VariantArgs& variant, int heads_q, int heads_kv) const {
+    if (auto reason = validate_user_mods(user_mods_of(variant))) reject(*reason);
+    for (const ExtraArray& extra : variant.extra)
+      pointer(extra.data, fmt::format("extra array '{}'", extra.name).c_str(), true,
+              extra.type == ExtraType::i64 ? 8 : extra.type == ExtraType::u8 ? 1 : 4);
+    // The backward's tile lists hold a query head's index within its group in 11 bits (block_mask.cuh).
+    if (!variant.mask_mod.empty() && heads_kv > 0 && heads_q / heads_kv > 2048)
+      reject(fmt::format("mask_mod supports at most 2048 query heads per KV head, not {}", heads_q / heads_kv));
+  }
+
   // The sizes both passes share.
   void sizes(int batch, int heads_q, int heads_kv, int seqlen_q, int seqlen_k, int head_dim,
              const std::optional<float>& softmax_scale) const {
@@ -110,6 +122,7 @@ void check_forward_args(const FwdArgs& args) {
   rules.strides(args.v_strides, "v", args.head_dim);
   rules.strides(args.o_strides, "o", args.head_dim);
   rules.variant(args.variant, args.heads_q);
+  rules.user_mods(args.variant, args.heads_q, args.heads_kv);
 }
 
 void check_backward_args(const BwdArgs& args) {
@@ -134,6 +147,7 @@ void check_backward_args(const BwdArgs& args) {
   rules.strides(args.dk_strides, "dk", args.head_dim);
   rules.strides(args.dv_strides, "dv", args.head_dim);
   rules.variant(args.variant, args.heads_q);
+  rules.user_mods(args.variant, args.heads_q, args.heads_kv);
   if (args.workspace != nullptr) {
     rules.pointer(args.workspace, "workspace", true, 256);
     const std::size_t needed = bwd_workspace_layout(args).bytes;
@@ -192,6 +206,10 @@ void check_kvcache_args(const KvcacheArgs& args) {
   rules.sizes(args.batch, args.heads_q, args.heads_kv, args.seqlen_q, args.seqlen_k, args.head_dim,
               args.softmax_scale);
   const VariantArgs& variant = args.variant;
+  if (!variant.score_mod.empty() || !variant.score_mod_grad.empty() || !variant.mask_mod.empty() ||
+      !variant.extra.empty())
+    rules.reject("score_mod, mask_mod and extra arrays are not supported yet by forward_with_kvcache (KV cache, "
+                 "varlen): forward() and backward() have them");
   if (variant.window_left != -1 || variant.window_right != -1 || variant.softcap != 0.f ||
       variant.alibi_slopes != nullptr || variant.alibi_slopes_batch_stride != 0)
     rules.reject(fmt::format("the built-in variants are not supported yet by forward_with_kvcache (KV cache, varlen): "

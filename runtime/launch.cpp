@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <string>
 
+#include "codegen/snippet_source.hpp"
 #include "common/error.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/params_builder.hpp"
 #include "runtime/tma_maps.hpp"
+#include "runtime/user_mods_launch.hpp"
 
 namespace fa2 {
 
@@ -89,6 +91,16 @@ void launch_forward(const KernelModule& kernel, const FwdArgs& args, CUstream st
     VariantParams variant = make_variant_params(args.variant, args.causal, args.seqlen_q, args.seqlen_k,
                                                 params.softmax_scale, params.softmax_scale_log2);
     void* kernel_args[] = {&params, &variant};
+    StreamScratch tile_lists;
+    if (uses_tile_lists(config)) {
+      // mask_mod's tile lists, over the same grid, read by the main kernel in stream order.
+      const TileListShape shape = fwd_tile_list_shape(config, args);
+      tile_lists.allocate(shape.bytes(), stream, "forward tile lists");
+      variant.user.tile_lists = reinterpret_cast<const int*>(tile_lists.address());
+      variant.user.list_stride = shape.stride;
+      launch_with_args(kernel.functions.back(), "_bmask", config, grid, config.threads(), 0, kernel_args, stream,
+                       Order::kAfterCompletion);
+    }
     launch_with_args(kernel.main(), "", config, grid, config.threads(), config.smem_bytes(), kernel_args, stream,
                      Order::kAfterCompletion);
     return;
@@ -121,10 +133,20 @@ void launch_backward(const KernelModule& kernel, const BwdArgs& args, CUstream s
                 fmt::format("{} key blocks of {} keys x batch {} x heads_kv {} exceed the 2^31 - 1 blocks of a grid",
                             blocks(args.seqlen_k, config.block_n), config.block_n, args.batch, args.heads_kv));
   const Grid keys{static_cast<unsigned>(key_blocks), 1, 1};
+  StreamScratch tile_lists;
   try {
     launch(kernel.functions.at(1), "_pre", config, rows, kBwdRowThreads, 0, params, stream);
     if (config.variant.any()) {
       void* kernel_args[] = {&params, &variant};
+      if (uses_tile_lists(config)) {
+        // mask_mod's tile lists, over the main kernel's grid (the same params, so the same block order).
+        const TileListShape shape = bwd_tile_list_shape(config, args, key_blocks);
+        tile_lists.allocate(shape.bytes(), stream, "backward tile lists");
+        variant.user.tile_lists = reinterpret_cast<const int*>(tile_lists.address());
+        variant.user.list_stride = shape.stride;
+        launch_with_args(kernel.functions.back(), "_bmask", config, keys, config.threads(), 0, kernel_args, stream,
+                         Order::kAfterCompletion);
+      }
       launch_with_args(kernel.main(), "", config, keys, config.threads(), config.smem_bytes(), kernel_args, stream,
                        Order::kAfterCompletion);
     } else {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/variant.hpp"
+#include "runtime/user_mods_launch.hpp"
 
 namespace fa2 {
 
@@ -63,6 +64,7 @@ VariantParams make_variant_params(const VariantArgs& variant, bool causal, int s
   params.alibi_scale = 1.f / softmax_scale;
   params.alibi_slopes = variant.alibi_slopes;
   params.alibi_batch_stride = variant.alibi_slopes_batch_stride;
+  params.user = make_user_mod_params(variant, softmax_scale);
   return params;
 }
 

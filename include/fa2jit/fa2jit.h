@@ -29,6 +29,15 @@ typedef enum fa2_status {
 
 typedef enum fa2_dtype { FA2_DTYPE_FP16 = 0, FA2_DTYPE_BF16 = 1 } fa2_dtype;
 
+/* The element type of an extra array the user snippets read (fa2jit/user_mods.hpp). */
+typedef enum fa2_extra_type {
+  FA2_EXTRA_INT32 = 0,
+  FA2_EXTRA_INT64 = 1,
+  FA2_EXTRA_FLOAT32 = 2,
+  FA2_EXTRA_UINT8 = 3
+} fa2_extra_type;
+#define FA2_MAX_EXTRA_ARRAYS 4
+
 typedef enum fa2_tune_policy {
   FA2_TUNE_DEFAULT = -1,     /* $FA2JIT_TUNE, else on-first-use */
   FA2_TUNE_ON_FIRST_USE = 0, /* the cached tuning; on a miss, tune now and store it */
@@ -73,6 +82,19 @@ typedef struct fa2_forward_args {
   float softcap;
   const float* alibi_slopes;
   int64_t alibi_slopes_batch_stride;
+  /* Since fa2jit 0.3: user modifications compiled into the kernel (fa2jit/user_mods.hpp). NULL or "" is off.
+   * score_mod: a CUDA expression (or body with return) of score, batch, head, q_idx, kv_idx, seqlen_q, seqlen_k
+   * and the extra arrays giving the new logit; score_mod_grad: its derivative in score (NULL: derived);
+   * mask_mod: a boolean expression of batch, head, q_idx, kv_idx, seqlen_q, seqlen_k. The first num_extra
+   * entries of extra_names / extra_types (fa2_extra_type) / extra_data name the read-only device arrays the
+   * snippets index. A caller built against an older header passes the older struct_size and gets them off. */
+  const char* score_mod;
+  const char* score_mod_grad;
+  const char* mask_mod;
+  int num_extra;
+  const char* extra_names[FA2_MAX_EXTRA_ARRAYS];
+  int extra_types[FA2_MAX_EXTRA_ARRAYS];
+  const void* extra_data[FA2_MAX_EXTRA_ARRAYS];
 } fa2_forward_args;
 
 /* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT (so every variant is off). */
@@ -138,6 +160,19 @@ typedef struct fa2_backward_args {
   float softcap;
   const float* alibi_slopes;
   int64_t alibi_slopes_batch_stride;
+  /* Since fa2jit 0.3: user modifications compiled into the kernel (fa2jit/user_mods.hpp). NULL or "" is off.
+   * score_mod: a CUDA expression (or body with return) of score, batch, head, q_idx, kv_idx, seqlen_q, seqlen_k
+   * and the extra arrays giving the new logit; score_mod_grad: its derivative in score (NULL: derived);
+   * mask_mod: a boolean expression of batch, head, q_idx, kv_idx, seqlen_q, seqlen_k. The first num_extra
+   * entries of extra_names / extra_types (fa2_extra_type) / extra_data name the read-only device arrays the
+   * snippets index. A caller built against an older header passes the older struct_size and gets them off. */
+  const char* score_mod;
+  const char* score_mod_grad;
+  const char* mask_mod;
+  int num_extra;
+  const char* extra_names[FA2_MAX_EXTRA_ARRAYS];
+  int extra_types[FA2_MAX_EXTRA_ARRAYS];
+  const void* extra_data[FA2_MAX_EXTRA_ARRAYS];
 } fa2_backward_args;
 
 /* Zeroes *args and sets struct_size and tune_policy = FA2_TUNE_DEFAULT. */

@@ -6,6 +6,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "fa2jit/user_mods.hpp"
 
 namespace fa2 {
 
@@ -14,13 +17,17 @@ struct Variant {
   bool window = false;   // keys outside a band around the (bottom-right aligned) diagonal are hidden
   bool softcap = false;  // scores pass through cap * tanh(score / cap)
   bool alibi = false;    // a per-head linear bias on the query-key distance
+  UserMods user;         // score_mod / mask_mod snippets and their extra arrays (fa2jit/user_mods.hpp)
 
-  bool any() const { return window || softcap || alibi; }
-  bool operator==(const Variant& o) const { return window == o.window && softcap == o.softcap && alibi == o.alibi; }
+  bool any() const { return window || softcap || alibi || user.any(); }
+  bool operator==(const Variant& o) const {
+    return window == o.window && softcap == o.softcap && alibi == o.alibi && user == o.user;
+  }
   bool operator!=(const Variant& o) const { return !(*this == o); }
 };
 
-// "win", "cap", "alibi" joined by '_' ("win_cap_alibi"), or "" for none: the suffix kernel names carry.
+// "win", "cap", "alibi", "umod<digest>" joined by '_' ("win_cap_alibi", "cap_umod1f2e3d4c"), or "" for none: the
+// suffix kernel names carry. A parsed "umod" tag gives UserMods with only stored_digest set.
 std::string variant_tag(const Variant& variant);
 // The Variant a tag names, or nullopt for a tag variant_tag() does not write.
 std::optional<Variant> parse_variant_tag(const std::string& tag);
@@ -40,6 +47,12 @@ struct VariantArgs {
   // elements), 4-byte aligned; null: no ALiBi. The bias is added after softcapping; the slopes get no gradient.
   const float* alibi_slopes = nullptr;
   long long alibi_slopes_batch_stride = 0;
+  // User modifications (fa2jit/user_mods.hpp): applied after softcap and ALiBi, on the scaled logit; a hidden
+  // pair counts as a masked one (a row that sees no key gets O = 0 and LSE = +inf). Empty: off.
+  std::string score_mod;
+  std::string score_mod_grad;
+  std::string mask_mod;
+  std::vector<ExtraArray> extra;  // at most kMaxExtraArrays, names unique
 };
 
 }  // namespace fa2

@@ -7,7 +7,7 @@ import ctypes
 import math
 import os
 
-from . import _tensors
+from . import _lib, _tensors
 from ._tensors import argument_error
 
 # Dimension order of each layout as (batch, seqlen, heads, head_dim) positions.
@@ -190,3 +190,46 @@ def allocation_strides(view, layout):
         return layout_strides(view.strides, layout)
     torch = _tensors.import_torch()
     return layout_strides(torch.empty_like(view.tensor, device="meta").stride(), layout)
+
+
+# torch dtypes (by name) an extra array may have, and their fa2_extra_type names.
+_EXTRA_DTYPES = {"torch.int32": "int32", "torch.int64": "int64", "torch.float32": "float32", "torch.uint8": "uint8",
+                 "torch.bool": "uint8"}
+
+
+def fill_user_mods(args, qv, score_mod=None, score_mod_grad=None, mask_mod=None, extra=None):
+    """Writes a call's user modifications (fa2jit/user_mods.hpp) into a forward or backward struct: the snippets
+    as strings, and extra={name: tensor} as named read-only device arrays (int32, int64, float32, uint8 or bool
+    tensors on q's device, indexed by the snippets as flat arrays). Returns the tensors, to keep alive."""
+    for name, text in (("score_mod", score_mod), ("score_mod_grad", score_mod_grad), ("mask_mod", mask_mod)):
+        if text is not None and not isinstance(text, str):
+            raise argument_error(f"{name}={text!r} must be a string of CUDA code (or None)")
+    if score_mod_grad is not None and score_mod is None:
+        raise argument_error("score_mod_grad is given without score_mod: it is score_mod's derivative")
+    args.score_mod = score_mod.encode() if score_mod else None
+    args.score_mod_grad = score_mod_grad.encode() if score_mod_grad else None
+    args.mask_mod = mask_mod.encode() if mask_mod else None
+    extra = dict(extra or {})
+    if len(extra) > _lib.MAX_EXTRA_ARRAYS:
+        raise argument_error(f"extra has {len(extra)} arrays: at most {_lib.MAX_EXTRA_ARRAYS}")
+    if extra and not (score_mod or mask_mod):
+        raise argument_error("extra arrays are given without score_mod or mask_mod to read them")
+    kept = []
+    for index, (name, tensor) in enumerate(extra.items()):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise argument_error(f"extra array name {name!r} must be a C identifier")
+        dtype = _EXTRA_DTYPES.get(str(getattr(tensor, "dtype", None)))
+        if dtype is None or not hasattr(tensor, "data_ptr"):
+            raise argument_error(f"extra array '{name}' must be a torch tensor of int32, int64, float32, uint8 or "
+                                 f"bool, not {type(tensor).__name__} {getattr(tensor, 'dtype', '')}")
+        if not tensor.is_contiguous():
+            raise argument_error(f"extra array '{name}' must be contiguous (the snippets index it as a flat array)")
+        device = getattr(tensor, "device", None)
+        if qv.device is not None and device is not None and device != qv.device:
+            raise argument_error(f"extra array '{name}' is on {device} but q is on {qv.device}")
+        args.extra_names[index] = name.encode()
+        args.extra_types[index] = _lib.EXTRA_TYPES[dtype]
+        args.extra_data[index] = tensor.data_ptr()
+        kept.append(tensor)
+    args.num_extra = len(extra)
+    return kept

@@ -90,7 +90,7 @@ def _workspace(lib, args, qv, handle):
 
 def backward(dout, q, k, v, out, lse, *, causal=False, softmax_scale=None, deterministic=False, layout="bshd",
              dq=None, dk=None, dv=None, tune=None, cache_path=None, stream=None, window=None, softcap=0.0,
-             alibi_slopes=None):
+             alibi_slopes=None, score_mod=None, score_mod_grad=None, mask_mod=None, extra=None):
     """dQ, dK, dV of the forward call out, lse = forward(q, k, v, ..., return_lse=True), given dout = dLoss/dO.
 
     q, k, v, out, lse: exactly as that forward call had and returned them (same causal, softmax_scale, layout,
@@ -99,12 +99,14 @@ def backward(dout, q, k, v, out, lse, *, causal=False, softmax_scale=None, deter
     are added in a fixed order instead of with float atomics; somewhat slower).
     dq, dk, dv: tensors shaped like q, k, v to write into; those left None are allocated with torch
     (required when q is not a torch tensor). Enqueued on the current torch stream of q's device (or
-    `stream`). Returns (dq, dk, dv).
+    `stream`). Returns (dq, dk, dv). score_mod, score_mod_grad, mask_mod and extra: the forward's (see
+    fa2jit.forward); score_mod's derivative is score_mod_grad's snippet, or derived from score_mod.
     """
     grads = {"dq": dq, "dk": dk, "dv": dv}
     args, views = _prepare(dout, q, k, v, out, lse, grads, causal, softmax_scale, deterministic, layout, tune,
                            cache_path, _args.variant_of(window, softcap, alibi_slopes))
     qv = views["q"]
+    kept = _args.fill_user_mods(args, qv, score_mod, score_mod_grad, mask_mod, extra)  # noqa: F841
     torch = _tensors.import_torch()
     for grad_name, input_name in GRADIENTS:
         if grads[grad_name] is not None:

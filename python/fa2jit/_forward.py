@@ -26,7 +26,8 @@ def _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path, vari
 
 
 def forward(q, k, v, *, causal=False, softmax_scale=None, return_lse=False, layout="bshd", out=None,
-            tune=None, cache_path=None, stream=None, window=None, softcap=0.0, alibi_slopes=None):
+            tune=None, cache_path=None, stream=None, window=None, softcap=0.0, alibi_slopes=None, score_mod=None,
+            score_mod_grad=None, mask_mod=None, extra=None):
     """softmax(q k^T * softmax_scale) v, enqueued on the current torch stream of q's device.
 
     q: [B, Sq, Hq, D] ("bshd") or [B, Hq, Sq, D] ("bhsd"); k, v likewise with Hkv heads dividing Hq.
@@ -37,17 +38,24 @@ def forward(q, k, v, *, causal=False, softmax_scale=None, return_lse=False, layo
     Variants (flash-attn 2.6's): window=(left, right) keys around the bottom-right aligned diagonal a query
     sees (-1: unbounded side; causal makes right 0), softcap=cap for logits cap * tanh(logits / cap) (0: off),
     alibi_slopes: float32 [Hq] or [B, Hq] on q's device, a bias -slope * |i + Sk - Sq - j| on the logits.
+    User modifications compiled into the kernel (fa2jit/user_mods.hpp): score_mod, a CUDA expression of score,
+    batch, head, q_idx, kv_idx, seqlen_q, seqlen_k giving the new logit (e.g. "score - 0.1f * (q_idx - kv_idx)"),
+    mask_mod, a boolean expression of batch, head, q_idx, kv_idx, seqlen_q, seqlen_k (e.g.
+    "doc_id[q_idx] == doc_id[kv_idx]"), extra={name: tensor}: the read-only device arrays they index.
     No autograd graph is recorded: fa2jit.attention is the differentiable form.
     """
     variant = _args.variant_of(window, softcap, alibi_slopes)
     torch = _tensors.import_torch()
-    if out is None and stream is None and torch is not None and isinstance(q, torch.Tensor) \
+    user = (score_mod, score_mod_grad, mask_mod, extra)
+    has_user = any(value is not None for value in user)
+    if out is None and stream is None and not has_user and torch is not None and isinstance(q, torch.Tensor) \
             and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor) \
             and (alibi_slopes is None or isinstance(alibi_slopes, torch.Tensor)):
         out, lse = _fast.forward(q, k, v, bool(causal), softmax_scale, layout, tune, cache_path, bool(return_lse),
                                  variant)
         return (out, lse) if return_lse else out
     args, qv, ov = _prepare(q, k, v, out, causal, softmax_scale, layout, tune, cache_path, variant)
+    kept = _args.fill_user_mods(args, qv, *user)  # noqa: F841 (alive until the call is enqueued)
     if ov is None:
         if qv.tensor is None:
             raise argument_error("q is not a torch tensor, so fa2jit cannot allocate O: pass out=")

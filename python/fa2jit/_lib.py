@@ -51,6 +51,21 @@ VARIANT_FIELDS = [
 ]
 
 
+# The user modifications, appended to the forward and backward structs after the variants (fa2jit.h: score_mod,
+# score_mod_grad, mask_mod and up to MAX_EXTRA_ARRAYS named read-only device arrays; NULL / 0 is off).
+MAX_EXTRA_ARRAYS = 4
+EXTRA_TYPES = {"int32": 0, "int64": 1, "float32": 2, "uint8": 3}
+USER_MOD_FIELDS = [
+    ("score_mod", ctypes.c_char_p),
+    ("score_mod_grad", ctypes.c_char_p),
+    ("mask_mod", ctypes.c_char_p),
+    ("num_extra", ctypes.c_int),
+    ("extra_names", ctypes.c_char_p * MAX_EXTRA_ARRAYS),
+    ("extra_types", ctypes.c_int * MAX_EXTRA_ARRAYS),
+    ("extra_data", ctypes.c_void_p * MAX_EXTRA_ARRAYS),
+]
+
+
 class ForwardArgs(ctypes.Structure):
     """fa2_forward_args; field for field the C struct (checked against the library on load)."""
 
@@ -77,7 +92,7 @@ class ForwardArgs(ctypes.Structure):
         ("softmax_scale", ctypes.c_float),
         ("tune_policy", ctypes.c_int),
         ("cache_path", ctypes.c_char_p),
-    ] + VARIANT_FIELDS
+    ] + VARIANT_FIELDS + USER_MOD_FIELDS
 
 
 class BackwardArgs(ctypes.Structure):
@@ -114,7 +129,7 @@ class BackwardArgs(ctypes.Structure):
         ("workspace_bytes", ctypes.c_size_t),
         ("tune_policy", ctypes.c_int),
         ("cache_path", ctypes.c_char_p),
-    ] + VARIANT_FIELDS
+    ] + VARIANT_FIELDS + USER_MOD_FIELDS
 
 
 class KvcacheArgs(ctypes.Structure):

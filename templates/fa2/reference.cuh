@@ -5,8 +5,36 @@
 
 #include "fa2/fwd/fwd_params.h"
 #include "fa2/variant/reference_variant.h"
+#include "fa2/variant/user_mods.cuh"
+
+// The user modifications' struct (codegen/snippet_source.hpp), defined by the including source before this
+// header when the reference is compiled for a call's snippets (autotune/reference.cpp).
+#ifndef FA2_REFERENCE_USER_MODS
+#define FA2_REFERENCE_USER_MODS fa2::NoUserMods
+#endif
 
 namespace fa2_reference {
+
+using UserMods = FA2_REFERENCE_USER_MODS;
+
+// score_mod on the logit (after softcap and ALiBi), with its derivative; the logit itself without one. Templates,
+// so that `if constexpr` drops the calls of the functions a struct without those snippets lacks.
+template <class Mods>
+__device__ __forceinline__ float user_logit(const Mods& mods, float logit, int batch, int head, int row, int key,
+                                            int seqlen_q, int seqlen_k, float& derivative) {
+  derivative = 1.f;
+  if constexpr (Mods::kScoreMod)
+    return fa2::user_score(mods, logit, batch, head, row, key, seqlen_q, seqlen_k, derivative);
+  return logit;
+}
+
+// Whether mask_mod shows (row, key); true without one.
+template <class Mods>
+__device__ __forceinline__ bool user_visible(const Mods& mods, int batch, int head, int row, int key,
+                                             int seqlen_q, int seqlen_k) {
+  if constexpr (Mods::kMaskMod) return mods.mask_mod(batch, head, row, key, seqlen_q, seqlen_k);
+  return true;
+}
 
 __device__ __forceinline__ float load_16bit(const unsigned short* base, long long index, bool bf16) {
   const unsigned short bits = base[index];
@@ -73,7 +101,7 @@ __device__ __forceinline__ bool in_window(const fa2::ReferenceVariant& variant, 
 // o_ref: [batch, heads_q, seqlen_q, head_dim] fp32; lse_ref: [batch, heads_q, seqlen_q].
 extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
     fa2_reference_forward(const fa2::FwdParams p, int head_dim, int causal, int bf16, float* o_ref, float* lse_ref,
-                          const fa2::ReferenceVariant variant) {
+                          const fa2::ReferenceVariant variant, const fa2::UserModParams user) {
   using namespace fa2_reference;
   extern __shared__ float shared[];
   __shared__ float scratch[kThreads / 32];
@@ -81,6 +109,7 @@ extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
   float* scores = shared + head_dim;
   const int row = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
   const int head_kv = head / (p.heads_q / p.heads_kv);
+  const UserMods mods(user);
   const unsigned short* q = static_cast<const unsigned short*>(p.q) + batch * p.q_batch_stride +
                             head * p.q_head_stride + row * p.q_row_stride;
   const unsigned short* k =
@@ -95,11 +124,13 @@ extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
   float local_max = -__int_as_float(0x7f800000);
   for (int key = threadIdx.x; key < p.seqlen_k; key += kThreads) {
     float score = -__int_as_float(0x7f800000);
-    if (key <= last_visible && in_window(variant, row, key, p.seqlen_q, p.seqlen_k)) {
+    if (key <= last_visible && in_window(variant, row, key, p.seqlen_q, p.seqlen_k) &&
+        user_visible(mods, batch, head, row, key, p.seqlen_q, p.seqlen_k)) {
       float dot = 0.f;
       for (int d = 0; d < head_dim; ++d) dot += q_row[d] * load_16bit(k, key * p.k_row_stride + d, bf16);
-      float tanh_value;
+      float tanh_value, derivative;
       score = logit(dot * p.softmax_scale, variant, batch, head, row, key, p.seqlen_q, p.seqlen_k, tanh_value);
+      score = user_logit(mods, score, batch, head, row, key, p.seqlen_q, p.seqlen_k, derivative);
     }
     scores[key] = score;
     local_max = fmaxf(local_max, score);

@@ -33,7 +33,7 @@ __device__ __forceinline__ void store_p(const float (&s)[Cfg::Sdp::kMTiles][Cfg:
                                         unsigned (&tanh_gradient)[Cfg::Sdp::kMTiles][Cfg::Sdp::kNTiles][2],
                                         const float* lse_rows, unsigned smem_p, int m0, int n0, bool needs_mask,
                                         const BwdParams& params, const ScoreMod<typename Cfg::Variant>& mod, int warp,
-                                        int lane) {
+                                        int lane, bool user_masked = false) {
   using V = typename Cfg::Variant;
   using Sdp = typename Cfg::Sdp;
   using PTile = SmemTile<Cfg::kBlockM, Cfg::kBlockN>;
@@ -58,17 +58,24 @@ __device__ __forceinline__ void store_p(const float (&s)[Cfg::Sdp::kMTiles][Cfg:
           prob[e] = exp2_approx(score * params.softmax_scale_log2 - lse_log2);
           bool hidden = n0 + col + e > last_key;
           if constexpr (V::kWindow) hidden = hidden || !mod.in_window(m0 + row, n0 + col + e);
-          if (needs_mask && hidden) prob[e] = 0.f;
+          if constexpr (V::kMaskMod) hidden = hidden || (user_masked && !mod.visible(m0 + row, n0 + col + e));
+          if (needs_mask && hidden) {
+            prob[e] = 0.f;
+            if constexpr (V::kScoreMod) gradient[e] = 0.f;  // score_mod may be inf or NaN where nothing is seen
+          }
         }
         p[mt][nt][h] = pack_16bit<Cfg::kBf16>(prob[0], prob[1]);
-        if constexpr (V::kSoftcap) tanh_gradient[mt][nt][h] = pack_16bit<false>(gradient[0], gradient[1]);
+        // fp16 for tanh's derivative in [0, 1]; bf16 (fp32's range) once score_mod's may be anything.
+        if constexpr (V::kScoreGradient)
+          tanh_gradient[mt][nt][h] = pack_16bit<V::kScoreMod>(gradient[0], gradient[1]);
         store_shared_32(PTile::address(smem_p, row, col), p[mt][nt][h]);
       }
     }
 }
 
-// dS = P * (dP - D) of the warp's tile, stored 16-bit into the shared dS tile; with softcap times tanh's
-// derivative, which lies in [0, 1], so dS keeps the plain kernel's range. The rest of the chain rule through
+// dS = P * (dP - D) of the warp's tile, stored 16-bit into the shared dS tile; with softcap or score_mod times
+// the score's derivative (tanh's: in [0, 1]; score_mod's: the user's), so with softcap alone dS keeps the
+// plain kernel's range. The rest of the chain rule through
 // cap * tanh(s * softcap_scale), cap * softcap_scale = the call's scale, is dQ's and dK's fp32 factor
 // (BwdParams::softmax_scale): folded in here, scale / cap would shrink dS into fp16's subnormals at large caps.
 template <class Cfg>
@@ -92,9 +99,9 @@ __device__ __forceinline__ void store_ds(const unsigned (&p)[Cfg::Sdp::kMTiles][
         unpack_16bit<Cfg::kBf16>(p[mt][nt][h], prob[0], prob[1]);
         float ds0 = prob[0] * (dp[mt][nt][2 * h] - dpsum);
         float ds1 = prob[1] * (dp[mt][nt][2 * h + 1] - dpsum);
-        if constexpr (Cfg::Variant::kSoftcap) {
+        if constexpr (Cfg::Variant::kScoreGradient) {
           float gradient[2];
-          unpack_16bit<false>(tanh_gradient[mt][nt][h], gradient[0], gradient[1]);
+          unpack_16bit<Cfg::Variant::kScoreMod>(tanh_gradient[mt][nt][h], gradient[0], gradient[1]);
           ds0 *= gradient[0];
           ds1 *= gradient[1];
         }
@@ -150,14 +157,15 @@ __device__ __forceinline__ void bwd_kernel(const BwdParams& params, const Varian
 
     {  // S, then P into shared memory; dP, then dS into shared memory
       unsigned p[Sdp::kMTiles][Sdp::kNTiles][2];
-      unsigned tanh_gradient[Sdp::kMTiles][Sdp::kNTiles][2];  // softcap only
+      unsigned tanh_gradient[Sdp::kMTiles][Sdp::kNTiles][2];  // softcap and score_mod only
       {
         float s[Sdp::kMTiles][Sdp::kNTiles][4];
         zero_accumulators(s);
         warp_gemm<Cfg::kBf16, Sdp::kMTiles, Sdp::kNTiles, Cfg::kHeadDim, QTile, false, KTile, false>(
             s, q, Sdp::row0(warp), smem_k, Sdp::col0(warp), lane);
-        store_p<Cfg>(s, p, tanh_gradient, lse_rows, smem_p, m0, block.n0, block.needs_mask(m0, params), params, mod,
-                     warp, lane);
+        const bool user_masked = block.masked_by_user(step);
+        store_p<Cfg>(s, p, tanh_gradient, lse_rows, smem_p, m0, block.n0, block.needs_mask(m0, params) || user_masked,
+                     params, mod, warp, lane, user_masked);
       }
       float dp[Sdp::kMTiles][Sdp::kNTiles][4];
       zero_accumulators(dp);

@@ -13,7 +13,8 @@
 // (same layout) and, per row, P and dS over every key: p_rows, ds_rows [batch, heads_q, seqlen_q, seqlen_k].
 extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
     fa2_reference_backward_rows(const fa2::BwdParams p, int head_dim, int causal, int bf16, const float* o_ref,
-                                float* dq_ref, float* p_rows, float* ds_rows, const fa2::ReferenceVariant variant) {
+                                float* dq_ref, float* p_rows, float* ds_rows, const fa2::ReferenceVariant variant,
+                                const fa2::UserModParams user) {
   using namespace fa2_reference;
   extern __shared__ float shared[];
   __shared__ float scratch[kThreads / 32];
@@ -31,6 +32,7 @@ extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
   const unsigned short* v =
       static_cast<const unsigned short*>(p.v) + batch * p.v_batch_stride + head_kv * p.v_head_stride;
   const long long out_row = (static_cast<long long>(batch) * p.heads_q + head) * p.seqlen_q + row;
+  const UserMods mods(user);
   for (int d = threadIdx.x; d < head_dim; d += kThreads) {
     q_row[d] = load_16bit(q, d, bf16);
     do_row[d] = load_16bit(dout, d, bf16);
@@ -42,15 +44,17 @@ extern "C" __global__ void __launch_bounds__(fa2_reference::kThreads)
   float local_max = minus_inf;
   for (int key = threadIdx.x; key < p.seqlen_k; key += kThreads) {
     float score = minus_inf;
-    float tanh_value = 0.f;
-    if (key <= last_visible && in_window(variant, row, key, p.seqlen_q, p.seqlen_k)) {
+    float tanh_value = 0.f, derivative = 1.f;
+    if (key <= last_visible && in_window(variant, row, key, p.seqlen_q, p.seqlen_k) &&
+        user_visible(mods, batch, head, row, key, p.seqlen_q, p.seqlen_k)) {
       float dot = 0.f;
       for (int d = 0; d < head_dim; ++d) dot += q_row[d] * load_16bit(k, key * p.k_row_stride + d, bf16);
       score = logit(dot * p.softmax_scale, variant, batch, head, row, key, p.seqlen_q, p.seqlen_k, tanh_value);
+      score = user_logit(mods, score, batch, head, row, key, p.seqlen_q, p.seqlen_k, derivative);
     }
-    // d(logit) / d(scaled score): softcapping's 1 - tanh^2, parked in this row's dS until dS is formed below
-    // (the same thread handles the same keys there).
-    ds_rows[out_row * p.seqlen_k + key] = 1.f - tanh_value * tanh_value;
+    // d(logit) / d(scaled score): softcapping's 1 - tanh^2 times score_mod's derivative, parked in this row's dS
+    // until dS is formed below (the same thread handles the same keys there).
+    ds_rows[out_row * p.seqlen_k + key] = (1.f - tanh_value * tanh_value) * derivative;
     weights[key] = score;
     local_max = fmaxf(local_max, score);
   }

@@ -44,10 +44,15 @@ __device__ __forceinline__ void store_key_gradient(unsigned short* rows, long lo
 // own (batch, head), all dispatched before it.
 // With a sliding window (Cfg::Variant::kWindow) the walk visits only the query blocks with a row whose window
 // reaches the block's keys, a range m_first .. m_first + m_count - 1 rather than every block from m_first on.
+// With mask_mod (and not deterministic) the walk is the block's tile list instead (block_mask.cuh): only the
+// (query head, query block) steps where mask_mod shows some pair, each marked whether it hides some.
 template <class Cfg>
 struct KeyBlock {
+  // The deterministic mode keeps the full walk: every key block must take its turn in each query block's dQ.
+  static constexpr bool kTileList = Cfg::Variant::kMaskMod && !Cfg::kDeterministic;
   int n_block, head_kv, batch, n0, keys_valid, group, m_first, m_count, steps;
   int window_left = 0, window_right = 0;  // with a window: VariantParams' bounds
+  const int* list = nullptr;              // kTileList: the steps' entries (block_mask.cuh, bwd_tile_entry)
 
   __device__ __forceinline__ KeyBlock(const BwdParams& params, const VariantParams& variant) {
     const KeyBlockIndex index = key_block_index(static_cast<int>(blockIdx.x), params.batch, params.heads_kv,
@@ -75,10 +80,26 @@ struct KeyBlock {
       m_count = m_end > m_first ? m_end - m_first : 0;
     }
     steps = group * m_count;
+    if constexpr (kTileList) {
+      const int* entries = variant.user.tile_lists + static_cast<long long>(blockIdx.x) * variant.user.list_stride;
+      steps = entries[0];
+      list = entries + 1;
+    }
   }
 
-  __device__ __forceinline__ int head(int step) const { return head_kv * group + step / m_count; }
-  __device__ __forceinline__ int m0(int step) const { return (m_first + step % m_count) * Cfg::kBlockM; }
+  __device__ __forceinline__ int head(int step) const {
+    if constexpr (kTileList) return head_kv * group + ((list[step] >> 1) & 0x7ff);
+    return head_kv * group + step / m_count;
+  }
+  __device__ __forceinline__ int m0(int step) const {
+    if constexpr (kTileList) return (list[step] >> 12) * Cfg::kBlockM;
+    return (m_first + step % m_count) * Cfg::kBlockM;
+  }
+  // Whether mask_mod hides some pair of the step's tile: from the list, or (deterministic) always assumed.
+  __device__ __forceinline__ bool masked_by_user(int step) const {
+    if constexpr (kTileList) return (list[step] & 1) != 0;
+    return Cfg::Variant::kMaskMod;
+  }
 
   // Whether a step's (query block, key block) tile has a pair to hide: rows or keys past the end, or
   // (causal) keys past a row's diagonal.

@@ -84,10 +84,14 @@ __device__ __forceinline__ void softmax_gradient(float (&s)[kQueries / 8][4], fl
         float p = exp2_approx(score * params.softmax_scale_log2 - lse_log2);
         bool hidden = key0 + 8 * h > last_key;
         if constexpr (V::kWindow) hidden = hidden || key0 + 8 * h < first_key;
+        if constexpr (V::kMaskMod) hidden = hidden || !mod.visible(m0 + col, key0 + 8 * h);
         if (hidden) p = 0.f;
         s[j][2 * h + e] = p;
         float ds = p * (dp[j][2 * h + e] - dpsum);
-        if constexpr (V::kSoftcap) ds *= tanh_gradient;
+        if constexpr (V::kScoreMod) {
+          if (hidden) tanh_gradient = 0.f;  // score_mod may be inf or NaN where nothing is seen
+        }
+        if constexpr (V::kScoreGradient) ds *= tanh_gradient;
         dp[j][2 * h + e] = ds;
       }
     }

@@ -111,11 +111,11 @@ __device__ __forceinline__ void fwd_kernel(const FwdParams& params, const Varian
   const unsigned short* v_head = block.v_head(params);
 
   const ScoreMod<typename Cfg::Variant> mod(variant, block.batch, block.head, params.seqlen_q, params.seqlen_k);
-  const KeyTiles keys = key_tiles_of_block<Cfg>(block.m0, params, mod);
+  const KeyTiles keys = with_tile_list<Cfg>(key_tiles_of_block<Cfg>(block.m0, params, mod), variant);
   const int key_tiles = keys.count;
-  // `tile` counts the block's tiles from its first, keys.first.
+  // `tile` counts the block's tiles from its first, keys.first (or through its mask_mod tile list).
   auto load_kv_tile = [&](int tile, int slot) {
-    const int n0 = (keys.first + tile) * Cfg::kBlockN;
+    const int n0 = key_tile_start<Cfg>(keys, tile);
     const int keys_valid = params.seqlen_k - n0;
     copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(smem_k + slot * KVTile::kBytes,
                                                                 k_head + n0 * params.k_row_stride,
@@ -170,8 +170,9 @@ __device__ __forceinline__ void fwd_kernel(const FwdParams& params, const Varian
     float s[Cfg::kMTiles][Cfg::kNTiles][4];
     compute_scores<Cfg>(s, smem_q, smem_k + slot * KVTile::kBytes, warp_row0, lane);
 
-    const int n0 = (keys.first + tile) * Cfg::kBlockN;
-    prepare_scores<Cfg>(s, mod, block.m0, warp_row0, n0, params, lane);
+    const int n0 = key_tile_start<Cfg>(keys, tile);
+    prepare_scores<Cfg>(s, mod, block.m0, warp_row0, n0, params, lane,
+                        key_tile_masked_by_user<Cfg>(keys, tile));
 
     softmax.update(s, o, params.softmax_scale_log2);
     accumulate_output<Cfg>(o, s, smem_v + slot * KVTile::kBytes, lane);

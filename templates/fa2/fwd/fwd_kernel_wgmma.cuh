@@ -61,19 +61,19 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params,
   // group 0): with kOverlap, V is consumed one iteration after K, so it is fetched one tile later.
   constexpr int kVLag = kOverlap ? 1 : 0;
   const ScoreMod<typename Cfg::Variant> mod(variant, block.batch, block.head, params.seqlen_q, params.seqlen_k);
-  const KeyTiles keys = key_tiles_of_block<Cfg>(block.m0, params, mod);
+  const KeyTiles keys = with_tile_list<Cfg>(key_tiles_of_block<Cfg>(block.m0, params, mod), variant);
   const int key_tiles = keys.count;
-  // Groups and tiles count from the block's first key tile, keys.first.
+  // Groups and tiles count from the block's first key tile, keys.first (or through its mask_mod tile list).
   auto load_group = [&](int group) {
     if (group < key_tiles) {
-      const int n0 = (keys.first + group) * Cfg::kBlockN;
+      const int n0 = key_tile_start<Cfg>(keys, group);
       copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
           smem_k + (group % kStages) * KVTile::kBytes, k_head + n0 * params.k_row_stride,
           static_cast<int>(params.k_row_stride), params.seqlen_k - n0, thread);
     }
     const int v_tile = group - kVLag;
     if (v_tile >= 0 && v_tile < key_tiles) {
-      const int n0 = (keys.first + v_tile) * Cfg::kBlockN;
+      const int n0 = key_tile_start<Cfg>(keys, v_tile);
       copy_tile_async<Cfg::kBlockN, Cfg::kHeadDim, Cfg::kThreads>(
           smem_v + (v_tile % kStages) * KVTile::kBytes, v_head + n0 * params.v_row_stride,
           static_cast<int>(params.v_row_stride), params.seqlen_k - n0, thread);
@@ -123,8 +123,9 @@ __device__ __forceinline__ void fwd_kernel_wgmma(const FwdParams& params,
   float s[1][Cfg::kNTiles][4];
   float correction[1][2];
   auto mask_and_fold = [&](int tile) {
-    const int n0 = (keys.first + tile) * Cfg::kBlockN;
-    prepare_scores<Cfg>(s, mod, block.m0, warp_row0, n0, params, lane);
+    const int n0 = key_tile_start<Cfg>(keys, tile);
+    prepare_scores<Cfg>(s, mod, block.m0, warp_row0, n0, params, lane,
+                        key_tile_masked_by_user<Cfg>(keys, tile));
     softmax.fold(s, params.softmax_scale_log2, correction);
   };
   // P as 16-bit A fragments, and O rescaled: the inputs of O += P V.

@@ -11,11 +11,40 @@
 
 namespace fa2 {
 
-// Key tiles first .. first + count - 1 of a query block; count 0 when the block sees no key.
+// Key tiles first .. first + count - 1 of a query block; count 0 when the block sees no key. With mask_mod, the
+// block's tile list instead (block_mask.cuh): count entries, each a key tile and whether mask_mod hides some of
+// its pairs.
 struct KeyTiles {
   int first;
   int count;
+  const int* list = nullptr;
 };
+
+// The tile list of this block, written by the module's _bmask kernel over the same grid (block_mask.cuh), in
+// place of `keys` when the kernel is compiled with mask_mod.
+template <class Cfg>
+__device__ __forceinline__ KeyTiles with_tile_list(KeyTiles keys, const VariantParams& variant) {
+  if constexpr (Cfg::Variant::kMaskMod) {
+    const long long index = (static_cast<long long>(blockIdx.z) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+    const int* list = variant.user.tile_lists + index * variant.user.list_stride;
+    keys.first = 0;
+    keys.count = list[0];
+    keys.list = list + 1;
+  }
+  return keys;
+}
+
+// The first key of the block's tile `tile` (counted from 0), and whether mask_mod must be applied to it.
+template <class Cfg>
+__device__ __forceinline__ int key_tile_start(const KeyTiles& keys, int tile) {
+  if constexpr (Cfg::Variant::kMaskMod) return (keys.list[tile] >> 1) * Cfg::kBlockN;
+  return (keys.first + tile) * Cfg::kBlockN;
+}
+template <class Cfg>
+__device__ __forceinline__ bool key_tile_masked_by_user(const KeyTiles& keys, int tile) {
+  if constexpr (Cfg::Variant::kMaskMod) return (keys.list[tile] & 1) != 0;
+  return false;
+}
 
 template <class Cfg>
 __device__ __forceinline__ KeyTiles key_tiles_of_block(int m0, const FwdParams& params,
@@ -36,11 +65,12 @@ __device__ __forceinline__ KeyTiles key_tiles_of_block(int m0, const FwdParams& 
 // One warp's scores s[mt][j][e] of rows row0 + mt * 16 + lane / 4 + 8 * (e / 2) (row0 = m0 + warp_row0) and keys
 // n0 + j * 8 + 2 * (lane % 4) + e % 2 (the mma C layout), unscaled, made ready for the online softmax:
 // softcapped and biased by the variant, and -inf where a key is hidden (past the end, after the causal
-// diagonal, outside the window). Masking runs only on tiles that cross one of those boundaries.
+// diagonal, outside the window, by mask_mod). Masking runs only on tiles that cross one of those boundaries or,
+// `user_masked`, that the tile list marks as having a pair mask_mod hides.
 template <class Cfg, int kMTiles>
 __device__ __forceinline__ void prepare_scores(float (&s)[kMTiles][Cfg::kNTiles][4],
                                                const ScoreMod<typename Cfg::Variant>& mod, int m0, int warp_row0,
-                                               int n0, const FwdParams& params, int lane) {
+                                               int n0, const FwdParams& params, int lane, bool user_masked = false) {
   using V = typename Cfg::Variant;
   // In the order the kernels computed these before variants existed, which keeps their code unchanged.
   const bool tile_crosses_end = n0 + Cfg::kBlockN > params.seqlen_k;
@@ -64,7 +94,7 @@ __device__ __forceinline__ void prepare_scores(float (&s)[kMTiles][Cfg::kNTiles]
     bool crosses_window = false;
     if constexpr (V::kWindow)
       crosses_window = n0 + Cfg::kBlockN - 1 > mod.last_key(row0) || n0 < mod.first_key(row0 + kMTiles * 16 - 1);
-    if (tile_crosses_end || tile_crosses_diagonal || crosses_window) {
+    if (tile_crosses_end || tile_crosses_diagonal || crosses_window || user_masked) {
 #pragma unroll
       for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
@@ -75,6 +105,7 @@ __device__ __forceinline__ void prepare_scores(float (&s)[kMTiles][Cfg::kNTiles]
             const int key = n0 + j * 8 + 2 * (lane % 4) + (e % 2);
             bool hidden = key >= params.seqlen_k || (Cfg::kCausal && key > row + params.seqlen_k - params.seqlen_q);
             if constexpr (V::kWindow) hidden = hidden || !mod.in_window(row, key);
+            if constexpr (V::kMaskMod) hidden = hidden || (user_masked && !mod.visible(row, key));
             if (hidden) s[mt][j][e] = negative_infinity();
           }
     }

@@ -4,6 +4,8 @@
 // Plain C types only: NVRTC sees no std headers.
 #pragma once
 
+#include "fa2/variant/user_mod_params.h"
+
 namespace fa2 {
 
 struct VariantParams {
@@ -21,6 +23,8 @@ struct VariantParams {
   float alibi_scale;
   const float* alibi_slopes;
   long long alibi_batch_stride;
+  // The user modifications' values (score_mod, mask_mod, extra arrays), read by kernels compiled with them.
+  UserModParams user;
 };
 
 }  // namespace fa2
